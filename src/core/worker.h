@@ -1,0 +1,90 @@
+/*
+ * worker: one thread running one libuv loop (DESIGN.md, "Process and
+ * threads").  A worker owns its connections, a shared read buffer, an inbox
+ * that other workers post to, and a once-per-second sweep.  Everything a
+ * worker owns is touched only from its thread.
+ *
+ * core/ does not know what the server keeps per worker: `ctx` points at the
+ * upper layers' per-worker state (router/shard.h), set before the thread
+ * starts.
+ */
+#ifndef PARLEY_CORE_WORKER_H
+#define PARLEY_CORE_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/list.h"
+#include "core/mpsc.h"
+
+struct worker;
+
+/* A message posted to a worker: embed it in the posted object.  `run`
+ * executes on the receiving worker's thread and owns the message. */
+struct worker_msg {
+	struct mpsc_node node;
+	void (*run)(struct worker *w, struct worker_msg *m);
+};
+
+typedef void worker_fn(struct worker *w);
+
+struct worker {
+	unsigned id;
+	char name[8]; /* "w0", "w1": the thread's name in log lines */
+	uv_loop_t loop;
+	void *ctx;    /* the upper layers' per-worker state */
+
+	/* inbox */
+	struct mpsc inbox;
+	uv_async_t inbox_async;
+	atomic_uint inbox_len;
+	unsigned inbox_max;
+
+	/* connections */
+	struct list conns;     /* every conn attached here, for the sweep */
+	struct list flush;     /* conns with output to write this iteration */
+	uv_prepare_t flusher;  /* writes `flush` once per loop iteration */
+	uv_timer_t sweep;      /* 1 s tick: timeouts, rate budgets */
+	char *readbuf;         /* shared by all conns of this worker */
+	size_t readbuf_size;
+	uint64_t now_ms;       /* loop time at the last sweep or wake-up */
+
+	/* hooks of the upper layers, run on this thread */
+	worker_fn *on_start;   /* after the loop exists, before it runs */
+	worker_fn *on_tick;    /* each sweep, after the conns' ticks */
+	worker_fn *on_stop;    /* when asked to stop, before handles close */
+
+	uv_thread_t thread;
+	atomic_bool stopping;
+	uv_async_t stop_async;
+};
+
+/* Lifecycle (main thread) */
+
+/* Prepares worker `id`; `inbox_max` bounds posts waiting in its inbox. */
+void worker_init(struct worker *w, unsigned id, unsigned inbox_max);
+/* Starts the thread; returns 0 or a negative libuv error. */
+int worker_start(struct worker *w);
+/* Asks the worker to stop (any thread; async-signal-safe is not promised). */
+void worker_stop(struct worker *w);
+/* Waits for the thread and releases the worker's resources. */
+void worker_join(struct worker *w);
+/* Runs the worker on the calling thread (tests, workers = 1 in-process). */
+void worker_run(struct worker *w);
+
+/* Inbox (any thread) */
+
+/* Posts m to w; false (nothing posted, m still the caller's) when w's inbox
+ * holds inbox_max messages: the caller answers with a `wait` error. */
+bool worker_post(struct worker *w, struct worker_msg *m);
+/* Posts even past the bound (for messages that must not be lost, such as
+ * a connection being handed over). */
+void worker_post_force(struct worker *w, struct worker_msg *m);
+
+/* Milliseconds of the worker's loop clock. */
+uint64_t worker_now(struct worker *w);
+
+#endif

@@ -1,0 +1,149 @@
+/*
+ * store: persistent data behind one interface: accounts and their SCRAM
+ * credentials, rosters, offline messages, vCards, private XML, block lists.
+ * SQLite is the embedded default (store_sqlite.c); the operations go through
+ * a table of function pointers so that another backend (PostgreSQL, later)
+ * slots in without touching the callers.
+ *
+ * One `struct store` per thread: each worker opens its own (SQLite
+ * connections are not shared between threads), and so does parleyctl.
+ * Calls are synchronous and short; routing a stanza to an online user never
+ * calls this module.
+ *
+ * Errors: functions return 0 on success, STORE_NOT_FOUND / STORE_EXISTS /
+ * STORE_FULL where the data says no, and STORE_ERROR (< 0) when the backend
+ * failed; the detail is in store_error() and was logged.
+ */
+#ifndef PARLEY_STORE_STORE_H
+#define PARLEY_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+
+enum {
+	STORE_OK = 0,
+	STORE_NOT_FOUND = 1,
+	STORE_EXISTS = 2,
+	STORE_FULL = 3,
+	STORE_ERROR = -1,
+};
+
+struct store;
+
+/* ---- Lifecycle ---- */
+
+/* Opens (creating when missing) the database and brings its schema to the
+ * current version.  NULL on failure with *err set (heap string). */
+struct store *store_open(const char *path, char **err);
+void store_close(struct store *s);
+/* Detail of the last STORE_ERROR on this handle. */
+const char *store_error(const struct store *s);
+/* Moves the write-ahead log into the database (SQLite: a PASSIVE
+ * checkpoint).  Slow (syncs to disk): the server runs it off the loop. */
+int store_checkpoint(struct store *s);
+
+/* ---- Accounts ---- */
+
+/* One SCRAM credential record; `mech` is "SCRAM-SHA-1" or "SCRAM-SHA-256". */
+struct store_cred {
+	const char *mech;
+	unsigned iterations;
+	const unsigned char *salt;
+	size_t salt_len;
+	const unsigned char *stored_key;
+	const unsigned char *server_key;
+	size_t key_len;
+};
+
+/* `jid` is a prepared bare JID.  STORE_EXISTS when it exists already. */
+int store_user_create(struct store *s, const char *jid, const struct store_cred *creds, size_t n);
+/* Replaces all credentials of an existing account (STORE_NOT_FOUND). */
+int store_user_set_creds(struct store *s, const char *jid, const struct store_cred *creds, size_t n);
+/* Deletes the account and everything it owns (roster, offline messages,
+ * vCard, private data, block list); STORE_NOT_FOUND when absent. */
+int store_user_delete(struct store *s, const char *jid);
+/* STORE_OK when it exists, STORE_NOT_FOUND when not. */
+int store_user_exists(struct store *s, const char *jid);
+/* The credential of mechanism `mech` (copied into `a`). */
+int store_user_get_cred(struct store *s, struct arena *a, const char *jid, const char *mech,
+			struct store_cred *out);
+/* Calls fn for each account of `domain` in JID order; fn returns non-zero
+ * to stop. */
+int store_user_list(struct store *s, const char *domain, int (*fn)(void *ud, const char *jid),
+		    void *ud);
+
+/* ---- Rosters (RFC 6121) ---- */
+
+enum store_sub {
+	STORE_SUB_NONE = 0,
+	STORE_SUB_TO = 1,
+	STORE_SUB_FROM = 2,
+	STORE_SUB_BOTH = 3,
+};
+
+struct store_roster_item {
+	const char *contact;     /* prepared bare JID */
+	const char *name;        /* NULL when none */
+	enum store_sub sub;
+	bool ask_out;            /* we asked to subscribe ("ask='subscribe'") */
+	bool pending_in;         /* they asked; we have not answered */
+	bool approved;           /* pre-approved (RFC 6121 §3.4) */
+	bool hidden;             /* exists only to hold pending_in: not in the roster */
+	const char **groups;
+	size_t ngroups;
+};
+
+/* The whole roster (hidden items included; callers filter), its version. */
+int store_roster_get(struct store *s, struct arena *a, const char *owner,
+		     struct store_roster_item **items, size_t *n, uint64_t *version);
+/* One item; STORE_NOT_FOUND when absent. */
+int store_roster_get_item(struct store *s, struct arena *a, const char *owner, const char *contact,
+			  struct store_roster_item *out);
+/* Inserts or replaces the item; bumps and returns the roster version.
+ * STORE_FULL when the roster already has `max_items` items (0: no cap). */
+int store_roster_put(struct store *s, const char *owner, const struct store_roster_item *item,
+		     size_t max_items, uint64_t *version);
+/* Removes the item; bumps and returns the version; STORE_NOT_FOUND. */
+int store_roster_delete(struct store *s, const char *owner, const char *contact, uint64_t *version);
+/* The current version (0 for an empty, never changed roster). */
+int store_roster_version(struct store *s, const char *owner, uint64_t *version);
+
+/* ---- Offline messages ---- */
+
+struct store_offline_msg {
+	int64_t id;
+	const char *xml; /* the stanza, serialised, with its delay stamp */
+	size_t len;
+};
+
+/* Appends; STORE_FULL when the account already holds `max` messages. */
+int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len, size_t max);
+/* Oldest first, at most `max` (0: all). */
+int store_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
+		      struct store_offline_msg **msgs, size_t *n);
+/* Deletes messages with id <= upto (after they were queued for delivery). */
+int store_offline_delete(struct store *s, const char *owner, int64_t upto);
+int store_offline_count(struct store *s, const char *owner, size_t *n);
+
+/* ---- Per-account XML documents (vCard-temp, private XML storage) ---- */
+
+/* `kind` names the document family ("vcard", "private"); `key` the
+ * document within it ("" for the vCard, "ns name" for private storage). */
+int store_doc_get(struct store *s, struct arena *a, const char *owner, const char *kind,
+		  const char *key, const char **xml, size_t *len);
+/* Stores (replaces); a NULL xml deletes.  STORE_FULL when len > max. */
+int store_doc_put(struct store *s, const char *owner, const char *kind, const char *key,
+		  const char *xml, size_t len, size_t max);
+
+/* ---- Block lists (XEP-0191) ---- */
+
+int store_block_list(struct store *s, struct arena *a, const char *owner, const char ***jids, size_t *n);
+/* STORE_FULL past `max` entries. */
+int store_block_add(struct store *s, const char *owner, const char *jid, size_t max);
+/* jid NULL removes all. */
+int store_block_remove(struct store *s, const char *owner, const char *jid);
+
+#endif
