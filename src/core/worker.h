@@ -46,10 +46,13 @@ struct worker {
 	/* connections */
 	struct list conns;     /* every conn attached here, for the sweep */
 	struct list flush;     /* conns with output to write this iteration */
+	struct list ready;     /* conns with bytes to read without a poll event */
 	uv_prepare_t flusher;  /* writes `flush` once per loop iteration */
+	uv_idle_t reader;      /* drains `ready` without blocking in poll */
 	uv_timer_t sweep;      /* 1 s tick: timeouts, rate budgets */
 	char *readbuf;         /* shared by all conns of this worker */
 	size_t readbuf_size;
+	char *tlsbuf;          /* coalesces small writes into one TLS record */
 	uint64_t now_ms;       /* loop time at the last sweep or wake-up */
 
 	/* hooks of the upper layers, run on this thread */
@@ -72,6 +75,9 @@ int worker_start(struct worker *w);
 void worker_stop(struct worker *w);
 /* Waits for the thread and releases the worker's resources. */
 void worker_join(struct worker *w);
+/* Releases a worker whose thread never started (start-up failed): closes
+ * its handles on the calling thread. */
+void worker_discard(struct worker *w);
 /* Runs the worker on the calling thread (tests, workers = 1 in-process). */
 void worker_run(struct worker *w);
 

@@ -53,6 +53,9 @@ enum scram_hash {
 	SCRAM_SHA256 = 1,
 };
 enum { SCRAM_HASH_COUNT = 2, SCRAM_KEY_MAX = 32, SCRAM_SALT_MAX = 64 };
+/* The iteration count to create records with.  An unknown user is answered
+ * with it, so records made with another count let a probe tell them apart. */
+enum { SCRAM_ITERATIONS_DEFAULT = 4096 };
 
 /* "SHA-1", "SHA-256" */
 const char *scram_hash_name(enum scram_hash h);
@@ -72,6 +75,11 @@ struct scram_cred {
  * 16-byte salt.  CPU-heavy (PBKDF2): callers in a loop run it on the thread
  * pool.  -1 when the password is not valid UTF-8 / fails SASLprep or is empty. */
 int scram_cred_make(enum scram_hash h, const char *password, unsigned iterations, struct scram_cred *out);
+/* As scram_cred_make with a given salt (1..SCRAM_SALT_MAX bytes): for
+ * importing records and for test vectors.  -1 as above, or on a bad salt
+ * length or zero iterations. */
+int scram_cred_from_salt(enum scram_hash h, const char *password, const unsigned char *salt,
+			 size_t salt_len, unsigned iterations, struct scram_cred *out);
 /* True when `password` matches (for PLAIN).  CPU-heavy like the above;
  * constant time in the comparison. */
 bool scram_cred_check_password(const struct scram_cred *c, const char *password, size_t len);
@@ -92,6 +100,11 @@ struct scram_server;
 struct scram_server *scram_server_new(enum scram_hash h, bool plus, bool server_plus, sasl_cb_fn *cb,
 				      void *cb_ud);
 void scram_server_free(struct scram_server *s);
+/* The iteration count announced to an unknown user (by default
+ * SCRAM_ITERATIONS_DEFAULT): set it to the count records are made with, so
+ * that a probe sees the same as for a real account.  0 is ignored.  Call
+ * before scram_server_first. */
+void scram_server_set_unknown_iterations(struct scram_server *s, unsigned iterations);
 
 /* Step 1: the client-first-message (decoded).  On SASL_OK the username and
  * authzid are available for the account look-up. */

@@ -13,6 +13,11 @@
  * Errors: functions return 0 on success, STORE_NOT_FOUND / STORE_EXISTS /
  * STORE_FULL where the data says no, and STORE_ERROR (< 0) when the backend
  * failed; the detail is in store_error() and was logged.
+ *
+ * Two rules hold for every function below: a limit argument (`max`,
+ * `max_items`) of 0 means no limit; a write for an owner that has no
+ * account returns STORE_NOT_FOUND, a read for one finds nothing (an empty
+ * list, version 0).  Lists copied into an arena are NULL when empty.
  */
 #ifndef PARLEY_STORE_STORE_H
 #define PARLEY_STORE_STORE_H
@@ -70,8 +75,9 @@ int store_user_exists(struct store *s, const char *jid);
 /* The credential of mechanism `mech` (copied into `a`). */
 int store_user_get_cred(struct store *s, struct arena *a, const char *jid, const char *mech,
 			struct store_cred *out);
-/* Calls fn for each account of `domain` in JID order; fn returns non-zero
- * to stop. */
+/* Calls fn for each account of `domain` (NULL: of every domain) in JID
+ * order; fn returns non-zero to stop.  fn may call this handle again (no
+ * statement is active while it runs). */
 int store_user_list(struct store *s, const char *domain, int (*fn)(void *ud, const char *jid),
 		    void *ud);
 
@@ -96,7 +102,9 @@ struct store_roster_item {
 	size_t ngroups;
 };
 
-/* The whole roster (hidden items included; callers filter), its version. */
+/* The whole roster (hidden items included; callers filter), its version.
+ * Items come in contact order; groups, in every item, once each and in
+ * name order. */
 int store_roster_get(struct store *s, struct arena *a, const char *owner,
 		     struct store_roster_item **items, size_t *n, uint64_t *version);
 /* One item; STORE_NOT_FOUND when absent. */
@@ -121,7 +129,7 @@ struct store_offline_msg {
 
 /* Appends; STORE_FULL when the account already holds `max` messages. */
 int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len, size_t max);
-/* Oldest first, at most `max` (0: all). */
+/* Oldest first, at most `max` (0: all).  Each xml is NUL-terminated. */
 int store_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
 		      struct store_offline_msg **msgs, size_t *n);
 /* Deletes messages with id <= upto (after they were queued for delivery). */
@@ -134,16 +142,18 @@ int store_offline_count(struct store *s, const char *owner, size_t *n);
  * document within it ("" for the vCard, "ns name" for private storage). */
 int store_doc_get(struct store *s, struct arena *a, const char *owner, const char *kind,
 		  const char *key, const char **xml, size_t *len);
-/* Stores (replaces); a NULL xml deletes.  STORE_FULL when len > max. */
+/* Stores (replaces); a NULL xml deletes (STORE_OK when there was none).
+ * STORE_FULL when len > max.  The xml returned by doc_get is
+ * NUL-terminated. */
 int store_doc_put(struct store *s, const char *owner, const char *kind, const char *key,
 		  const char *xml, size_t len, size_t max);
 
 /* ---- Block lists (XEP-0191) ---- */
 
 int store_block_list(struct store *s, struct arena *a, const char *owner, const char ***jids, size_t *n);
-/* STORE_FULL past `max` entries. */
+/* STORE_FULL past `max` entries; a JID already blocked is STORE_OK. */
 int store_block_add(struct store *s, const char *owner, const char *jid, size_t max);
-/* jid NULL removes all. */
+/* jid NULL removes all; a JID not blocked is STORE_OK. */
 int store_block_remove(struct store *s, const char *owner, const char *jid);
 
 #endif

@@ -197,4 +197,11 @@ enum xml_error xml_parser_error(const struct xml_parser *p, const char **detail)
  * memory accounting). */
 size_t xml_parser_buffered(const struct xml_parser *p);
 
+/* ---- Fragments ---------------------------------------------------------- */
+
+/* Parses one element this server serialised earlier (stored vCards,
+ * private XML) into `a`, with generous but finite limits.  NULL when the
+ * bytes are not exactly one well-formed element. */
+struct xml_node *xml_parse_fragment(struct arena *a, const char *data, size_t len);
+
 #endif

@@ -1,0 +1,504 @@
+/*
+ * c2s auth: SASL negotiation on a client stream (RFC 6120 §6).  The
+ * mechanisms are a table; which of them a stream offers depends on the
+ * configured list, TLS (PLAIN never in the clear) and the channel bindings
+ * the TLS session can provide (-PLUS).  The SASL arithmetic is in sasl/;
+ * this file adds accounts, throttling, the XML and the log lines.
+ *
+ * PLAIN costs a PBKDF2 run per attempt, so it runs on libuv's thread pool
+ * while the stream's reading is paused.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "c2s/internal.h"
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/conn.h"
+#include "core/log.h"
+#include "jid/jid.h"
+#include "store/store.h"
+#include "tls/tls.h"
+#include "xml/xml.h"
+
+enum { C2S_AUTH_MAX_FAILURES = 5 };
+
+struct c2s_mech {
+	const char *name;
+	enum scram_hash hash;
+	bool scram;
+	bool plus;
+};
+
+static const struct c2s_mech mechs[] = {
+	{"SCRAM-SHA-256-PLUS", SCRAM_SHA256, true, true},
+	{"SCRAM-SHA-1-PLUS", SCRAM_SHA1, true, true},
+	{"SCRAM-SHA-256", SCRAM_SHA256, true, false},
+	{"SCRAM-SHA-1", SCRAM_SHA1, true, false},
+	{"PLAIN", SCRAM_SHA256, false, false},
+};
+
+static const char *const store_mech_names[SCRAM_HASH_COUNT] = {
+	[SCRAM_SHA1] = "SCRAM-SHA-1",
+	[SCRAM_SHA256] = "SCRAM-SHA-256",
+};
+
+static const struct c2s_mech *mech_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+		if (strcmp(mechs[i].name, name) == 0)
+			return &mechs[i];
+	return NULL;
+}
+
+static bool stream_has_cbind(struct c2s_stream *s)
+{
+	const char *types[4];
+	return conn_secure(s->conn) &&
+	       tls_session_channel_binding_types(conn_transport(s->conn), types, 4) > 0;
+}
+
+static bool mech_available(struct c2s_stream *s, const struct c2s_mech *m)
+{
+	if (!m->scram && !conn_secure(s->conn))
+		return false;
+	if (m->plus && !stream_has_cbind(s))
+		return false;
+	return true;
+}
+
+/* Offered here = configured, known and available on this stream. */
+static bool mech_offered(struct c2s_stream *s, const struct c2s_mech *m)
+{
+	const struct config_strlist *l = &s->sh->srv->cfg->c2s.mechanisms;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i], m->name) == 0)
+			return mech_available(s, m);
+	return false;
+}
+
+static bool stream_offers_plus(struct c2s_stream *s)
+{
+	for (size_t i = 0; i < sizeof(mechs) / sizeof(mechs[0]); i++)
+		if (mechs[i].plus && mech_offered(s, &mechs[i]))
+			return true;
+	return false;
+}
+
+void c2s_auth_features(struct c2s_stream *s, struct buf *out)
+{
+	const struct config_strlist *l = &s->sh->srv->cfg->c2s.mechanisms;
+	buf_append_str(out, "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
+	for (size_t i = 0; i < l->n; i++) {
+		const struct c2s_mech *m = mech_by_name(l->items[i]);
+		if (m && mech_available(s, m))
+			buf_printf(out, "<mechanism>%s</mechanism>", m->name);
+	}
+	buf_append_str(out, "</mechanisms>");
+	if (conn_secure(s->conn)) {
+		/* XEP-0440: tell clients which bindings -PLUS can use here. */
+		const char *types[4];
+		size_t n = tls_session_channel_binding_types(conn_transport(s->conn), types, 4);
+		if (n) {
+			buf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+			for (size_t i = 0; i < n; i++)
+				buf_printf(out, "<channel-binding type='%s'/>", types[i]);
+			buf_append_str(out, "</sasl-channel-binding>");
+		}
+	}
+}
+
+void c2s_auth_clear(struct c2s_stream *s)
+{
+	scram_server_free(s->scram);
+	s->scram = NULL;
+	s->mech = NULL;
+	s->sasl_step = 0;
+}
+
+/* ---- replies ---- */
+
+static void send_failure_now(struct c2s_stream *s, enum sasl_cond cond, const char *text)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><%s/>", sasl_cond_name(cond));
+	if (text) {
+		buf_append_str(&b, "<text xml:lang='en'>");
+		xml_escape_text(&b, text, strlen(text));
+		buf_append_str(&b, "</text>");
+	}
+	buf_append_str(&b, "</failure>");
+	conn_write(s->conn, b.data, b.len);
+	buf_clear(&b);
+	s->state = C2S_OPEN;
+}
+
+/*
+ * A failed attempt: logged with the rule that refused it, counted against
+ * the address, answered after a delay that grows with the address's
+ * failures, and after C2S_AUTH_MAX_FAILURES on one stream the stream ends.
+ */
+static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *user, const char *why)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	uint64_t now = worker_now(s->sh->w);
+	const char *ip = conn_peer_ip(s->conn);
+	unsigned ipfails = c2s_throttle_fail(ip, now, cfg->auth.fail_window);
+	s->auth_failures++;
+	log_warn("c2s",
+		 "conn=%llu authentication failed from %s: user=%s mechanism=%s: <%s/> (%s); %u failures "
+		 "from %s in the last %u s (auth.fail_max = %u)",
+		 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?",
+		 s->mech ? s->mech->name : "?", sasl_cond_name(cond), why, ipfails, ip, cfg->auth.fail_window,
+		 cfg->auth.fail_max);
+	c2s_auth_clear(s);
+	if (s->auth_failures >= C2S_AUTH_MAX_FAILURES) {
+		c2s_stream_error(s, "policy-violation", "too many failed authentication attempts");
+		return;
+	}
+	unsigned delay = ipfails > 1 ? ipfails - 1 : 0;
+	if (delay > cfg->auth.fail_delay_max)
+		delay = cfg->auth.fail_delay_max;
+	if (delay == 0) {
+		send_failure_now(s, cond, NULL);
+		return;
+	}
+	s->failure_cond = cond;
+	s->failure_due_ms = now + (uint64_t)delay * 1000;
+	conn_pause_reading(s->conn);
+}
+
+void c2s_auth_tick(struct c2s_stream *s, uint64_t now_ms)
+{
+	if (s->failure_due_ms && now_ms >= s->failure_due_ms) {
+		s->failure_due_ms = 0;
+		send_failure_now(s, s->failure_cond, NULL);
+		conn_resume_reading(s->conn);
+	}
+}
+
+static void auth_succeeded(struct c2s_stream *s, const struct jid *bare, const char *server_final,
+			   size_t final_len)
+{
+	void *t = conn_transport(s->conn);
+	s->authenticated = true;
+	s->jid = jid_dup(bare);
+	log_info("c2s", "conn=%llu authenticated as %s with %s from %s (%s)",
+		 (unsigned long long)conn_id(s->conn), bare->bare, s->mech->name, conn_peer(s->conn),
+		 t ? tls_session_version(t) : "no TLS");
+	struct buf b = BUF_INIT;
+	if (server_final) {
+		buf_append_str(&b, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
+		sasl_base64_encode(&b, server_final, final_len);
+		buf_append_str(&b, "</success>");
+	} else {
+		buf_append_str(&b, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	}
+	conn_write(s->conn, b.data, b.len);
+	buf_clear(&b);
+	c2s_auth_clear(s);
+	c2s_restart_after_sasl(s);
+}
+
+/* The account JID for a SASL username on this stream's host, or -1. */
+static int account_jid(struct c2s_stream *s, struct arena *a, const char *user, struct jid *out)
+{
+	return jid_make(a, user, s->domain, NULL, out);
+}
+
+/* A non-empty authzid must name the authenticated account itself. */
+static bool authzid_ok(struct arena *a, const char *authzid, const struct jid *account)
+{
+	if (!authzid)
+		return true;
+	struct jid z;
+	if (jid_parse_str(a, authzid, &z) < 0)
+		return false;
+	return jid_is_bare(&z) && strcmp(z.bare, account->bare) == 0;
+}
+
+static int lookup_cred(struct c2s_stream *s, struct arena *a, const char *bare, enum scram_hash h,
+		       struct scram_cred *out)
+{
+	struct store_cred sc;
+	int r = store_user_get_cred(s->sh->store, a, bare, store_mech_names[h], &sc);
+	if (r != STORE_OK)
+		return r;
+	if (sc.salt_len > SCRAM_SALT_MAX || sc.key_len != scram_hash_len(h))
+		return STORE_ERROR;
+	memset(out, 0, sizeof(*out));
+	out->hash = h;
+	out->iterations = sc.iterations;
+	memcpy(out->salt, sc.salt, sc.salt_len);
+	out->salt_len = sc.salt_len;
+	memcpy(out->stored_key, sc.stored_key, sc.key_len);
+	memcpy(out->server_key, sc.server_key, sc.key_len);
+	return STORE_OK;
+}
+
+/* ---- SCRAM ---- */
+
+static int cbind_cb(void *ud, const char *type, unsigned char *out, size_t *len)
+{
+	return tls_session_channel_binding(ud, type, out, len);
+}
+
+static void scram_send_challenge(struct c2s_stream *s, const struct buf *msg)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
+	sasl_base64_encode(&b, msg->data, msg->len);
+	buf_append_str(&b, "</challenge>");
+	conn_write(s->conn, b.data, b.len);
+	buf_clear(&b);
+}
+
+static void scram_first(struct c2s_stream *s, struct arena *a, const struct buf *msg)
+{
+	s->sasl_step = 1;
+	enum sasl_cond c = scram_server_client_first(s->scram, msg->data, msg->len);
+	if (c != SASL_OK) {
+		auth_failed(s, c, NULL, "malformed client-first-message");
+		return;
+	}
+	const char *user = scram_server_username(s->scram);
+	struct jid account;
+	struct scram_cred cred;
+	const struct scram_cred *credp = NULL;
+	if (account_jid(s, a, user, &account) == 0) {
+		if (!authzid_ok(a, scram_server_authzid(s->scram), &account)) {
+			auth_failed(s, SASL_INVALID_AUTHZID, account.bare,
+				    "the authzid names another account than the one authenticating");
+			return;
+		}
+		int r = lookup_cred(s, a, account.bare, s->mech->hash, &cred);
+		if (r == STORE_OK)
+			credp = &cred;
+		else if (r != STORE_NOT_FOUND) {
+			log_error("c2s", "conn=%llu cannot read credentials of %s: %s",
+				  (unsigned long long)conn_id(s->conn), account.bare, store_error(s->sh->store));
+			send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
+			c2s_auth_clear(s);
+			return;
+		}
+		free(s->authcid);
+		s->authcid = xstrdup(account.bare);
+	}
+	/* Unknown accounts go on with a made-up salt so a probe cannot tell
+	 * them apart; the proof check fails at the end. */
+	struct buf out = BUF_INIT;
+	scram_server_first(s->scram, credp, &out);
+	scram_send_challenge(s, &out);
+	buf_clear(&out);
+}
+
+static void scram_final(struct c2s_stream *s, struct arena *a, const struct buf *msg)
+{
+	struct buf out = BUF_INIT;
+	enum sasl_cond c = scram_server_client_final(s->scram, msg->data, msg->len, &out);
+	if (c != SASL_OK) {
+		auth_failed(s, c, s->authcid ? s->authcid : scram_server_username(s->scram),
+			    c == SASL_NOT_AUTHORIZED ? "wrong password, unknown account or channel binding mismatch"
+						     : "malformed client-final-message");
+		buf_clear(&out);
+		return;
+	}
+	struct jid account;
+	if (!s->authcid || jid_parse_str(a, s->authcid, &account) < 0) {
+		auth_failed(s, SASL_NOT_AUTHORIZED, scram_server_username(s->scram), "no such account");
+		buf_clear(&out);
+		return;
+	}
+	auth_succeeded(s, &account, out.data, out.len);
+	buf_clear(&out);
+}
+
+/* ---- PLAIN ---- */
+
+struct c2s_plain_job {
+	struct c2s_stream *s;
+	struct scram_cred cred;
+	bool have_cred;
+	char *password;
+	size_t password_len;
+	char *account;  /* bare JID */
+	bool ok;
+};
+
+static void plain_work(uv_work_t *w)
+{
+	struct c2s_plain_job *job = w->data;
+	/* Unknown accounts cost the same PBKDF2 time as known ones. */
+	job->ok = scram_cred_check_password(&job->cred, job->password, job->password_len) && job->have_cred;
+}
+
+static void plain_done(uv_work_t *w, int status)
+{
+	struct c2s_plain_job *job = w->data;
+	struct c2s_stream *s = job->s;
+	s->work_pending = false;
+	s->job = NULL;
+	if (s->dead) {
+		c2s_stream_release(s);
+	} else if (status != 0 || !job->ok) {
+		conn_resume_reading(s->conn);
+		auth_failed(s, SASL_NOT_AUTHORIZED, job->account,
+			    job->have_cred ? "wrong password" : "no such account");
+	} else {
+		struct arena *a = arena_new();
+		struct jid account;
+		if (jid_parse_str(a, job->account, &account) == 0) {
+			conn_resume_reading(s->conn);
+			auth_succeeded(s, &account, NULL, 0);
+		}
+		arena_free(a);
+	}
+	explicit_bzero(job->password, job->password_len);
+	free(job->password);
+	free(job->account);
+	free(job);
+}
+
+static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf *msg)
+{
+	const char *authzid, *authcid, *password;
+	size_t plen;
+	enum sasl_cond c = sasl_plain_parse(a, msg->data, msg->len, &authzid, &authcid, &password, &plen);
+	if (c != SASL_OK) {
+		auth_failed(s, c, NULL, "malformed PLAIN message");
+		return;
+	}
+	struct jid account;
+	if (account_jid(s, a, authcid, &account) < 0) {
+		auth_failed(s, SASL_NOT_AUTHORIZED, authcid, "the username is not a valid JID local part");
+		return;
+	}
+	if (!authzid_ok(a, authzid, &account)) {
+		auth_failed(s, SASL_INVALID_AUTHZID, account.bare,
+			    "the authzid names another account than the one authenticating");
+		return;
+	}
+	struct c2s_plain_job *job = xcalloc(1, sizeof(*job));
+	int r = lookup_cred(s, a, account.bare, SCRAM_SHA256, &job->cred);
+	if (r == STORE_NOT_FOUND)
+		r = lookup_cred(s, a, account.bare, SCRAM_SHA1, &job->cred);
+	if (r == STORE_OK) {
+		job->have_cred = true;
+	} else if (r == STORE_NOT_FOUND) {
+		job->cred.hash = SCRAM_SHA256;
+		job->cred.iterations = s->sh->srv->cfg->auth.scram_iterations;
+		job->cred.salt_len = 16;
+	} else {
+		log_error("c2s", "conn=%llu cannot read credentials of %s: %s", (unsigned long long)conn_id(s->conn),
+			  account.bare, store_error(s->sh->store));
+		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
+		free(job);
+		return;
+	}
+	job->s = s;
+	job->password = xmemdup(password, plen);
+	job->password_len = plen;
+	job->account = xstrdup(account.bare);
+	free(s->authcid);
+	s->authcid = xstrdup(account.bare);
+	s->job = job;
+	s->work.data = job;
+	s->work_pending = true;
+	conn_pause_reading(s->conn);
+	uv_queue_work(&s->sh->w->loop, &s->work, plain_work, plain_done);
+}
+
+/* ---- dispatch ---- */
+
+static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *el)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	const char *name = xml_node_attr(el, "mechanism");
+	const struct c2s_mech *m = name ? mech_by_name(name) : NULL;
+	c2s_auth_clear(s);
+	if (!m || !mech_offered(s, m)) {
+		send_failure_now(s, SASL_INVALID_MECHANISM, NULL);
+		log_info("c2s", "conn=%llu %s asked for SASL mechanism '%s', which this stream does not offer",
+			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), name ? name : "");
+		return;
+	}
+	s->mech = m;
+	free(s->authcid);
+	s->authcid = NULL;
+	uint64_t now = worker_now(s->sh->w);
+	unsigned fails = c2s_throttle_failures(conn_peer_ip(s->conn), now, cfg->auth.fail_window);
+	if (fails >= cfg->auth.fail_max) {
+		log_warn("c2s",
+			 "conn=%llu refusing authentication from %s: %u failed logins from this address in "
+			 "%u s (auth.fail_max = %u)",
+			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), fails, cfg->auth.fail_window,
+			 cfg->auth.fail_max);
+		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "too many failed logins from your address; try later");
+		c2s_auth_clear(s);
+		return;
+	}
+	struct buf msg = BUF_INIT;
+	const char *text = xml_node_text(a, el);
+	bool has_initial = *text != '\0';
+	if (has_initial && sasl_base64_decode(&msg, text, strlen(text)) < 0) {
+		auth_failed(s, SASL_INCORRECT_ENCODING, NULL, "initial response is not valid base64");
+		buf_clear(&msg);
+		return;
+	}
+	s->state = C2S_SASL;
+	if (m->scram) {
+		void *t = conn_transport(s->conn);
+		s->scram = scram_server_new(m->hash, m->plus, stream_offers_plus(s), t ? cbind_cb : NULL, t);
+		if (!has_initial)
+			c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+		else
+			scram_first(s, a, &msg);
+	} else if (!has_initial) {
+		c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	} else {
+		plain_start(s, a, &msg);
+	}
+	buf_clear(&msg);
+}
+
+static void auth_response(struct c2s_stream *s, struct arena *a, struct xml_node *el)
+{
+	if (s->state != C2S_SASL || !s->mech || s->work_pending || s->failure_due_ms) {
+		send_failure_now(s, SASL_MALFORMED_REQUEST, "no authentication in progress");
+		c2s_auth_clear(s);
+		return;
+	}
+	struct buf msg = BUF_INIT;
+	const char *text = xml_node_text(a, el);
+	if (sasl_base64_decode(&msg, text, strlen(text)) < 0) {
+		auth_failed(s, SASL_INCORRECT_ENCODING, s->authcid, "response is not valid base64");
+		buf_clear(&msg);
+		return;
+	}
+	if (!s->mech->scram)
+		plain_start(s, a, &msg);
+	else if (s->sasl_step == 0)
+		scram_first(s, a, &msg);
+	else
+		scram_final(s, a, &msg);
+	buf_clear(&msg);
+}
+
+void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el)
+{
+	if (s->work_pending || s->failure_due_ms) {
+		/* The client did not wait for our answer. */
+		c2s_stream_error(s, "policy-violation", "SASL element while the previous one is being answered");
+	} else if (strcmp(el->name, "auth") == 0) {
+		auth_start(s, a, el);
+	} else if (strcmp(el->name, "response") == 0) {
+		auth_response(s, a, el);
+	} else if (strcmp(el->name, "abort") == 0) {
+		c2s_auth_clear(s);
+		send_failure_now(s, SASL_ABORTED, NULL);
+	} else {
+		c2s_stream_error(s, "unsupported-stanza-type", el->name);
+	}
+	arena_free(a);
+}

@@ -1,0 +1,19 @@
+/*
+ * c2s: client-to-server streams (RFC 6120): listeners on the STARTTLS and
+ * direct-TLS ports, stream negotiation, STARTTLS, SASL, resource binding,
+ * and the session a bound stream becomes.  Stanzas from a bound session go
+ * to the router; what they mean is im/'s business.
+ */
+#ifndef PARLEY_C2S_C2S_H
+#define PARLEY_C2S_C2S_H
+
+struct shard;
+
+/* Opens this worker's listeners for every c2s address and port (each
+ * worker binds its own socket, SO_REUSEPORT).  -1 with *err (heap). */
+int c2s_listen(struct shard *sh, char **err);
+/* Stops listening and ends every stream of this worker with
+ * <system-shutdown/>. */
+void c2s_shutdown(struct shard *sh);
+
+#endif

@@ -1,0 +1,107 @@
+/* c2s internals shared by stream.c, auth.c, bind.c and throttle.c. */
+#ifndef PARLEY_C2S_INTERNAL_H
+#define PARLEY_C2S_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "core/worker.h"
+#include "router/session.h"
+#include "router/shard.h"
+#include "sasl/sasl.h"
+
+struct arena;
+struct conn;
+struct xml_node;
+struct xml_parser;
+
+enum c2s_state {
+	C2S_TLS_HANDSHAKE, /* direct TLS: waiting for the handshake */
+	C2S_WAIT_HEADER,   /* waiting for <stream:stream> */
+	C2S_OPEN,          /* features sent: STARTTLS, SASL or bind expected */
+	C2S_STARTTLS,      /* <proceed/> sent, TLS handshake running */
+	C2S_SASL,          /* a SASL exchange is running */
+	C2S_MOVING,        /* authenticated, moving to the owner worker */
+	C2S_BOUND,         /* a session: stanzas flow */
+	C2S_CLOSING,
+};
+
+/* Why the parser was stopped inside an element handler. */
+enum c2s_restart {
+	RESTART_NONE,
+	RESTART_TLS,  /* after <starttls/>: nothing may follow before TLS */
+	RESTART_SASL, /* after <success/>: a new stream follows */
+};
+
+struct c2s_mech;
+
+/* Owner: the conn's on_close (stream.c) frees it, or the thread-pool
+ * callback when a password check is still running at that moment. */
+struct c2s_stream {
+	struct conn *conn;
+	struct shard *sh;
+	struct xml_parser *parser;
+	struct list link;           /* sh->streams */
+	enum c2s_state state;
+	enum c2s_restart restart;
+	bool header_sent;
+	bool direct_tls;
+	bool authenticated;
+	bool bound;
+	bool dead;                  /* conn gone; free when the work returns */
+	bool in_feed;               /* inside xml_parser_feed (handlers run) */
+	const char *domain;         /* the virtual host (config string) */
+	char stream_id[24];
+	uint64_t started_ms;
+	struct buf pending;         /* input after a stream restart */
+
+	/* SASL */
+	const struct c2s_mech *mech;
+	struct scram_server *scram;
+	int sasl_step;               /* SCRAM: 0 before client-first, 1 after */
+	unsigned auth_failures;
+	uint64_t failure_due_ms;     /* a delayed <failure/> waits until then */
+	enum sasl_cond failure_cond;
+	char *authcid;               /* "alice" (for logs) */
+	struct jid *jid;             /* the authenticated bare JID */
+	bool work_pending;           /* a PLAIN check runs on the thread pool */
+	uv_work_t work;
+	struct c2s_plain_job *job;
+
+	struct worker_msg move;      /* posting to the owner worker */
+	struct session session;      /* valid while bound */
+};
+
+/* stream.c */
+void c2s_stream_error(struct c2s_stream *s, const char *cond, const char *text);
+void c2s_send_node(struct c2s_stream *s, const struct xml_node *n);
+void c2s_send_raw(struct c2s_stream *s, const char *xml);
+void c2s_stop_parser(struct c2s_stream *s, enum c2s_restart why);
+const char *c2s_who(const struct c2s_stream *s); /* "alice@localhost" or peer */
+/* After <success/>: a new stream follows (from inside a parser handler or
+ * from a thread-pool completion alike). */
+void c2s_restart_after_sasl(struct c2s_stream *s);
+/* Frees a stream whose conn is gone (see `dead`). */
+void c2s_stream_release(struct c2s_stream *s);
+
+/* auth.c */
+void c2s_auth_features(struct c2s_stream *s, struct buf *out);
+void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el);
+void c2s_auth_tick(struct c2s_stream *s, uint64_t now_ms);
+void c2s_auth_clear(struct c2s_stream *s);
+
+/* bind.c */
+void c2s_bound_features(struct c2s_stream *s, struct buf *out);
+/* An element from an authenticated stream (bind, session, then stanzas). */
+void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node *el);
+void c2s_session_end(struct c2s_stream *s);
+
+/* throttle.c: failed logins per address, shared by all workers through
+ * lock-free counters. */
+unsigned c2s_throttle_failures(const char *ip, uint64_t now_ms, unsigned window_s);
+unsigned c2s_throttle_fail(const char *ip, uint64_t now_ms, unsigned window_s);
+
+#endif

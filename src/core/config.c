@@ -1,0 +1,649 @@
+/*
+ * config: the option table and the code that reads, checks and writes it.
+ * To add a setting: add a field to struct config and one row to `options`.
+ */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+enum opt_type {
+	OPT_BOOL,
+	OPT_UINT,
+	OPT_SIZE,
+	OPT_STR,
+	OPT_PATH, /* a string resolved against the config file's directory */
+	OPT_STRLIST,
+	OPT_ENUM,
+	OPT_HOSTS,
+};
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	unsigned long long def;        /* numbers, bools, enum index */
+	const char *def_str;           /* strings, paths; lists: comma separated */
+	unsigned long long min, max;
+	const char *const *names;      /* enum value names */
+	const char *help;
+};
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const conflicts[] = {"replace", "reject", "rename", NULL};
+
+#define OFF(field) offsetof(struct config, field)
+#define KIB 1024ULL
+#define MIB (1024ULL * 1024ULL)
+
+static const struct opt options[] = {
+	/* server */
+	{"hosts", OPT_HOSTS, 0, 0, NULL, 0, 0, NULL,
+	 "Virtual hosts: ( { domain = \"example.org\"; certificate = \"certs/example.org.crt\"; "
+	 "key = \"certs/example.org.key\"; } ); the first serves clients that send no SNI"},
+	{"workers", OPT_UINT, OFF(workers), 0, NULL, 0, 256, NULL,
+	 "Worker threads, each with its own event loop; 0 = one per CPU core"},
+	{"log_level", OPT_ENUM, OFF(log_level), 2, NULL, 0, 0, log_levels,
+	 "Least important log lines written: error, warn, info or debug"},
+	{"database", OPT_PATH, OFF(database), 0, "parley.db", 0, 0, NULL,
+	 "SQLite database file (relative paths are relative to this file)"},
+	{"inbox_max", OPT_UINT, OFF(inbox_max), 65536, NULL, 64, 16777216, NULL,
+	 "Stanzas waiting in one worker's inbox before senders get a wait error"},
+
+	/* c2s */
+	{"c2s.listen", OPT_STRLIST, OFF(c2s.listen), 0, "127.0.0.1", 0, 0, NULL,
+	 "Addresses clients connect to (IPv4 or IPv6 literals)"},
+	{"c2s.port", OPT_UINT, OFF(c2s.port), 5222, NULL, 0, 65535, NULL,
+	 "Port for client streams with STARTTLS; 0 turns it off"},
+	{"c2s.tls_port", OPT_UINT, OFF(c2s.tls_port), 5223, NULL, 0, 65535, NULL,
+	 "Port for direct TLS (XEP-0368, ALPN xmpp-client); 0 turns it off"},
+	{"c2s.require_tls", OPT_BOOL, OFF(c2s.require_tls), 1, NULL, 0, 1, NULL,
+	 "Refuse authentication before TLS; turn off only for tests on loopback"},
+	{"c2s.mechanisms", OPT_STRLIST, OFF(c2s.mechanisms), 0,
+	 "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN", 0, 0, NULL,
+	 "SASL mechanisms offered, in this order (PLAIN only ever over TLS)"},
+	{"c2s.resource_conflict", OPT_ENUM, OFF(c2s.resource_conflict), CONFLICT_REPLACE, NULL, 0, 0,
+	 conflicts,
+	 "When a client binds a resource already in use: replace (the old session is closed), "
+	 "reject (<conflict/>) or rename (the new one gets a generated resource)"},
+	{"c2s.backlog", OPT_UINT, OFF(c2s.backlog), 1024, NULL, 1, 65535, NULL,
+	 "listen(2) backlog of each client port"},
+	{"c2s.max_sessions_per_user", OPT_UINT, OFF(c2s.max_sessions_per_user), 64, NULL, 1, 10000,
+	 NULL, "Resources one account may have online at once"},
+
+	/* limits */
+	{"limits.stanza_bytes_preauth", OPT_SIZE, OFF(limits.stanza_bytes_preauth), 10 * KIB, NULL,
+	 512, 16 * MIB, NULL, "Largest stanza before authentication, in bytes"},
+	{"limits.stanza_bytes", OPT_SIZE, OFF(limits.stanza_bytes), 256 * KIB, NULL, 1 * KIB,
+	 64 * MIB, NULL, "Largest stanza from an authenticated client, in bytes"},
+	{"limits.header_bytes", OPT_SIZE, OFF(limits.header_bytes), 4 * KIB, NULL, 256, 64 * KIB, NULL,
+	 "Largest stream header, in bytes"},
+	{"limits.depth", OPT_UINT, OFF(limits.depth), 64, NULL, 4, 1024, NULL,
+	 "Deepest element nesting inside a stanza"},
+	{"limits.elements", OPT_UINT, OFF(limits.elements), 10000, NULL, 16, 1000000, NULL,
+	 "Most elements in one stanza"},
+	{"limits.attrs", OPT_UINT, OFF(limits.attrs), 64, NULL, 4, 4096, NULL,
+	 "Most attributes (and namespace declarations) on one element"},
+	{"limits.attr_bytes", OPT_SIZE, OFF(limits.attr_bytes), 64 * KIB, NULL, 256, 16 * MIB, NULL,
+	 "Longest attribute value, in bytes"},
+	{"limits.read_rate", OPT_SIZE, OFF(limits.read_rate), 1 * MIB, NULL, 0, 1024 * MIB, NULL,
+	 "Bytes per second one connection may send (0 = unlimited)"},
+	{"limits.read_burst", OPT_SIZE, OFF(limits.read_burst), 2 * MIB, NULL, 0, 1024 * MIB, NULL,
+	 "Bytes a connection may send at once above its rate"},
+	{"limits.outq_bytes", OPT_SIZE, OFF(limits.outq_bytes), 2 * MIB, NULL, 16 * KIB, 1024 * MIB,
+	 NULL, "Bytes queued for a peer that does not read before it is disconnected"},
+	{"limits.handshake_timeout", OPT_UINT, OFF(limits.handshake_timeout), 30, NULL, 1, 3600, NULL,
+	 "Seconds from connect until the session is authenticated and bound"},
+	{"limits.idle_timeout", OPT_UINT, OFF(limits.idle_timeout), 600, NULL, 10, 86400, NULL,
+	 "Seconds without any input before a session is closed"},
+	{"limits.keepalive", OPT_UINT, OFF(limits.keepalive), 120, NULL, 5, 86400, NULL,
+	 "Seconds without output before the server sends a whitespace keepalive"},
+
+	/* auth */
+	{"auth.scram_iterations", OPT_UINT, OFF(auth.scram_iterations), 4096, NULL, 4096, 10000000,
+	 NULL, "PBKDF2 iterations for new or changed passwords"},
+	{"auth.fail_delay_max", OPT_UINT, OFF(auth.fail_delay_max), 5, NULL, 0, 60, NULL,
+	 "Seconds a failed login from an address waits at most (one more per failure)"},
+	{"auth.fail_max", OPT_UINT, OFF(auth.fail_max), 10, NULL, 1, 100000, NULL,
+	 "Failed logins from one address within fail_window before it is refused"},
+	{"auth.fail_window", OPT_UINT, OFF(auth.fail_window), 300, NULL, 10, 86400, NULL,
+	 "Seconds over which failed logins from one address are counted"},
+
+	/* im */
+	{"im.offline_max", OPT_UINT, OFF(im.offline_max), 1000, NULL, 0, 1000000, NULL,
+	 "Messages stored per offline account; further ones bounce"},
+	{"im.roster_max", OPT_UINT, OFF(im.roster_max), 1000, NULL, 1, 1000000, NULL,
+	 "Contacts per roster"},
+	{"im.vcard_bytes", OPT_SIZE, OFF(im.vcard_bytes), 64 * KIB, NULL, 1 * KIB, 16 * MIB, NULL,
+	 "Largest stored vCard, in bytes"},
+	{"im.private_bytes", OPT_SIZE, OFF(im.private_bytes), 64 * KIB, NULL, 1 * KIB, 16 * MIB,
+	 NULL, "Largest private XML document, in bytes"},
+	{"im.blocklist_max", OPT_UINT, OFF(im.blocklist_max), 1000, NULL, 1, 1000000, NULL,
+	 "Entries per block list"},
+	{"im.version_reply", OPT_BOOL, OFF(im.version_reply), 1, NULL, 0, 1, NULL,
+	 "Answer software version queries (XEP-0092) with name and version"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* ---- helpers ---- */
+
+static void *field(struct config *cfg, const struct opt *o)
+{
+	return (char *)cfg + o->offset;
+}
+
+static const void *cfield(const struct config *cfg, const struct opt *o)
+{
+	return (const char *)cfg + o->offset;
+}
+
+static char *path_resolve(const char *dir, const char *p)
+{
+	if (p[0] == '/' || !dir)
+		return xstrdup(p);
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s/%s", dir, p);
+	return buf_steal(&b);
+}
+
+static void strlist_free(struct config_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static void strlist_add(struct config_strlist *l, const char *s)
+{
+	l->items = xrealloc(l->items, (l->n + 1) * sizeof(char *));
+	l->items[l->n++] = xstrdup(s);
+}
+
+static void strlist_from_csv(struct config_strlist *l, const char *csv)
+{
+	const char *p = csv;
+	while (p && *p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char *item = xstrndup(p, n);
+		strlist_add(l, item);
+		free(item);
+		p = comma ? comma + 1 : NULL;
+	}
+}
+
+static void set_default(struct config *cfg, const struct opt *o)
+{
+	void *f = field(cfg, o);
+	switch (o->type) {
+	case OPT_BOOL:
+		*(bool *)f = o->def != 0;
+		break;
+	case OPT_UINT:
+		*(unsigned *)f = (unsigned)o->def;
+		break;
+	case OPT_SIZE:
+		*(size_t *)f = (size_t)o->def;
+		break;
+	case OPT_ENUM:
+		*(int *)f = (int)o->def;
+		break;
+	case OPT_STR:
+	case OPT_PATH:
+		free(*(char **)f);
+		*(char **)f = o->def_str ? xstrdup(o->def_str) : NULL;
+		break;
+	case OPT_STRLIST:
+		strlist_free(f);
+		strlist_from_csv(f, o->def_str);
+		break;
+	case OPT_HOSTS:
+		break;
+	}
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NOPTIONS; i++)
+		set_default(cfg, &options[i]);
+}
+
+static void hosts_free(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		free(cfg->hosts[i].domain);
+		free(cfg->hosts[i].certificate);
+		free(cfg->hosts[i].key);
+	}
+	free(cfg->hosts);
+	cfg->hosts = NULL;
+	cfg->nhosts = 0;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct opt *o = &options[i];
+		void *f = field(cfg, o);
+		if (o->type == OPT_STR || o->type == OPT_PATH) {
+			free(*(char **)f);
+			*(char **)f = NULL;
+		} else if (o->type == OPT_STRLIST) {
+			strlist_free(f);
+		}
+	}
+	hosts_free(cfg);
+	free(cfg->path);
+	free(cfg->dir);
+	cfg->path = cfg->dir = NULL;
+}
+
+const struct config_host *config_host_find(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (strcasecmp(cfg->hosts[i].domain, domain) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+/* ---- loading ---- */
+
+struct loader {
+	struct config *cfg;
+	const char *file;
+	char *err;
+};
+
+static int fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s:%d: ", ld->file, s ? config_setting_source_line(s) : 0);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	free(ld->err);
+	ld->err = buf_steal(&b);
+	return -1;
+}
+
+static bool setting_is_int(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+static int load_string_list(struct loader *ld, const struct opt *o, config_setting_t *s)
+{
+	struct config_strlist *l = field(ld->cfg, o);
+	strlist_free(l);
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		strlist_add(l, config_setting_get_string(s));
+		return 0;
+	}
+	if (!config_setting_is_aggregate(s) || config_setting_type(s) == CONFIG_TYPE_GROUP)
+		return fail(ld, s, "%s: expected a list of strings like [\"a\", \"b\"]", o->name);
+	for (int i = 0; i < config_setting_length(s); i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "%s: element %d is not a string", o->name, i + 1);
+		strlist_add(l, config_setting_get_string(e));
+	}
+	return 0;
+}
+
+static int load_hosts(struct loader *ld, config_setting_t *s)
+{
+	struct config *cfg = ld->cfg;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(ld, s, "hosts: expected a list of groups: ( { domain = \"example.org\"; } )");
+	int n = config_setting_length(s);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *h = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(h) != CONFIG_TYPE_GROUP)
+			return fail(ld, h, "hosts: entry %d is not a group { domain = ...; }", i + 1);
+		const char *domain = NULL, *cert = NULL, *key = NULL;
+		for (int j = 0; j < config_setting_length(h); j++) {
+			config_setting_t *kv = config_setting_get_elem(h, (unsigned)j);
+			const char *k = config_setting_name(kv);
+			if (config_setting_type(kv) != CONFIG_TYPE_STRING)
+				return fail(ld, kv, "hosts: %s must be a string", k);
+			const char *v = config_setting_get_string(kv);
+			if (strcmp(k, "domain") == 0)
+				domain = v;
+			else if (strcmp(k, "certificate") == 0)
+				cert = v;
+			else if (strcmp(k, "key") == 0)
+				key = v;
+			else
+				return fail(ld, kv,
+					    "hosts: unknown setting '%s' (known: domain, certificate, key)", k);
+		}
+		if (!domain || !*domain)
+			return fail(ld, h, "hosts: entry %d has no domain", i + 1);
+		for (const char *p = domain; *p; p++)
+			if (isspace((unsigned char)*p) || *p == '@' || *p == '/')
+				return fail(ld, h, "hosts: '%s' is not a domain name", domain);
+		if (config_host_find(cfg, domain))
+			return fail(ld, h, "hosts: %s is listed twice", domain);
+		cfg->hosts = xrealloc(cfg->hosts, (cfg->nhosts + 1) * sizeof(*cfg->hosts));
+		struct config_host *ch = &cfg->hosts[cfg->nhosts++];
+		ch->domain = xstrdup(domain);
+		for (char *p = ch->domain; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		struct buf b = BUF_INIT;
+		if (!cert) {
+			buf_printf(&b, "certs/%s.crt", ch->domain);
+			cert = buf_cstr(&b);
+		}
+		ch->certificate = path_resolve(cfg->dir, cert);
+		buf_reset(&b);
+		if (!key) {
+			buf_printf(&b, "certs/%s.key", ch->domain);
+			key = buf_cstr(&b);
+		}
+		ch->key = path_resolve(cfg->dir, key);
+		buf_clear(&b);
+	}
+	if (cfg->nhosts == 0)
+		return fail(ld, s, "hosts: the list is empty; add at least one domain");
+	return 0;
+}
+
+static int load_option(struct loader *ld, const struct opt *o, config_setting_t *s)
+{
+	void *f = field(ld->cfg, o);
+	switch (o->type) {
+	case OPT_BOOL:
+		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+			return fail(ld, s, "%s: expected true or false", o->name);
+		*(bool *)f = config_setting_get_bool(s) != 0;
+		return 0;
+	case OPT_UINT:
+	case OPT_SIZE: {
+		if (!setting_is_int(s))
+			return fail(ld, s, "%s: expected a whole number", o->name);
+		long long v = config_setting_get_int64(s);
+		if (v < 0 || (unsigned long long)v < o->min || (unsigned long long)v > o->max)
+			return fail(ld, s, "%s: %lld is out of range (%llu to %llu)", o->name, v, o->min,
+				    o->max);
+		if (o->type == OPT_UINT)
+			*(unsigned *)f = (unsigned)v;
+		else
+			*(size_t *)f = (size_t)v;
+		return 0;
+	}
+	case OPT_ENUM: {
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return fail(ld, s, "%s: expected a string", o->name);
+		const char *v = config_setting_get_string(s);
+		for (int i = 0; o->names[i]; i++)
+			if (strcmp(v, o->names[i]) == 0) {
+				*(int *)f = i;
+				return 0;
+			}
+		struct buf known = BUF_INIT;
+		for (int i = 0; o->names[i]; i++)
+			buf_printf(&known, "%s%s", i ? ", " : "", o->names[i]);
+		int r = fail(ld, s, "%s: '%s' is not one of %s", o->name, v, buf_cstr(&known));
+		buf_clear(&known);
+		return r;
+	}
+	case OPT_STR:
+	case OPT_PATH:
+		if (config_setting_type(s) != CONFIG_TYPE_STRING)
+			return fail(ld, s, "%s: expected a string", o->name);
+		free(*(char **)f);
+		*(char **)f = o->type == OPT_PATH ? path_resolve(ld->cfg->dir, config_setting_get_string(s))
+						  : xstrdup(config_setting_get_string(s));
+		return 0;
+	case OPT_STRLIST:
+		return load_string_list(ld, o, s);
+	case OPT_HOSTS:
+		return load_hosts(ld, s);
+	}
+	return 0;
+}
+
+static const struct opt *opt_find(const char *name)
+{
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strcmp(options[i].name, name) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static bool is_section(const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (strncmp(options[i].name, name, n) == 0 && options[i].name[n] == '.')
+			return true;
+	return false;
+}
+
+/* Every key in the file must be an option or a section holding options:
+ * a typo is an error at load time, never a silently ignored setting. */
+static int check_unknown(struct loader *ld, config_setting_t *group, const char *prefix)
+{
+	for (int i = 0; i < config_setting_length(group); i++) {
+		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		char name[256];
+		snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(s));
+		if (opt_find(name))
+			continue;
+		if (config_setting_type(s) == CONFIG_TYPE_GROUP && is_section(name)) {
+			if (check_unknown(ld, s, name) < 0)
+				return -1;
+			continue;
+		}
+		return fail(ld, s, "unknown setting '%s'", name);
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config *cfg, char **err)
+{
+	config_defaults(cfg);
+	struct loader ld = {.cfg = cfg, .file = path, .err = NULL};
+	config_t cf;
+	config_init(&cf);
+
+	char *abs = realpath(path, NULL);
+	if (!abs) {
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "%s: cannot open: %s", path, strerror(errno));
+		*err = buf_steal(&b);
+		config_destroy(&cf);
+		return -1;
+	}
+	cfg->path = abs;
+	char *slash = strrchr(abs, '/');
+	cfg->dir = xstrndup(abs, slash > abs ? (size_t)(slash - abs) : 1);
+	/* Relative includes resolve against the file's own directory. */
+	config_set_include_dir(&cf, cfg->dir);
+
+	if (config_read_file(&cf, abs) != CONFIG_TRUE) {
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "%s:%d: %s", config_error_file(&cf) ? config_error_file(&cf) : path,
+			   config_error_line(&cf), config_error_text(&cf));
+		*err = buf_steal(&b);
+		goto fail;
+	}
+	config_setting_t *root = config_root_setting(&cf);
+	if (check_unknown(&ld, root, "") < 0)
+		goto fail_ld;
+
+	/* Paths default relative to the file too. */
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct opt *o = &options[i];
+		if (o->type == OPT_PATH && *(char **)field(cfg, o)) {
+			char **p = field(cfg, o);
+			char *r = path_resolve(cfg->dir, *p);
+			free(*p);
+			*p = r;
+		}
+	}
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		config_setting_t *s = config_lookup(&cf, options[i].name);
+		if (s && load_option(&ld, &options[i], s) < 0)
+			goto fail_ld;
+	}
+	if (cfg->nhosts == 0) {
+		fail(&ld, NULL, "no hosts configured: add hosts = ( { domain = \"example.org\"; } );");
+		goto fail_ld;
+	}
+	if (cfg->c2s.listen.n == 0 && (cfg->c2s.port || cfg->c2s.tls_port)) {
+		fail(&ld, config_lookup(&cf, "c2s.listen"), "c2s.listen: no address to listen on");
+		goto fail_ld;
+	}
+	if (cfg->c2s.port && cfg->c2s.port == cfg->c2s.tls_port) {
+		fail(&ld, config_lookup(&cf, "c2s.tls_port"),
+		     "c2s.tls_port: the same port as c2s.port; give each its own");
+		goto fail_ld;
+	}
+	if (cfg->limits.stanza_bytes_preauth > cfg->limits.stanza_bytes) {
+		fail(&ld, config_lookup(&cf, "limits.stanza_bytes_preauth"),
+		     "limits.stanza_bytes_preauth: larger than limits.stanza_bytes");
+		goto fail_ld;
+	}
+	if (cfg->workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cfg->workers = n > 0 ? (unsigned)n : 1;
+	}
+	config_destroy(&cf);
+	return 0;
+
+fail_ld:
+	*err = ld.err;
+fail:
+	config_destroy(&cf);
+	config_free(cfg);
+	return -1;
+}
+
+/* ---- writing ---- */
+
+static void write_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void write_value(FILE *out, const struct config *cfg, const struct opt *o)
+{
+	const void *f = cfield(cfg, o);
+	switch (o->type) {
+	case OPT_BOOL:
+		fputs(*(const bool *)f ? "true" : "false", out);
+		break;
+	case OPT_UINT:
+		fprintf(out, "%u", *(const unsigned *)f);
+		break;
+	case OPT_SIZE:
+		/* libconfig needs the L suffix past 32 bits. */
+		fprintf(out, "%zu%s", *(const size_t *)f, *(const size_t *)f > INT32_MAX ? "L" : "");
+		break;
+	case OPT_ENUM:
+		write_string(out, o->names[*(const int *)f]);
+		break;
+	case OPT_STR:
+	case OPT_PATH:
+		write_string(out, *(char *const *)f);
+		break;
+	case OPT_STRLIST: {
+		const struct config_strlist *l = f;
+		fputc('[', out);
+		for (size_t i = 0; i < l->n; i++) {
+			if (i)
+				fputs(", ", out);
+			write_string(out, l->items[i]);
+		}
+		fputc(']', out);
+		break;
+	}
+	case OPT_HOSTS:
+		fputs("(", out);
+		for (size_t i = 0; i < cfg->nhosts; i++) {
+			fputs(i ? ",\n  " : "\n  ", out);
+			fputs("{ domain = ", out);
+			write_string(out, cfg->hosts[i].domain);
+			fputs("; certificate = ", out);
+			write_string(out, cfg->hosts[i].certificate);
+			fputs("; key = ", out);
+			write_string(out, cfg->hosts[i].key);
+			fputs("; }", out);
+		}
+		fputs("\n)", out);
+		break;
+	}
+}
+
+static void write_help(FILE *out, const char *indent, const struct opt *o)
+{
+	fprintf(out, "%s# %s", indent, o->help);
+	if (o->type == OPT_UINT || o->type == OPT_SIZE)
+		fprintf(out, " [%llu..%llu]", o->min, o->max);
+	fputc('\n', out);
+}
+
+void config_print(FILE *out, const struct config *cfg, const char *header)
+{
+	if (header) {
+		const char *p = header;
+		while (*p) {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			fprintf(out, "# %.*s\n", (int)n, p);
+			p = nl ? nl + 1 : p + n;
+		}
+		fputc('\n', out);
+	}
+	const char *section = NULL;
+	size_t section_len = 0;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct opt *o = &options[i];
+		const char *dot = strchr(o->name, '.');
+		size_t len = dot ? (size_t)(dot - o->name) : 0;
+		if (section && (len != section_len || strncmp(section, o->name, len) != 0)) {
+			fputs("};\n\n", out);
+			section = NULL;
+		}
+		if (dot && !section) {
+			fprintf(out, "%.*s: {\n", (int)len, o->name);
+			section = o->name;
+			section_len = len;
+		}
+		const char *indent = dot ? "  " : "";
+		write_help(out, indent, o);
+		fprintf(out, "%s%s = ", indent, dot ? dot + 1 : o->name);
+		write_value(out, cfg, o);
+		fputs(";\n", out);
+		if (!dot)
+			fputc('\n', out);
+	}
+	if (section)
+		fputs("};\n", out);
+}

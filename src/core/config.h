@@ -1,0 +1,106 @@
+/*
+ * config: the server's settings, parsed once from a libconfig file into an
+ * immutable, validated struct.  One option table (config.c) lists every
+ * setting with its type, place in the struct, default, bounds and one line
+ * of help; the same table parses, validates, prints the effective
+ * configuration and writes the commented file `parleyctl init` creates.
+ *
+ * Runtime code reads typed fields; nothing looks settings up by name.
+ */
+#ifndef PARLEY_CORE_CONFIG_H
+#define PARLEY_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct config_host {
+	char *domain;      /* prepared by the caller of config_load? no: as written, lower-cased */
+	char *certificate; /* absolute path */
+	char *key;         /* absolute path */
+};
+
+struct config_strlist {
+	char **items;
+	size_t n;
+};
+
+enum config_conflict {
+	CONFLICT_REPLACE = 0, /* the new session replaces the old one */
+	CONFLICT_REJECT = 1,  /* the new session gets <conflict/> */
+	CONFLICT_RENAME = 2,  /* the new session gets a generated resource */
+};
+
+struct config {
+	char *path; /* the file this came from (absolute) */
+	char *dir;  /* its directory: relative paths are relative to it */
+
+	/* server */
+	struct config_host *hosts;
+	size_t nhosts;
+	unsigned workers;  /* resolved: never 0 after config_load */
+	int log_level;     /* enum log_level */
+	char *database;    /* absolute path of the SQLite file */
+	unsigned inbox_max;
+
+	struct {
+		struct config_strlist listen;
+		unsigned port;      /* STARTTLS; 0 = off */
+		unsigned tls_port;  /* direct TLS (XEP-0368); 0 = off */
+		bool require_tls;
+		struct config_strlist mechanisms;
+		int resource_conflict; /* enum config_conflict */
+		unsigned backlog;
+		unsigned max_sessions_per_user;
+	} c2s;
+
+	struct {
+		size_t stanza_bytes_preauth;
+		size_t stanza_bytes;
+		size_t header_bytes;
+		unsigned depth;
+		unsigned elements;
+		unsigned attrs;
+		size_t attr_bytes;
+		size_t read_rate;
+		size_t read_burst;
+		size_t outq_bytes;
+		unsigned handshake_timeout; /* s, until bound */
+		unsigned idle_timeout;      /* s without input */
+		unsigned keepalive;         /* s without output before a whitespace ping */
+	} limits;
+
+	struct {
+		unsigned scram_iterations;
+		unsigned fail_delay_max;   /* s */
+		unsigned fail_max;         /* failures per address before refusing */
+		unsigned fail_window;      /* s */
+	} auth;
+
+	struct {
+		unsigned offline_max;
+		unsigned roster_max;
+		size_t vcard_bytes;
+		size_t private_bytes;
+		unsigned blocklist_max;
+		bool version_reply;
+	} im;
+};
+
+/* Loads and validates `path` into `cfg` (zeroed first).  Every setting not
+ * in the file gets its default.  On failure returns -1 with *err (heap
+ * string) as "FILE:LINE: what is wrong". */
+int config_load(const char *path, struct config *cfg, char **err);
+/* A config with every default, and the given hosts/paths unset: used by
+ * `parleyctl init` before it fills in its arguments. */
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Writes `cfg` as a libconfig file, every setting with its help line as a
+ * comment; `header` (may be NULL) is written first as comment lines. */
+void config_print(FILE *out, const struct config *cfg, const char *header);
+
+/* The host entry for `domain`, or NULL. */
+const struct config_host *config_host_find(const struct config *cfg, const char *domain);
+
+#endif

@@ -1,0 +1,20 @@
+/* conn_internal: what worker.c needs from conn.c (not for other modules). */
+#ifndef PARLEY_CORE_CONN_INTERNAL_H
+#define PARLEY_CORE_CONN_INTERNAL_H
+
+#include <stdint.h>
+
+struct worker;
+
+/* One TLS record's worth of plaintext: small queued writes are coalesced
+ * up to this size so one SSL_write makes one record. */
+enum { CONN_TLS_STAGING = 16384 };
+
+/* Starts the worker's flush and ready-read handles. */
+void conn_worker_start(struct worker *w);
+/* The 1 s sweep: budgets, linger deadlines, owners' ticks. */
+void conn_sweep(struct worker *w, uint64_t now_ms);
+/* Aborts every conn of the worker (shutdown). */
+void conn_abort_all(struct worker *w, const char *reason);
+
+#endif

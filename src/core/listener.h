@@ -1,0 +1,27 @@
+/*
+ * listener: a listening TCP socket on one worker.  Every worker binds its
+ * own socket to the same address with SO_REUSEPORT, so the kernel spreads
+ * new connections over the workers with no shared accept lock.
+ *
+ * What to do with an accepted socket is the caller's: `fn` gets the fd
+ * (non-blocking, close-on-exec, TCP_NODELAY set) and owns it.
+ */
+#ifndef PARLEY_CORE_LISTENER_H
+#define PARLEY_CORE_LISTENER_H
+
+struct worker;
+struct listener;
+
+typedef void listener_accept_fn(struct worker *w, int fd, void *ud);
+
+/* Binds and listens on ip:port (IPv4 or IPv6 literal); NULL with *err set
+ * (heap string: "cannot listen on 127.0.0.1:5222: address in use") on
+ * failure.  `backlog` is listen(2)'s. */
+struct listener *listener_new(struct worker *w, const char *ip, unsigned port, int backlog,
+			      listener_accept_fn *fn, void *ud, char **err);
+/* Stops accepting; the memory is released from the loop later. */
+void listener_close(struct listener *l);
+/* The bound port (useful when port 0 was asked). */
+unsigned listener_port(const struct listener *l);
+
+#endif

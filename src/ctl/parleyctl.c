@@ -1,0 +1,96 @@
+/*
+ * parleyctl: the admin command line.  One table of commands; each command
+ * family lives in its own file.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/config.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "ctl/ctl.h"
+
+struct command {
+	const char *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{"init", ctl_init, "init DIR --domain DOMAIN [--listen IP] [--c2s-port N] [--tls-port N]  create an instance"},
+	{"user", ctl_user, "user add|passwd|del JID, user list DOMAIN                          manage accounts"},
+};
+
+void ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("parleyctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+const struct config *ctl_config(struct ctl *c)
+{
+	if (c->cfg)
+		return c->cfg;
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	char *err = NULL;
+	if (config_load(c->config_path, cfg, &err) < 0) {
+		ctl_error("%s", err);
+		free(err);
+		free(cfg);
+		return NULL;
+	}
+	c->cfg = cfg;
+	return cfg;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: parleyctl [-c FILE] COMMAND ...\n"
+		     "  -c FILE   configuration (default: $PARLEY_CONFIG, else ./parley.conf)\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s\n", commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = {.config_path = getenv("PARLEY_CONFIG")};
+	if (!c.config_path)
+		c.config_path = "parley.conf";
+	int i = 1;
+	if (i + 1 < argc && !strcmp(argv[i], "-c")) {
+		c.config_path = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+		usage(i >= argc ? stderr : stdout);
+		return i >= argc ? CTL_USAGE : CTL_OK;
+	}
+	hash_seed();
+	/* Library log lines (storage errors) go to stderr, warnings and up. */
+	log_setup(LOG_WARN, 2);
+	int rc = CTL_USAGE;
+	const struct command *cmd = NULL;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(argv[i], commands[k].name))
+			cmd = &commands[k];
+	if (!cmd) {
+		ctl_error("unknown command '%s'", argv[i]);
+		usage(stderr);
+	} else {
+		rc = cmd->run(&c, argc - i, argv + i);
+	}
+	if (c.cfg) {
+		config_free(c.cfg);
+		free(c.cfg);
+	}
+	arena_cache_drain();
+	return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * ctl user: accounts.  Passwords are turned into SCRAM-SHA-1 and
+ * SCRAM-SHA-256 records here; the password itself is never stored.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "ctl/ctl.h"
+#include "jid/jid.h"
+#include "sasl/sasl.h"
+#include "store/store.h"
+
+enum { PASSWORD_MAX = 1024 };
+
+static const char *const mech_names[SCRAM_HASH_COUNT] = {
+	[SCRAM_SHA1] = "SCRAM-SHA-1",
+	[SCRAM_SHA256] = "SCRAM-SHA-256",
+};
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: parleyctl [-c FILE] user add JID [--password-stdin | --random-password]\n"
+			"       parleyctl [-c FILE] user passwd JID [--password-stdin | --random-password]\n"
+			"       parleyctl [-c FILE] user del JID\n"
+			"       parleyctl [-c FILE] user list DOMAIN\n");
+	return CTL_USAGE;
+}
+
+/* Reads one line; false on EOF.  Strips the newline. */
+static bool read_line(FILE *in, char *buf, size_t n)
+{
+	if (!fgets(buf, (int)n, in))
+		return false;
+	size_t len = strlen(buf);
+	if (len && buf[len - 1] == '\n')
+		buf[--len] = '\0';
+	if (len && buf[len - 1] == '\r')
+		buf[--len] = '\0';
+	return true;
+}
+
+static bool prompt(const char *label, char *buf, size_t n)
+{
+	struct termios old, quiet;
+	bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
+	fprintf(stderr, "%s", label);
+	if (tty) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	bool ok = read_line(stdin, buf, n);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	return ok;
+}
+
+static void random_password(char *out, size_t n)
+{
+	static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	unsigned char r[20];
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		ctl_error("no randomness available");
+		exit(CTL_FAIL);
+	}
+	size_t i;
+	for (i = 0; i < sizeof(r) && i < n - 1; i++)
+		out[i] = alphabet[r[i] % (sizeof(alphabet) - 1)];
+	out[i] = '\0';
+}
+
+/* The password from the option given; CTL_OK or an exit code. */
+static int get_password(int argc, char **argv, int first, char *pw, size_t n, bool *printed)
+{
+	*printed = false;
+	const char *mode = first < argc ? argv[first] : NULL;
+	if (first + 1 < argc)
+		return usage();
+	if (mode && !strcmp(mode, "--random-password")) {
+		random_password(pw, n);
+		*printed = true;
+		return CTL_OK;
+	}
+	if (mode && strcmp(mode, "--password-stdin") != 0)
+		return usage();
+	if (mode || !isatty(STDIN_FILENO)) {
+		if (!read_line(stdin, pw, n)) {
+			ctl_error("no password on standard input");
+			return CTL_FAIL;
+		}
+	} else {
+		char again[PASSWORD_MAX];
+		if (!prompt("password: ", pw, n) || !prompt("again: ", again, sizeof(again))) {
+			ctl_error("no password given");
+			return CTL_FAIL;
+		}
+		bool same = strcmp(pw, again) == 0;
+		explicit_bzero(again, sizeof(again));
+		if (!same) {
+			ctl_error("the passwords differ");
+			return CTL_FAIL;
+		}
+	}
+	if (!*pw) {
+		ctl_error("the password is empty");
+		return CTL_FAIL;
+	}
+	return CTL_OK;
+}
+
+/* A prepared bare JID of one of our hosts; CTL_OK or an exit code. */
+static int account(struct ctl *c, struct arena *a, const char *s, struct jid *out)
+{
+	const struct config *cfg = ctl_config(c);
+	if (!cfg)
+		return CTL_USAGE;
+	if (jid_parse_str(a, s, out) < 0 || !out->local || out->resource) {
+		ctl_error("'%s' is not an account JID (like alice@%s)", s, cfg->hosts[0].domain);
+		return CTL_USAGE;
+	}
+	if (!config_host_find(cfg, out->domain)) {
+		ctl_error("%s is not a host of this server (see hosts in %s)", out->domain, cfg->path);
+		return CTL_USAGE;
+	}
+	return CTL_OK;
+}
+
+static struct store *open_store(struct ctl *c)
+{
+	char *err = NULL;
+	struct store *s = store_open(ctl_config(c)->database, &err);
+	if (!s) {
+		ctl_error("cannot open the database %s: %s", ctl_config(c)->database, err);
+		free(err);
+	}
+	return s;
+}
+
+static int make_creds(struct ctl *c, const char *pw, struct scram_cred creds[SCRAM_HASH_COUNT],
+		      struct store_cred sc[SCRAM_HASH_COUNT])
+{
+	for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
+		if (scram_cred_make((enum scram_hash)h, pw, ctl_config(c)->auth.scram_iterations, &creds[h]) < 0) {
+			ctl_error("the password is not acceptable (it must be valid UTF-8 and pass SASLprep)");
+			return CTL_FAIL;
+		}
+		sc[h] = (struct store_cred){
+			.mech = mech_names[h],
+			.iterations = creds[h].iterations,
+			.salt = creds[h].salt,
+			.salt_len = creds[h].salt_len,
+			.stored_key = creds[h].stored_key,
+			.server_key = creds[h].server_key,
+			.key_len = scram_hash_len((enum scram_hash)h),
+		};
+	}
+	return CTL_OK;
+}
+
+static int user_set(struct ctl *c, int argc, char **argv, bool create)
+{
+	if (argc < 3)
+		return usage();
+	struct arena *a = arena_new();
+	struct jid j;
+	int rc = account(c, a, argv[2], &j);
+	char pw[PASSWORD_MAX];
+	bool printed = false;
+	struct store *s = NULL;
+	if (rc != CTL_OK)
+		goto out;
+	rc = get_password(argc, argv, 3, pw, sizeof(pw), &printed);
+	if (rc != CTL_OK)
+		goto out;
+	struct scram_cred creds[SCRAM_HASH_COUNT];
+	struct store_cred sc[SCRAM_HASH_COUNT];
+	rc = make_creds(c, pw, creds, sc);
+	if (rc != CTL_OK)
+		goto out_pw;
+	rc = CTL_FAIL;
+	s = open_store(c);
+	if (!s)
+		goto out_pw;
+	int r = create ? store_user_create(s, j.bare, sc, SCRAM_HASH_COUNT)
+		       : store_user_set_creds(s, j.bare, sc, SCRAM_HASH_COUNT);
+	if (r == STORE_EXISTS)
+		ctl_error("%s exists already", j.bare);
+	else if (r == STORE_NOT_FOUND)
+		ctl_error("%s does not exist", j.bare);
+	else if (r != STORE_OK)
+		ctl_error("cannot write %s: %s", j.bare, store_error(s));
+	else {
+		printf("%s %s\n", create ? "created" : "changed the password of", j.bare);
+		if (printed)
+			printf("password: %s\n", pw);
+		rc = CTL_OK;
+	}
+out_pw:
+	explicit_bzero(pw, sizeof(pw));
+out:
+	store_close(s);
+	arena_free(a);
+	return rc;
+}
+
+static int user_del(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 3)
+		return usage();
+	struct arena *a = arena_new();
+	struct jid j;
+	int rc = account(c, a, argv[2], &j);
+	struct store *s = NULL;
+	if (rc != CTL_OK)
+		goto out;
+	rc = CTL_FAIL;
+	s = open_store(c);
+	if (!s)
+		goto out;
+	int r = store_user_delete(s, j.bare);
+	if (r == STORE_NOT_FOUND)
+		ctl_error("%s does not exist", j.bare);
+	else if (r != STORE_OK)
+		ctl_error("cannot delete %s: %s", j.bare, store_error(s));
+	else {
+		printf("deleted %s and everything it stored\n", j.bare);
+		rc = CTL_OK;
+	}
+out:
+	store_close(s);
+	arena_free(a);
+	return rc;
+}
+
+static int print_jid(void *ud, const char *jid)
+{
+	(void)ud;
+	printf("%s\n", jid);
+	return 0;
+}
+
+static int user_list(struct ctl *c, int argc, char **argv)
+{
+	if (argc != 3)
+		return usage();
+	const struct config *cfg = ctl_config(c);
+	if (!cfg)
+		return CTL_USAGE;
+	if (!config_host_find(cfg, argv[2])) {
+		ctl_error("%s is not a host of this server (see hosts in %s)", argv[2], cfg->path);
+		return CTL_USAGE;
+	}
+	struct store *s = open_store(c);
+	if (!s)
+		return CTL_FAIL;
+	int r = store_user_list(s, argv[2], print_jid, NULL);
+	if (r != STORE_OK)
+		ctl_error("cannot list accounts: %s", store_error(s));
+	store_close(s);
+	return r == STORE_OK ? CTL_OK : CTL_FAIL;
+}
+
+int ctl_user(struct ctl *c, int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	const char *sub = argv[1];
+	if (!strcmp(sub, "add"))
+		return user_set(c, argc, argv, true);
+	if (!strcmp(sub, "passwd"))
+		return user_set(c, argc, argv, false);
+	if (!strcmp(sub, "del"))
+		return user_del(c, argc, argv);
+	if (!strcmp(sub, "list"))
+		return user_list(c, argc, argv);
+	return usage();
+}

@@ -1,0 +1,149 @@
+/*
+ * message: delivery rules of RFC 6121 §8.5 for messages to a local account,
+ * and offline storage (XEP-0160 behaviour, XEP-0203 delay stamps) for chat
+ * and normal messages to an account with no available resource.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "im/internal.h"
+#include "xml/xml.h"
+
+enum msg_type { MSG_NORMAL, MSG_CHAT, MSG_GROUPCHAT, MSG_HEADLINE, MSG_ERROR };
+
+static enum msg_type msg_type(const struct stanza *st)
+{
+	if (!st->type || !strcmp(st->type, "normal"))
+		return MSG_NORMAL;
+	if (!strcmp(st->type, "chat"))
+		return MSG_CHAT;
+	if (!strcmp(st->type, "groupchat"))
+		return MSG_GROUPCHAT;
+	if (!strcmp(st->type, "headline"))
+		return MSG_HEADLINE;
+	if (!strcmp(st->type, "error"))
+		return MSG_ERROR;
+	return MSG_NORMAL; /* unknown types are treated as normal (RFC 6121 §5.2.2) */
+}
+
+/* The highest priority among available, non-negative resources; -1 when
+ * there is none. */
+static int best_priority(struct user *u)
+{
+	int best = -1;
+	if (!u)
+		return -1;
+	list_for_each(pos, &u->sessions)
+	{
+		struct session *s = list_entry(pos, struct session, link);
+		if (s->available && s->priority >= 0 && s->priority > best)
+			best = s->priority;
+	}
+	return best;
+}
+
+static void offline_store(struct shard *sh, struct stanza *st)
+{
+	const struct config *cfg = sh->srv->cfg;
+	/* XEP-0203: when the server received it. */
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	struct xml_node *d = xml_node_add(st->arena, st->el, XML_NS_DELAY, "delay");
+	xml_node_set_attr(st->arena, d, "from", st->to.domain);
+	xml_node_set_attr(st->arena, d, "stamp", stamp);
+	stanza_touch(st);
+	struct buf b = BUF_INIT;
+	xml_serialize(&b, st->el, XML_NS_CLIENT);
+	int r = store_offline_push(sh->store, st->to.bare, b.data, b.len, cfg->im.offline_max);
+	buf_clear(&b);
+	if (r == STORE_OK) {
+		stanza_free(st);
+		return;
+	}
+	if (r == STORE_FULL) {
+		log_info("im", "offline storage of %s is full (%u messages, im.offline_max); bouncing a message from %s",
+			 st->to.bare, cfg->im.offline_max, st->from.full);
+		im_error(sh, st, ETYPE_WAIT, "service-unavailable", "the recipient's offline storage is full");
+		return;
+	}
+	log_error("im", "cannot store an offline message for %s: %s", st->to.bare, store_error(sh->store));
+	im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+}
+
+/* To the bare JID (or a full JID treated as bare). */
+static void deliver_bare(struct shard *sh, struct user *u, struct stanza *st, enum msg_type t)
+{
+	if (t == MSG_GROUPCHAT) {
+		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		return;
+	}
+	int best = best_priority(u);
+	if (best < 0) {
+		if (t == MSG_NORMAL || t == MSG_CHAT)
+			offline_store(sh, st);
+		else
+			stanza_free(st);
+		return;
+	}
+	if (t == MSG_HEADLINE || t == MSG_ERROR)
+		im_deliver_available(u, st, true, 0, NULL);
+	else
+		im_deliver_available(u, st, true, best, NULL);
+	stanza_free(st);
+}
+
+void message_inbound(struct shard *sh, struct stanza *st)
+{
+	enum msg_type t = msg_type(st);
+	struct user *u = user_find(sh, st->to.bare);
+	if (!u && !im_account_exists(sh, st->to.bare)) {
+		/* RFC 6121 §8.5.2: no such account. */
+		if (t == MSG_HEADLINE || t == MSG_GROUPCHAT || t == MSG_ERROR)
+			stanza_free(st);
+		else
+			im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		return;
+	}
+	if (!jid_is_bare(&st->to)) {
+		struct session *s = u ? user_session(u, st->to.resource) : NULL;
+		if (s) {
+			router_send_to_session(s, st);
+			stanza_free(st);
+			return;
+		}
+		/* RFC 6121 §8.5.3.2: no such resource. */
+		if (t == MSG_HEADLINE || t == MSG_ERROR) {
+			stanza_free(st);
+			return;
+		}
+	}
+	deliver_bare(sh, u, st, t);
+}
+
+void offline_deliver(struct shard *sh, struct session *s)
+{
+	struct arena *a = arena_new();
+	struct store_offline_msg *msgs;
+	size_t n;
+	if (store_offline_get(sh->store, a, s->jid->bare, 0, &msgs, &n) != STORE_OK) {
+		log_error("im", "cannot read offline messages of %s: %s", s->jid->bare, store_error(sh->store));
+		arena_free(a);
+		return;
+	}
+	if (n) {
+		for (size_t i = 0; i < n; i++)
+			s->ops->send_bytes(s, msgs[i].xml, msgs[i].len);
+		if (store_offline_delete(sh->store, s->jid->bare, msgs[n - 1].id) != STORE_OK)
+			log_error("im", "cannot delete delivered offline messages of %s: %s (they may come again)",
+				  s->jid->bare, store_error(sh->store));
+		log_info("im", "delivered %zu offline message%s to %s", n, n == 1 ? "" : "s", s->jid->full);
+	}
+	arena_free(a);
+}

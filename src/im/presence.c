@@ -1,0 +1,468 @@
+/*
+ * presence: RFC 6121 §3 (subscriptions) and §4 (presence).  Outbound
+ * handling runs on the sender's owner worker (it reads and changes the
+ * sender's roster); inbound handling on the recipient's owner worker.  Each
+ * side changes only its own account's roster; the two meet through routed
+ * presence stanzas, as between two servers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/log.h"
+#include "im/internal.h"
+#include "xml/xml.h"
+
+static bool type_is(const struct stanza *st, const char *t)
+{
+	return st->type && strcmp(st->type, t) == 0;
+}
+
+static bool is_subscription(const struct stanza *st)
+{
+	return type_is(st, "subscribe") || type_is(st, "subscribed") || type_is(st, "unsubscribe") ||
+	       type_is(st, "unsubscribed");
+}
+
+/* A copy of st addressed to `to`, routed. */
+static void route_copy(struct shard *sh, const struct stanza *st, const char *to)
+{
+	struct stanza *c = stanza_copy(st);
+	if (jid_parse_str(c->arena, to, &c->to) < 0) {
+		stanza_free(c);
+		return;
+	}
+	stanza_set_to(c, &c->to);
+	router_route(sh, c);
+}
+
+/* ---- helpers used by roster.c and blocking.c too ---- */
+
+void presence_send_current(struct shard *sh, struct user *u, const char *to)
+{
+	if (!u)
+		return;
+	list_for_each(pos, &u->sessions)
+	{
+		struct session *s = list_entry(pos, struct session, link);
+		if (s->available && s->presence)
+			route_copy(sh, s->presence, to);
+	}
+}
+
+void presence_send_unavailable(struct shard *sh, struct user *u, const char *to)
+{
+	if (!u)
+		return;
+	list_for_each(pos, &u->sessions)
+	{
+		struct session *s = list_entry(pos, struct session, link);
+		if (s->available)
+			im_send_presence(sh, s->jid->full, to, "unavailable");
+	}
+}
+
+/* ---- broadcast ---- */
+
+struct broadcast {
+	struct shard *sh;
+	const struct stanza *st;
+	bool probe;         /* send probes to contacts we see (to/both) */
+	const char *from_bare;
+};
+
+static void broadcast_item(void *ud, const struct store_roster_item *it)
+{
+	struct broadcast *b = ud;
+	if (b->probe) {
+		if (sub_has_to(it->sub))
+			im_send_presence(b->sh, b->from_bare, it->contact, "probe");
+		return;
+	}
+	if (sub_has_from(it->sub))
+		route_copy(b->sh, b->st, it->contact);
+}
+
+static void directed_forget(struct session *s, const char *jid)
+{
+	list_for_each_safe(pos, &s->directed)
+	{
+		struct directed *d = list_entry(pos, struct directed, link);
+		if (strcmp(d->jid, jid) == 0) {
+			list_remove(pos);
+			free(d);
+			s->ndirected--;
+		}
+	}
+}
+
+static void directed_remember(struct session *s, const char *jid)
+{
+	directed_forget(s, jid);
+	if (s->ndirected >= 256)
+		return; /* bounded: the oldest ones still get unavailable */
+	size_t n = strlen(jid);
+	struct directed *d = xmalloc(sizeof(*d) + n + 1);
+	memcpy(d->jid, jid, n + 1);
+	list_insert_tail(&s->directed, &d->link);
+	s->ndirected++;
+}
+
+/* Entities that got directed presence and are not covered by broadcast. */
+static void directed_unavailable(struct shard *sh, struct session *s, const struct stanza *unavail)
+{
+	list_for_each_safe(pos, &s->directed)
+	{
+		struct directed *d = list_entry(pos, struct directed, link);
+		route_copy(sh, unavail, d->jid);
+		list_remove(pos);
+		free(d);
+	}
+	s->ndirected = 0;
+}
+
+struct pending_ctx {
+	struct shard *sh;
+	struct session *s;
+};
+
+static void pending_item(void *ud, const struct store_roster_item *it)
+{
+	struct pending_ctx *c = ud;
+	if (!it->pending_in)
+		return;
+	struct stanza *p = stanza_new(STANZA_PRESENCE);
+	if (jid_parse_str(p->arena, it->contact, &p->from) == 0) {
+		stanza_set_from(p, &p->from);
+		stanza_set_to(p, c->s->jid);
+		stanza_set_type(p, "subscribe");
+		router_send_to_session(c->s, p);
+	}
+	stanza_free(p);
+}
+
+static int presence_priority(struct stanza *st)
+{
+	struct xml_node *p = xml_node_child(st->el, NULL, "priority");
+	if (!p)
+		return 0;
+	long v = strtol(xml_node_text(st->arena, p), NULL, 10);
+	return v < -128 ? -128 : v > 127 ? 127 : (int)v;
+}
+
+/* Initial or updated available presence, or unavailable, without 'to'. */
+static void presence_broadcast(struct shard *sh, struct session *s, struct stanza *st)
+{
+	struct user *u = s->user;
+	struct broadcast b = {.sh = sh, .st = st, .from_bare = u->bare};
+	if (type_is(st, "unavailable")) {
+		bool was = s->available;
+		s->available = false;
+		if (was) {
+			roster_for_each(u, broadcast_item, &b);
+			im_deliver_available(u, st, false, 0, s);
+		}
+		directed_unavailable(sh, s, st);
+		stanza_free(s->presence);
+		s->presence = NULL;
+		stanza_free(st);
+		return;
+	}
+	bool initial = !s->initial_sent || !s->available;
+	s->initial_sent = true;
+	s->available = true;
+	s->priority = presence_priority(st);
+	stanza_free(s->presence);
+	s->presence = stanza_copy(st);
+
+	roster_for_each(u, broadcast_item, &b);
+	im_deliver_available(u, st, false, 0, s);
+	if (initial) {
+		b.probe = true;
+		roster_for_each(u, broadcast_item, &b);
+		/* RFC 6121 §4.4.2: the new resource learns of its siblings. */
+		list_for_each(pos, &u->sessions)
+		{
+			struct session *o = list_entry(pos, struct session, link);
+			if (o != s && o->available && o->presence) {
+				struct stanza *c = stanza_copy(o->presence);
+				stanza_set_to(c, s->jid);
+				router_send_to_session(s, c);
+				stanza_free(c);
+			}
+		}
+		struct pending_ctx pc = {sh, s};
+		roster_for_each(u, pending_item, &pc);
+		if (s->priority >= 0)
+			offline_deliver(sh, s);
+	}
+	stanza_free(st);
+}
+
+void presence_session_end(struct shard *sh, struct session *s)
+{
+	if (!s->available && list_empty(&s->directed))
+		return;
+	struct stanza *p = stanza_new(STANZA_PRESENCE);
+	stanza_set_from(p, s->jid);
+	stanza_set_type(p, "unavailable");
+	p->to = jid_bare(s->jid);
+	p->to_absent = true;
+	presence_broadcast(sh, s, p);
+}
+
+/* ---- outbound subscriptions (RFC 6121 §3, the user's server) ---- */
+
+static void subscription_outbound(struct shard *sh, struct session *s, struct stanza *st)
+{
+	struct arena *a = st->arena;
+	const char *me = s->jid->bare;
+	struct jid contact = jid_bare(&st->to);
+	if (!contact.local && !contact.domain) {
+		stanza_free(st);
+		return;
+	}
+	struct store_roster_item it;
+	bool have = roster_get(sh, a, me, contact.bare, &it) == STORE_OK;
+	if (!have) {
+		memset(&it, 0, sizeof(it));
+		it.contact = contact.bare;
+		it.hidden = true;
+	}
+	bool route = true;
+	bool changed = false;
+	if (type_is(st, "subscribe")) {
+		if (!sub_has_to(it.sub) && !it.ask_out) {
+			it.ask_out = true;
+			changed = true;
+		}
+		if (it.hidden) {
+			it.hidden = false;
+			changed = true;
+		}
+	} else if (type_is(st, "subscribed")) {
+		if (sub_has_from(it.sub)) {
+			route = false;
+		} else if (it.pending_in) {
+			it.sub = it.sub == STORE_SUB_TO ? STORE_SUB_BOTH : STORE_SUB_FROM;
+			it.pending_in = false;
+			it.approved = false;
+			it.hidden = false;
+			changed = true;
+		} else {
+			/* RFC 6121 §3.4: pre-approval, kept until they ask. */
+			route = false;
+			if (!it.approved) {
+				it.approved = true;
+				it.hidden = false;
+				changed = true;
+			}
+		}
+	} else if (type_is(st, "unsubscribe")) {
+		if (sub_has_to(it.sub) || it.ask_out) {
+			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_FROM : sub_has_to(it.sub) ? STORE_SUB_NONE : it.sub;
+			it.ask_out = false;
+			changed = true;
+		}
+	} else { /* unsubscribed */
+		if (sub_has_from(it.sub) || it.pending_in || it.approved) {
+			bool had_from = sub_has_from(it.sub);
+			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_TO : had_from ? STORE_SUB_NONE : it.sub;
+			it.pending_in = false;
+			it.approved = false;
+			changed = true;
+			if (had_from)
+				presence_send_unavailable(sh, s->user, contact.bare);
+		}
+	}
+	if (changed) {
+		int r;
+		if (it.hidden && it.sub == STORE_SUB_NONE && !it.ask_out && !it.pending_in && !it.approved)
+			r = have ? roster_remove(sh, me, contact.bare) : STORE_OK;
+		else
+			r = roster_put(sh, me, &it);
+		if (r == STORE_FULL) {
+			im_error(sh, st, ETYPE_WAIT, "resource-constraint", "your roster is full (im.roster_max)");
+			return;
+		}
+	}
+	if (!route) {
+		stanza_free(st);
+		return;
+	}
+	/* Subscription stanzas travel between bare JIDs (RFC 6121 §3.1.2). */
+	struct jid from = jid_bare(s->jid);
+	stanza_set_from(st, &from);
+	stanza_set_to(st, &contact);
+	router_route(sh, st);
+	/* After approving, they get our presence at once (§3.1.5). */
+	if (type_is(st, "subscribed") && changed)
+		presence_send_current(sh, s->user, contact.bare);
+}
+
+void presence_outbound(struct shard *sh, struct session *s, struct stanza *st)
+{
+	if (is_subscription(st)) {
+		subscription_outbound(sh, s, st);
+		return;
+	}
+	if (type_is(st, "probe") || (st->type && !type_is(st, "unavailable") && !type_is(st, "error"))) {
+		/* Clients do not probe (RFC 6121 §4.3); unknown types are errors. */
+		if (type_is(st, "probe"))
+			stanza_free(st);
+		else
+			im_error(sh, st, ETYPE_MODIFY, "bad-request", "unknown presence type");
+		return;
+	}
+	if (st->to_absent) {
+		presence_broadcast(sh, s, st);
+		return;
+	}
+	/* Directed presence (RFC 6121 §4.6): remembered so the target gets
+	 * unavailable when this session ends. */
+	if (!type_is(st, "error")) {
+		if (type_is(st, "unavailable"))
+			directed_forget(s, st->to.full);
+		else if (s->available)
+			directed_remember(s, st->to.full);
+	}
+	router_route(sh, st);
+}
+
+/* ---- inbound (the contact's server) ---- */
+
+static void subscription_inbound(struct shard *sh, struct stanza *st)
+{
+	struct arena *a = st->arena;
+	const char *me = st->to.bare;
+	struct jid from = jid_bare(&st->from);
+	struct user *u = user_find(sh, me);
+	if (!im_account_exists(sh, me)) {
+		/* RFC 6121 §3.1.3: no such user: tell the requester. */
+		if (type_is(st, "subscribe"))
+			im_send_presence(sh, me, from.bare, "unsubscribed");
+		stanza_free(st);
+		return;
+	}
+	struct store_roster_item it;
+	bool have = roster_get(sh, a, me, from.bare, &it) == STORE_OK;
+	if (!have) {
+		memset(&it, 0, sizeof(it));
+		it.contact = from.bare;
+		it.hidden = true;
+	}
+	bool deliver = false, changed = false;
+	if (type_is(st, "subscribe")) {
+		if (sub_has_from(it.sub)) {
+			im_send_presence(sh, me, from.bare, "subscribed");
+		} else if (it.approved) {
+			it.sub = it.sub == STORE_SUB_TO ? STORE_SUB_BOTH : STORE_SUB_FROM;
+			it.approved = false;
+			it.hidden = false;
+			changed = true;
+			im_send_presence(sh, me, from.bare, "subscribed");
+		} else {
+			if (!it.pending_in) {
+				it.pending_in = true;
+				changed = true;
+			}
+			deliver = true;
+		}
+	} else if (type_is(st, "subscribed")) {
+		if (it.ask_out) {
+			it.sub = it.sub == STORE_SUB_FROM ? STORE_SUB_BOTH : STORE_SUB_TO;
+			it.ask_out = false;
+			changed = deliver = true;
+		}
+	} else if (type_is(st, "unsubscribe")) {
+		if (sub_has_from(it.sub) || it.pending_in) {
+			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_TO : sub_has_from(it.sub) ? STORE_SUB_NONE : it.sub;
+			it.pending_in = false;
+			changed = deliver = true;
+		}
+	} else { /* unsubscribed */
+		if (sub_has_to(it.sub) || it.ask_out) {
+			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_FROM : sub_has_to(it.sub) ? STORE_SUB_NONE : it.sub;
+			it.ask_out = false;
+			changed = deliver = true;
+		}
+	}
+	if (changed) {
+		int r;
+		if (it.hidden && it.sub == STORE_SUB_NONE && !it.ask_out && !it.pending_in && !it.approved)
+			r = have ? roster_remove(sh, me, from.bare) : STORE_OK;
+		else
+			r = roster_put(sh, me, &it);
+		if (r != STORE_OK)
+			deliver = false;
+	}
+	if (type_is(st, "subscribe") && changed && !deliver) {
+		/* pre-approved: they see us now */
+		presence_send_current(sh, u, from.bare);
+	}
+	if (deliver && u) {
+		stanza_set_from(st, &from);
+		im_deliver_available(u, st, false, 0, NULL);
+	}
+	stanza_free(st);
+}
+
+static void probe_inbound(struct shard *sh, struct stanza *st)
+{
+	struct arena *a = st->arena;
+	const char *me = st->to.bare;
+	if (!im_account_exists(sh, me)) {
+		im_send_presence(sh, me, st->from.bare, "unsubscribed");
+		stanza_free(st);
+		return;
+	}
+	struct store_roster_item it;
+	bool allowed = roster_get(sh, a, me, st->from.bare, &it) == STORE_OK && sub_has_from(it.sub);
+	if (!allowed) {
+		/* RFC 6121 §4.3.2: reveal nothing. */
+		stanza_free(st);
+		return;
+	}
+	struct user *u = user_find(sh, me);
+	bool any = false;
+	if (u) {
+		list_for_each(pos, &u->sessions)
+		{
+			struct session *s = list_entry(pos, struct session, link);
+			if (s->available && s->presence) {
+				route_copy(sh, s->presence, st->from.full);
+				any = true;
+			}
+		}
+	}
+	if (!any)
+		im_send_presence(sh, me, st->from.full, "unavailable");
+	stanza_free(st);
+}
+
+void presence_inbound(struct shard *sh, struct stanza *st)
+{
+	if (is_subscription(st)) {
+		subscription_inbound(sh, st);
+		return;
+	}
+	if (type_is(st, "probe")) {
+		probe_inbound(sh, st);
+		return;
+	}
+	struct user *u = user_find(sh, st->to.bare);
+	if (!u) {
+		stanza_free(st);
+		return;
+	}
+	if (!jid_is_bare(&st->to)) {
+		struct session *s = user_session(u, st->to.resource);
+		if (s)
+			router_send_to_session(s, st);
+		stanza_free(st);
+		return;
+	}
+	im_deliver_available(u, st, false, 0, NULL);
+	stanza_free(st);
+}

@@ -1,0 +1,426 @@
+/*
+ * roster: the account's contact list (RFC 6121 §2).  While the account has
+ * sessions its roster is cached on its owner worker (presence broadcast and
+ * probes read it on every presence change); storage is written through on
+ * every change, and every change is pushed to the sessions that asked for
+ * the roster.  Roster versioning (RFC 6121 §2.6): a counter per account,
+ * bumped by storage on each change; a client holding the current version
+ * gets an empty result.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "im/internal.h"
+#include "xml/xml.h"
+
+enum { ROSTER_NAME_MAX = 1024, ROSTER_GROUPS_MAX = 64 };
+
+/* A cached item: one heap block per item plus its strings. */
+struct im_item {
+	struct im_item *next; /* bucket chain */
+	uint64_t hash;
+	struct store_roster_item it;
+};
+
+static const char *const sub_names[] = {
+	[STORE_SUB_NONE] = "none",
+	[STORE_SUB_TO] = "to",
+	[STORE_SUB_FROM] = "from",
+	[STORE_SUB_BOTH] = "both",
+};
+
+/* ---- cache ---- */
+
+static struct im_item *item_new(const struct store_roster_item *src)
+{
+	struct im_item *i = xcalloc(1, sizeof(*i));
+	i->it = *src;
+	i->it.contact = xstrdup(src->contact);
+	i->it.name = src->name ? xstrdup(src->name) : NULL;
+	i->it.groups = src->ngroups ? xcalloc(src->ngroups, sizeof(char *)) : NULL;
+	for (size_t g = 0; g < src->ngroups; g++)
+		i->it.groups[g] = xstrdup(src->groups[g]);
+	i->hash = hash_str(src->contact);
+	return i;
+}
+
+static void item_free(struct im_item *i)
+{
+	free((char *)i->it.contact);
+	free((char *)i->it.name);
+	for (size_t g = 0; g < i->it.ngroups; g++)
+		free((char *)i->it.groups[g]);
+	free(i->it.groups);
+	free(i);
+}
+
+static struct im_item **cache_slot(struct im_user *iu, const char *contact)
+{
+	uint64_t h = hash_str(contact);
+	struct im_item **pp = &iu->buckets[h & (iu->nbuckets - 1)];
+	while (*pp && ((*pp)->hash != h || strcmp((*pp)->it.contact, contact) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void cache_grow(struct im_user *iu)
+{
+	size_t n = iu->nbuckets ? iu->nbuckets * 2 : 16;
+	struct im_item **b = xcalloc(n, sizeof(*b));
+	for (size_t i = 0; i < iu->nbuckets; i++) {
+		struct im_item *it = iu->buckets[i];
+		while (it) {
+			struct im_item *next = it->next;
+			it->next = b[it->hash & (n - 1)];
+			b[it->hash & (n - 1)] = it;
+			it = next;
+		}
+	}
+	free(iu->buckets);
+	iu->buckets = b;
+	iu->nbuckets = n;
+}
+
+static void cache_put(struct im_user *iu, const struct store_roster_item *src)
+{
+	struct im_item **pp = cache_slot(iu, src->contact);
+	if (*pp) {
+		struct im_item *old = *pp;
+		struct im_item *n = item_new(src);
+		n->next = old->next;
+		*pp = n;
+		item_free(old);
+		return;
+	}
+	if (iu->nitems >= iu->nbuckets) {
+		cache_grow(iu);
+		pp = cache_slot(iu, src->contact);
+	}
+	*pp = item_new(src);
+	iu->nitems++;
+}
+
+static void cache_remove(struct im_user *iu, const char *contact)
+{
+	struct im_item **pp = cache_slot(iu, contact);
+	if (*pp) {
+		struct im_item *old = *pp;
+		*pp = old->next;
+		item_free(old);
+		iu->nitems--;
+	}
+}
+
+struct im_user *im_user_load(struct shard *sh, const char *bare)
+{
+	struct im_user *iu = xcalloc(1, sizeof(*iu));
+	iu->nbuckets = 16;
+	iu->buckets = xcalloc(iu->nbuckets, sizeof(*iu->buckets));
+	struct arena *a = arena_new();
+	struct store_roster_item *items;
+	size_t n;
+	if (store_roster_get(sh->store, a, bare, &items, &n, &iu->roster_version) == STORE_OK) {
+		for (size_t i = 0; i < n; i++)
+			cache_put(iu, &items[i]);
+	} else {
+		log_error("im", "cannot load the roster of %s: %s; presence will not reach contacts",
+			  bare, store_error(sh->store));
+	}
+	const char **blocked;
+	if (store_block_list(sh->store, a, bare, &blocked, &n) == STORE_OK && n) {
+		iu->blocked = xcalloc(n, sizeof(char *));
+		for (size_t i = 0; i < n; i++)
+			iu->blocked[i] = xstrdup(blocked[i]);
+		iu->nblocked = n;
+	}
+	arena_free(a);
+	return iu;
+}
+
+void im_user_free(struct im_user *iu)
+{
+	if (!iu)
+		return;
+	for (size_t i = 0; i < iu->nbuckets; i++) {
+		struct im_item *it = iu->buckets[i];
+		while (it) {
+			struct im_item *next = it->next;
+			item_free(it);
+			it = next;
+		}
+	}
+	free(iu->buckets);
+	for (size_t i = 0; i < iu->nblocked; i++)
+		free(iu->blocked[i]);
+	free(iu->blocked);
+	free(iu);
+}
+
+void roster_for_each(struct user *u, void (*fn)(void *ud, const struct store_roster_item *it), void *ud)
+{
+	struct im_user *iu = u->im;
+	if (!iu)
+		return;
+	for (size_t i = 0; i < iu->nbuckets; i++)
+		for (struct im_item *it = iu->buckets[i]; it; it = it->next)
+			fn(ud, &it->it);
+}
+
+/* ---- items ---- */
+
+static void item_copy(struct arena *a, const struct store_roster_item *src, struct store_roster_item *dst)
+{
+	*dst = *src;
+	dst->contact = arena_strdup(a, src->contact);
+	dst->name = src->name ? arena_strdup(a, src->name) : NULL;
+	dst->groups = src->ngroups ? arena_alloc(a, src->ngroups * sizeof(char *)) : NULL;
+	for (size_t g = 0; g < src->ngroups; g++)
+		dst->groups[g] = arena_strdup(a, src->groups[g]);
+}
+
+int roster_get(struct shard *sh, struct arena *a, const char *owner, const char *contact,
+	       struct store_roster_item *out)
+{
+	struct user *u = user_find(sh, owner);
+	if (u && u->im) {
+		struct im_item **pp = cache_slot(u->im, contact);
+		if (!*pp)
+			return STORE_NOT_FOUND;
+		item_copy(a, &(*pp)->it, out);
+		return STORE_OK;
+	}
+	return store_roster_get_item(sh->store, a, owner, contact, out);
+}
+
+static void item_to_xml(struct arena *a, struct xml_node *q, const struct store_roster_item *it, bool removed)
+{
+	struct xml_node *x = xml_node_add(a, q, XML_NS_ROSTER, "item");
+	xml_node_set_attr(a, x, "jid", it->contact);
+	if (removed) {
+		xml_node_set_attr(a, x, "subscription", "remove");
+		return;
+	}
+	if (it->name)
+		xml_node_set_attr(a, x, "name", it->name);
+	xml_node_set_attr(a, x, "subscription", sub_names[it->sub]);
+	if (it->ask_out)
+		xml_node_set_attr(a, x, "ask", "subscribe");
+	if (it->approved)
+		xml_node_set_attr(a, x, "approved", "true");
+	for (size_t g = 0; g < it->ngroups; g++) {
+		struct xml_node *gn = xml_node_add(a, x, XML_NS_ROSTER, "group");
+		xml_node_add_text(a, gn, it->groups[g], strlen(it->groups[g]));
+	}
+}
+
+/* RFC 6121 §2.1.6: a push to every interested resource of the owner. */
+static void roster_push(struct shard *sh, const char *owner, const struct store_roster_item *it, bool removed,
+			uint64_t version)
+{
+	struct user *u = user_find(sh, owner);
+	if (!u)
+		return;
+	list_for_each(pos, &u->sessions)
+	{
+		struct session *s = list_entry(pos, struct session, link);
+		if (!s->interested)
+			continue;
+		struct stanza *p = stanza_new(STANZA_IQ);
+		char id[32];
+		snprintf(id, sizeof(id), "push%u", ++u->im->push_id);
+		xml_node_set_attr(p->arena, p->el, "id", id);
+		stanza_set_type(p, "set");
+		stanza_set_to(p, s->jid);
+		struct xml_node *q = xml_node_add(p->arena, p->el, XML_NS_ROSTER, "query");
+		char ver[24];
+		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)version);
+		xml_node_set_attr(p->arena, q, "ver", ver);
+		item_to_xml(p->arena, q, it, removed);
+		router_send_to_session(s, p);
+		stanza_free(p);
+	}
+}
+
+int roster_put(struct shard *sh, const char *owner, const struct store_roster_item *item)
+{
+	uint64_t version;
+	int r = store_roster_put(sh->store, owner, item, sh->srv->cfg->im.roster_max, &version);
+	if (r != STORE_OK) {
+		if (r == STORE_ERROR)
+			log_error("im", "cannot store roster item %s of %s: %s", item->contact, owner,
+				  store_error(sh->store));
+		return r;
+	}
+	struct user *u = user_find(sh, owner);
+	if (u && u->im) {
+		cache_put(u->im, item);
+		u->im->roster_version = version;
+	}
+	/* Hidden items only hold a pending request: clients never see them. */
+	if (!item->hidden)
+		roster_push(sh, owner, item, false, version);
+	return STORE_OK;
+}
+
+int roster_remove(struct shard *sh, const char *owner, const char *contact)
+{
+	uint64_t version;
+	struct arena *a = arena_new();
+	struct store_roster_item old;
+	bool was_visible = roster_get(sh, a, owner, contact, &old) == STORE_OK && !old.hidden;
+	int r = store_roster_delete(sh->store, owner, contact, &version);
+	if (r == STORE_OK) {
+		struct user *u = user_find(sh, owner);
+		if (u && u->im) {
+			cache_remove(u->im, contact);
+			u->im->roster_version = version;
+		}
+		if (was_visible)
+			roster_push(sh, owner, &old, true, version);
+	} else if (r == STORE_ERROR) {
+		log_error("im", "cannot remove roster item %s of %s: %s", contact, owner, store_error(sh->store));
+	}
+	arena_free(a);
+	return r;
+}
+
+/* ---- jabber:iq:roster ---- */
+
+static void roster_iq_get(struct shard *sh, struct session *s, struct stanza *st, struct xml_node *q)
+{
+	struct user *u = s->user;
+	s->interested = true;
+	char ver[24];
+	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)u->im->roster_version);
+	const char *have = xml_node_attr(q, "ver");
+	struct stanza *r = stanza_iq_result(st);
+	if (!have || strcmp(have, ver) != 0) {
+		struct xml_node *rq = xml_node_add(r->arena, r->el, XML_NS_ROSTER, "query");
+		xml_node_set_attr(r->arena, rq, "ver", ver);
+		for (size_t i = 0; i < u->im->nbuckets; i++)
+			for (struct im_item *it = u->im->buckets[i]; it; it = it->next)
+				if (!it->it.hidden)
+					item_to_xml(r->arena, rq, &it->it, false);
+	}
+	/* else: the client's copy is current; an empty result says so. */
+	stanza_free(st);
+	router_send_to_session(s, r);
+	stanza_free(r);
+}
+
+static void roster_iq_remove(struct shard *sh, struct session *s, struct stanza *st, const struct jid *contact)
+{
+	struct arena *a = st->arena;
+	struct store_roster_item old;
+	if (roster_get(sh, a, s->jid->bare, contact->bare, &old) != STORE_OK || old.hidden) {
+		im_error(sh, st, ETYPE_MODIFY, "item-not-found", NULL);
+		return;
+	}
+	/* RFC 6121 §2.5.2: cancel both directions before forgetting. */
+	if (sub_has_from(old.sub) || old.pending_in || old.approved)
+		im_send_presence(sh, s->jid->bare, contact->bare, "unsubscribed");
+	if (sub_has_to(old.sub) || old.ask_out)
+		im_send_presence(sh, s->jid->bare, contact->bare, "unsubscribe");
+	if (sub_has_from(old.sub))
+		presence_send_unavailable(sh, s->user, contact->bare);
+	if (roster_remove(sh, s->jid->bare, contact->bare) == STORE_ERROR) {
+		im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+		return;
+	}
+	im_result(sh, st);
+}
+
+static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st, struct xml_node *q)
+{
+	struct arena *a = st->arena;
+	struct xml_node *x = xml_node_child(q, XML_NS_ROSTER, "item");
+	if (!x || xml_node_next(x, XML_NS_ROSTER, "item") || xml_node_count_elements(q) != 1) {
+		im_error(sh, st, ETYPE_MODIFY, "bad-request", "a roster set carries exactly one item");
+		return;
+	}
+	const char *jid = xml_node_attr(x, "jid");
+	struct jid contact;
+	if (!jid || jid_parse_str(a, jid, &contact) < 0) {
+		im_error(sh, st, ETYPE_MODIFY, "bad-request", "the item has no valid jid");
+		return;
+	}
+	contact = jid_bare(&contact);
+	const char *subattr = xml_node_attr(x, "subscription");
+	if (subattr && !strcmp(subattr, "remove")) {
+		roster_iq_remove(sh, s, st, &contact);
+		return;
+	}
+	if (subattr && strcmp(subattr, "none") != 0 && strcmp(subattr, "to") != 0 &&
+	    strcmp(subattr, "from") != 0 && strcmp(subattr, "both") != 0) {
+		im_error(sh, st, ETYPE_MODIFY, "bad-request", "subscription may only be 'remove' in a roster set");
+		return;
+	}
+	/* The subscription state is the server's (RFC 6121 §2.1.2.5): take
+	 * name and groups from the client, keep the rest. */
+	struct store_roster_item item;
+	if (roster_get(sh, a, s->jid->bare, contact.bare, &item) != STORE_OK) {
+		memset(&item, 0, sizeof(item));
+		item.contact = contact.bare;
+	}
+	item.hidden = false;
+	const char *name = xml_node_attr(x, "name");
+	if (name && strlen(name) > ROSTER_NAME_MAX) {
+		im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "the item name is too long");
+		return;
+	}
+	item.name = name && *name ? name : NULL;
+	unsigned ng = 0;
+	for (struct xml_node *g = xml_node_child(x, XML_NS_ROSTER, "group"); g; g = xml_node_next(g, XML_NS_ROSTER, "group"))
+		ng++;
+	if (ng > ROSTER_GROUPS_MAX) {
+		im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "too many groups");
+		return;
+	}
+	const char **groups = ng ? arena_alloc(a, ng * sizeof(char *)) : NULL;
+	size_t n = 0;
+	for (struct xml_node *g = xml_node_child(x, XML_NS_ROSTER, "group"); g; g = xml_node_next(g, XML_NS_ROSTER, "group")) {
+		const char *gname = xml_node_text(a, g);
+		if (!*gname || strlen(gname) > ROSTER_NAME_MAX) {
+			im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "a group name is empty or too long");
+			return;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < n; k++)
+			dup |= strcmp(groups[k], gname) == 0;
+		if (!dup)
+			groups[n++] = gname;
+	}
+	item.groups = groups;
+	item.ngroups = n;
+	int r = roster_put(sh, s->jid->bare, &item);
+	if (r == STORE_FULL) {
+		char text[96];
+		snprintf(text, sizeof(text), "the roster holds %u contacts already (im.roster_max)", sh->srv->cfg->im.roster_max);
+		im_error(sh, st, ETYPE_WAIT, "resource-constraint", text);
+		return;
+	}
+	if (r != STORE_OK) {
+		im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+		return;
+	}
+	im_result(sh, st);
+}
+
+void roster_iq(struct shard *sh, struct session *s, struct stanza *st)
+{
+	struct xml_node *q = xml_node_first_element(st->el);
+	if (!s) {
+		/* Nobody reads another account's roster. */
+		im_error(sh, st, ETYPE_AUTH, "forbidden", NULL);
+		return;
+	}
+	if (!strcmp(st->type, "get"))
+		roster_iq_get(sh, s, st, q);
+	else
+		roster_iq_set(sh, s, st, q);
+}

@@ -1,0 +1,124 @@
+/* router: where a stanza goes next (see router.h). */
+#include "router/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/log.h"
+#include "router/session.h"
+#include "router/user.h"
+
+static struct router_hooks hooks;
+
+void router_set_hooks(const struct router_hooks *h)
+{
+	hooks = *h;
+}
+
+unsigned server_owner(const struct server *srv, const char *bare)
+{
+	if (srv->nworkers == 1)
+		return 0;
+	return (unsigned)(hash_str(bare) % srv->nworkers);
+}
+
+bool server_is_local(const struct server *srv, const char *domain)
+{
+	return domain && config_host_find(srv->cfg, domain) != NULL;
+}
+
+static void router_inbound_run(struct worker *w, struct worker_msg *m)
+{
+	struct stanza *st = container_of(m, struct stanza, msg);
+	hooks.inbound(shard_of(w), st);
+}
+
+void router_route(struct shard *sh, struct stanza *st)
+{
+	struct server *srv = sh->srv;
+	atomic_fetch_add_explicit(&srv->stanzas_routed, 1, memory_order_relaxed);
+	if (!server_is_local(srv, st->to.domain)) {
+		/* Federation is not there yet: say so to the sender. */
+		router_bounce(sh, st, ETYPE_CANCEL, "remote-server-not-found",
+			      "this server does not federate with other domains");
+		return;
+	}
+	if (!st->to.local) {
+		hooks.server(sh, st);
+		return;
+	}
+	unsigned owner = server_owner(srv, st->to.bare);
+	if (owner == sh->w->id) {
+		hooks.inbound(sh, st);
+		return;
+	}
+	st->msg.run = router_inbound_run;
+	if (!worker_post(&srv->workers[owner], &st->msg)) {
+		log_warn("router",
+			 "worker %u inbox full (%u stanzas): %s from %s to %s answered with wait; "
+			 "raise inbox_max or add workers if this persists",
+			 owner, srv->workers[owner].inbox_max, stanza_kind_name(st->kind), st->from.full,
+			 st->to.full);
+		router_bounce(sh, st, ETYPE_WAIT, "resource-constraint", "server busy, try again");
+	}
+}
+
+void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, const char *cond,
+		   const char *text)
+{
+	/* Errors are never answered (no loops), and there must be somebody to
+	 * answer. */
+	if (stanza_is_error(st) || !st->from.domain) {
+		stanza_free(st);
+		return;
+	}
+	struct stanza *err = stanza_error(st, etype, cond, text);
+	stanza_free(st);
+	router_route(sh, err);
+}
+
+void router_send_to_session(struct session *s, struct stanza *st)
+{
+	s->ops->send(s, st);
+}
+
+void router_from_session(struct shard *sh, struct session *s, struct stanza *st)
+{
+	hooks.outbound(sh, s, st);
+}
+
+void router_session_bind(struct shard *sh, struct session *s)
+{
+	struct user *u = user_get(sh, s->jid->bare);
+	s->user = u;
+	list_init(&s->directed);
+	list_insert_tail(&u->sessions, &s->link);
+	u->nsessions++;
+	atomic_fetch_add_explicit(&sh->srv->c2s_sessions, 1, memory_order_relaxed);
+	hooks.session_start(sh, s);
+}
+
+void router_session_unbind(struct shard *sh, struct session *s)
+{
+	struct user *u = s->user;
+	if (!u)
+		return;
+	hooks.session_end(sh, s);
+	list_remove(&s->link);
+	u->nsessions--;
+	s->user = NULL;
+	atomic_fetch_sub_explicit(&sh->srv->c2s_sessions, 1, memory_order_relaxed);
+	list_for_each_safe(pos, &s->directed)
+	{
+		list_remove(pos);
+		free(list_entry(pos, struct directed, link));
+	}
+	s->ndirected = 0;
+	stanza_free(s->presence);
+	s->presence = NULL;
+	if (u->nsessions == 0) {
+		hooks.user_end(sh, u);
+		user_drop(sh, u);
+	}
+}

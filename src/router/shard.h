@@ -1,0 +1,62 @@
+/*
+ * shard: what the server keeps per worker (DESIGN.md: shared-nothing), and
+ * the read-only facts shared by all workers.  A worker's `ctx` points at its
+ * shard.  Every mutable field here is touched only by that worker's thread.
+ */
+#ifndef PARLEY_ROUTER_SHARD_H
+#define PARLEY_ROUTER_SHARD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/list.h"
+#include "core/worker.h"
+
+struct store;
+struct tls_server;
+struct user;
+
+/* Process-wide and read-only after start-up, except the counters. */
+struct server {
+	const struct config *cfg;
+	unsigned nworkers;
+	struct worker *workers;   /* array of nworkers */
+	struct shard **shards;    /* shards[i]->w == &workers[i] */
+	struct tls_server *tls;   /* c2s certificates */
+	uint64_t started_ms;
+
+	/* lock-free counters, for logs and metrics */
+	atomic_uint_fast64_t c2s_sessions;
+	atomic_uint_fast64_t stanzas_routed;
+};
+
+/* Per worker. */
+struct shard {
+	struct server *srv;
+	struct worker *w;
+	struct store *store;     /* this thread's database handle */
+
+	/* users with at least one bound session on this worker, by bare JID
+	 * (router/user.c); a bare JID is only ever here on its owner worker */
+	struct user **user_buckets;
+	size_t user_nbuckets;
+	size_t nusers;
+
+	struct list streams;     /* c2s streams on this worker (for shutdown) */
+	void *listeners[32];     /* core/listener.h objects of this worker */
+	unsigned nlisteners;
+};
+
+static inline struct shard *shard_of(struct worker *w)
+{
+	return w->ctx;
+}
+
+/* The worker that owns a bare JID (hash of the bare JID mod N). */
+unsigned server_owner(const struct server *srv, const char *bare);
+/* True when `domain` is one of our virtual hosts. */
+bool server_is_local(const struct server *srv, const char *domain);
+
+#endif

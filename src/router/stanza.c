@@ -1,0 +1,195 @@
+/* stanza: the routed unit, its copies, its wire form and its error replies. */
+#include "router/stanza.h"
+
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/chunk.h"
+#include "core/log.h"
+
+static const char *const etype_names[] = {
+	[ETYPE_AUTH] = "auth",
+	[ETYPE_CANCEL] = "cancel",
+	[ETYPE_CONTINUE] = "continue",
+	[ETYPE_MODIFY] = "modify",
+	[ETYPE_WAIT] = "wait",
+};
+
+static const char *const kind_names[] = {
+	[STANZA_MESSAGE] = "message",
+	[STANZA_PRESENCE] = "presence",
+	[STANZA_IQ] = "iq",
+};
+
+const char *stanza_etype_name(enum stanza_etype t)
+{
+	return etype_names[t];
+}
+
+const char *stanza_kind_name(enum stanza_kind k)
+{
+	return kind_names[k];
+}
+
+static bool kind_of(const struct xml_node *el, enum stanza_kind *k)
+{
+	if (el->ns != XML_NS_CLIENT && el->ns != XML_NS_SERVER)
+		return false;
+	if (strcmp(el->name, "message") == 0)
+		*k = STANZA_MESSAGE;
+	else if (strcmp(el->name, "presence") == 0)
+		*k = STANZA_PRESENCE;
+	else if (strcmp(el->name, "iq") == 0)
+		*k = STANZA_IQ;
+	else
+		return false;
+	return true;
+}
+
+struct stanza *stanza_wrap(struct arena *a, struct xml_node *el)
+{
+	enum stanza_kind k;
+	if (!kind_of(el, &k))
+		return NULL;
+	struct stanza *st = arena_zalloc(a, sizeof(*st));
+	st->arena = a;
+	st->el = el;
+	st->kind = k;
+	st->type = xml_node_attr(el, "type");
+	st->id = xml_node_attr(el, "id");
+	return st;
+}
+
+struct stanza *stanza_new(enum stanza_kind kind)
+{
+	struct arena *a = arena_new();
+	struct xml_node *el = xml_node_new(a, XML_NS_CLIENT, kind_names[kind]);
+	struct stanza *st = arena_zalloc(a, sizeof(*st));
+	st->arena = a;
+	st->el = el;
+	st->kind = kind;
+	return st;
+}
+
+void stanza_free(struct stanza *st)
+{
+	if (!st)
+		return;
+	chunk_unref(st->wire);
+	arena_free(st->arena);
+}
+
+static void jid_copy_into(struct arena *a, struct jid *dst, const struct jid *src)
+{
+	dst->local = src->local ? arena_strdup(a, src->local) : NULL;
+	dst->domain = src->domain ? arena_strdup(a, src->domain) : NULL;
+	dst->resource = src->resource ? arena_strdup(a, src->resource) : NULL;
+	dst->bare = src->bare ? arena_strdup(a, src->bare) : NULL;
+	dst->full = src->full ? arena_strdup(a, src->full) : NULL;
+}
+
+struct stanza *stanza_copy(const struct stanza *src)
+{
+	struct arena *a = arena_new();
+	struct stanza *st = arena_zalloc(a, sizeof(*st));
+	st->arena = a;
+	st->el = xml_node_copy(a, src->el);
+	if (src->el->raw) {
+		/* Keep the original bytes: forwarding the copy stays cheap. */
+		st->el->raw = arena_memdup(a, src->el->raw, src->el->raw_len);
+		st->el->raw_len = src->el->raw_len;
+		st->el->raw_start_len = src->el->raw_start_len;
+	}
+	st->kind = src->kind;
+	st->type = xml_node_attr(st->el, "type");
+	st->id = xml_node_attr(st->el, "id");
+	jid_copy_into(a, &st->from, &src->from);
+	jid_copy_into(a, &st->to, &src->to);
+	st->to_absent = src->to_absent;
+	st->deliver = src->deliver;
+	return st;
+}
+
+void stanza_touch(struct stanza *st)
+{
+	chunk_unref(st->wire);
+	st->wire = NULL;
+}
+
+void stanza_set_from(struct stanza *st, const struct jid *j)
+{
+	if (j != &st->from)
+		jid_copy_into(st->arena, &st->from, j);
+	xml_node_set_attr(st->arena, st->el, "from", st->from.full);
+	stanza_touch(st);
+}
+
+void stanza_set_to(struct stanza *st, const struct jid *j)
+{
+	if (j != &st->to)
+		jid_copy_into(st->arena, &st->to, j);
+	xml_node_set_attr(st->arena, st->el, "to", st->to.full);
+	st->to_absent = false;
+	stanza_touch(st);
+}
+
+void stanza_set_type(struct stanza *st, const char *type)
+{
+	xml_node_set_attr(st->arena, st->el, "type", type);
+	st->type = xml_node_attr(st->el, "type");
+	stanza_touch(st);
+}
+
+struct chunk *stanza_wire(struct stanza *st)
+{
+	if (!st->wire) {
+		struct buf b = BUF_INIT;
+		xml_serialize(&b, st->el, XML_NS_CLIENT);
+		st->wire = chunk_from(b.data, b.len);
+		buf_clear(&b);
+	}
+	return st->wire;
+}
+
+bool stanza_is_error(const struct stanza *st)
+{
+	return st->type && strcmp(st->type, "error") == 0;
+}
+
+static struct stanza *stanza_reply(const struct stanza *st, const char *type)
+{
+	struct stanza *r = stanza_new(st->kind);
+	if (st->id)
+		xml_node_set_attr(r->arena, r->el, "id", st->id);
+	stanza_set_type(r, type);
+	/* A reply to a stanza without 'to' comes from the account itself
+	 * (RFC 6120 §10.3.3): the sender's bare JID. */
+	struct jid from = st->to;
+	if (st->to_absent)
+		from = jid_bare(&st->from);
+	if (from.domain)
+		stanza_set_from(r, &from);
+	if (st->from.domain)
+		stanza_set_to(r, &st->from);
+	return r;
+}
+
+struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, const char *cond,
+			    const char *text)
+{
+	struct stanza *r = stanza_reply(st, "error");
+	struct xml_node *err = xml_node_add(r->arena, r->el, XML_NS_CLIENT, "error");
+	xml_node_set_attr(r->arena, err, "type", etype_names[etype]);
+	xml_node_add(r->arena, err, XML_NS_STANZAS, cond);
+	if (text) {
+		struct xml_node *t = xml_node_add(r->arena, err, XML_NS_STANZAS, "text");
+		xml_node_add_text(r->arena, t, text, strlen(text));
+	}
+	return r;
+}
+
+struct stanza *stanza_iq_result(const struct stanza *st)
+{
+	return stanza_reply(st, "result");
+}

@@ -1,0 +1,295 @@
+/*
+ * parleyd: the server process.  Reads the configuration, loads the TLS
+ * certificates, opens one database handle and one set of listeners per
+ * worker, starts the workers and waits for a signal to stop.  The list of
+ * modules that make up the server is the list of setup calls below.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "c2s/c2s.h"
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/worker.h"
+#include "im/im.h"
+#include "router/shard.h"
+#include "store/store.h"
+#include "tls/tls.h"
+
+enum { CHECKPOINT_MS = 30000 };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: parleyd [-c FILE] [--check-config] [--print-config]\n"
+		"  -c, --config FILE   configuration file (default: ./parley.conf)\n"
+		"  --check-config      validate the configuration and certificates, then exit\n"
+		"  --print-config      print the effective configuration, then exit\n"
+		"  --version           print the version\n"
+		"Create a configuration with: parleyctl init DIR --domain example.org\n");
+}
+
+/* ---- TLS ---- */
+
+static struct tls_server *load_tls(const struct config *cfg, char **err)
+{
+	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		hosts[i].domain = cfg->hosts[i].domain;
+		hosts[i].cert_file = cfg->hosts[i].certificate;
+		hosts[i].key_file = cfg->hosts[i].key;
+	}
+	struct tls_server_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
+	struct tls_server *t = tls_server_new(&tc, err);
+	free(hosts);
+	return t;
+}
+
+/* ---- workers ---- */
+
+static void shard_stop(struct worker *w)
+{
+	c2s_shutdown(shard_of(w));
+}
+
+/* ---- WAL checkpoints, off the workers' loops ---- */
+
+struct checkpointer {
+	uv_timer_t timer;
+	uv_work_t work;
+	struct store *store;
+	bool busy;
+};
+
+static void checkpoint_work(uv_work_t *w)
+{
+	struct checkpointer *cp = w->data;
+	if (store_checkpoint(cp->store) != STORE_OK)
+		log_warn("store", "WAL checkpoint failed: %s", store_error(cp->store));
+}
+
+static void checkpoint_done(uv_work_t *w, int status)
+{
+	struct checkpointer *cp = w->data;
+	(void)status;
+	cp->busy = false;
+}
+
+static void checkpoint_tick(uv_timer_t *t)
+{
+	struct checkpointer *cp = t->data;
+	if (cp->busy)
+		return;
+	cp->busy = true;
+	cp->work.data = cp;
+	uv_queue_work(t->loop, &cp->work, checkpoint_work, checkpoint_done);
+}
+
+/* ---- signals ---- */
+
+struct main_ctx {
+	struct server *srv;
+	uv_signal_t sigint, sigterm;
+	struct checkpointer cp;
+	bool stopping;
+};
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct main_ctx *m = h->data;
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	log_info("server", "received %s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+	for (unsigned i = 0; i < m->srv->nworkers; i++)
+		worker_stop(&m->srv->workers[i]);
+	uv_walk(h->loop, close_walk, NULL);
+}
+
+static char *listen_summary(const struct config *cfg)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < cfg->c2s.listen.n; i++) {
+		const char *ip = cfg->c2s.listen.items[i];
+		if (cfg->c2s.port)
+			buf_printf(&b, "%s%s:%u (STARTTLS)", b.len ? ", " : "", ip, cfg->c2s.port);
+		if (cfg->c2s.tls_port)
+			buf_printf(&b, "%s%s:%u (direct TLS)", b.len ? ", " : "", ip, cfg->c2s.tls_port);
+	}
+	return buf_steal(&b);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = "parley.conf";
+	bool check = false, print = false;
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"print-config", no_argument, NULL, 'P'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'P':
+			print = true;
+			break;
+		case 'V':
+			printf("parleyd %s\n", PARLEY_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	hash_seed();
+	struct config cfg;
+	char *err = NULL;
+	if (config_load(path, &cfg, &err) < 0) {
+		fprintf(stderr, "parleyd: %s\n", err);
+		free(err);
+		return 2;
+	}
+	if (print) {
+		config_print(stdout, &cfg, "effective configuration of parleyd");
+		config_free(&cfg);
+		return 0;
+	}
+	struct tls_server *tls = load_tls(&cfg, &err);
+	if (!tls) {
+		fprintf(stderr, "parleyd: %s: %s\n", cfg.path, err);
+		free(err);
+		config_free(&cfg);
+		return check ? 2 : 1;
+	}
+	if (check) {
+		printf("%s: OK (%zu host%s, %u worker%s)\n", cfg.path, cfg.nhosts, cfg.nhosts == 1 ? "" : "s",
+		       cfg.workers, cfg.workers == 1 ? "" : "s");
+		tls_server_free(tls);
+		config_free(&cfg);
+		return 0;
+	}
+	log_setup((enum log_level)cfg.log_level, 2);
+	im_setup();
+
+	struct server srv = {.cfg = &cfg, .nworkers = cfg.workers, .tls = tls};
+	srv.workers = xcalloc(cfg.workers, sizeof(struct worker));
+	srv.shards = xcalloc(cfg.workers, sizeof(struct shard *));
+	int rc = 1;
+	unsigned made = 0;
+	struct main_ctx m = {.srv = &srv};
+	for (; made < cfg.workers; made++) {
+		struct worker *w = &srv.workers[made];
+		worker_init(w, made, cfg.inbox_max);
+		struct shard *sh = xcalloc(1, sizeof(*sh));
+		sh->srv = &srv;
+		sh->w = w;
+		list_init(&sh->streams);
+		srv.shards[made] = sh;
+		w->ctx = sh;
+		w->on_stop = shard_stop;
+		sh->store = store_open(cfg.database, &err);
+		if (!sh->store) {
+			log_error("server", "cannot open the database %s: %s", cfg.database, err);
+			made++;
+			goto fail;
+		}
+		if (c2s_listen(sh, &err) < 0) {
+			log_error("server", "%s; check c2s.listen, c2s.port and c2s.tls_port in %s", err, cfg.path);
+			made++;
+			goto fail;
+		}
+	}
+
+	uv_loop_t *loop = uv_default_loop();
+	m.cp.store = store_open(cfg.database, &err);
+	if (!m.cp.store) {
+		log_error("server", "cannot open the database %s: %s", cfg.database, err);
+		goto fail;
+	}
+	uv_timer_init(loop, &m.cp.timer);
+	m.cp.timer.data = &m.cp;
+	uv_timer_start(&m.cp.timer, checkpoint_tick, CHECKPOINT_MS, CHECKPOINT_MS);
+	uv_signal_init(loop, &m.sigint);
+	uv_signal_init(loop, &m.sigterm);
+	m.sigint.data = m.sigterm.data = &m;
+	uv_signal_start(&m.sigint, on_signal, SIGINT);
+	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	srv.started_ms = uv_now(loop);
+
+	for (unsigned i = 0; i < cfg.workers; i++)
+		if (worker_start(&srv.workers[i]) != 0)
+			log_fatal("server", "cannot start worker thread %u", i);
+	char *ls = listen_summary(&cfg);
+	struct buf hosts = BUF_INIT;
+	for (size_t i = 0; i < cfg.nhosts; i++)
+		buf_printf(&hosts, "%s%s", i ? ", " : "", cfg.hosts[i].domain);
+	log_info("server", "parleyd %s started: %u worker%s, hosts %s; clients on %s; database %s", PARLEY_VERSION,
+		 cfg.workers, cfg.workers == 1 ? "" : "s", buf_cstr(&hosts), ls, cfg.database);
+	buf_clear(&hosts);
+	free(ls);
+
+	uv_run(loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < cfg.workers; i++)
+		worker_join(&srv.workers[i]);
+	uv_loop_close(loop);
+	log_info("server", "stopped");
+	rc = 0;
+	goto cleanup;
+
+fail:
+	free(err);
+	/* Nothing ran yet: close what was opened, on this thread. */
+	for (unsigned i = 0; i < made; i++) {
+		c2s_shutdown(srv.shards[i]);
+		worker_discard(&srv.workers[i]);
+	}
+cleanup:
+	store_close(m.cp.store);
+	for (unsigned i = 0; i < made; i++) {
+		store_close(srv.shards[i]->store);
+		free(srv.shards[i]->user_buckets);
+		free(srv.shards[i]);
+	}
+	free(srv.shards);
+	free(srv.workers);
+	tls_server_free(tls);
+	config_free(&cfg);
+	arena_cache_drain();
+	return rc;
+}

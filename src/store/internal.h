@@ -1,0 +1,81 @@
+/*
+ * store internals: the table of operations a backend provides, and the
+ * header every backend's handle begins with.  store.c checks arguments
+ * that do not depend on the backend and dispatches through `ops`; a backend
+ * file (store_sqlite.c, later a PostgreSQL one) fills the table.
+ *
+ * Not for use outside src/store/ (unit tests excepted).
+ */
+#ifndef PARLEY_STORE_INTERNAL_H
+#define PARLEY_STORE_INTERNAL_H
+
+#include "store/store.h"
+
+/* The backend's operations, one per public function, with the same
+ * arguments and return codes.  store.c has already checked what it can
+ * (limits, enum ranges), and passes a non-NULL `version` to the roster
+ * writes. */
+struct store_ops {
+	const char *name;
+	void (*close)(struct store *s);
+	int (*checkpoint)(struct store *s);
+
+	int (*user_create)(struct store *s, const char *jid, const struct store_cred *creds,
+			   size_t n);
+	int (*user_set_creds)(struct store *s, const char *jid, const struct store_cred *creds,
+			      size_t n);
+	int (*user_delete)(struct store *s, const char *jid);
+	int (*user_exists)(struct store *s, const char *jid);
+	int (*user_get_cred)(struct store *s, struct arena *a, const char *jid, const char *mech,
+			     struct store_cred *out);
+	int (*user_list)(struct store *s, const char *domain,
+			 int (*fn)(void *ud, const char *jid), void *ud);
+
+	int (*roster_get)(struct store *s, struct arena *a, const char *owner,
+			  struct store_roster_item **items, size_t *n, uint64_t *version);
+	int (*roster_get_item)(struct store *s, struct arena *a, const char *owner,
+			       const char *contact, struct store_roster_item *out);
+	int (*roster_put)(struct store *s, const char *owner, const struct store_roster_item *item,
+			  size_t max_items, uint64_t *version);
+	int (*roster_delete)(struct store *s, const char *owner, const char *contact,
+			     uint64_t *version);
+	int (*roster_version)(struct store *s, const char *owner, uint64_t *version);
+
+	int (*offline_push)(struct store *s, const char *owner, const char *xml, size_t len,
+			    size_t max);
+	int (*offline_get)(struct store *s, struct arena *a, const char *owner, size_t max,
+			   struct store_offline_msg **msgs, size_t *n);
+	int (*offline_delete)(struct store *s, const char *owner, int64_t upto);
+	int (*offline_count)(struct store *s, const char *owner, size_t *n);
+
+	int (*doc_get)(struct store *s, struct arena *a, const char *owner, const char *kind,
+		       const char *key, const char **xml, size_t *len);
+	/* xml is never NULL here: store.c routes a NULL xml to doc_delete. */
+	int (*doc_put)(struct store *s, const char *owner, const char *kind, const char *key,
+		       const char *xml, size_t len);
+	int (*doc_delete)(struct store *s, const char *owner, const char *kind, const char *key);
+
+	int (*block_list)(struct store *s, struct arena *a, const char *owner, const char ***jids,
+			  size_t *n);
+	int (*block_add)(struct store *s, const char *owner, const char *jid, size_t max);
+	int (*block_remove)(struct store *s, const char *owner, const char *jid);
+};
+
+enum { STORE_ERROR_MAX = 256 };
+
+/* The first member of every backend's handle.  Owner: whoever called
+ * store_open(); one thread at a time. */
+struct store {
+	const struct store_ops *ops;
+	char err[STORE_ERROR_MAX];
+};
+
+/* Records the detail of a failure in s->err, logs it, and returns
+ * STORE_ERROR so that backends can `return store_fail(...)`. */
+int store_fail(struct store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The SQLite backend (store_sqlite.c).  NULL on failure with *err set to a
+ * heap string. */
+struct store *store_sqlite_open(const char *path, char **err);
+
+#endif

@@ -1,0 +1,231 @@
+/*
+ * store: the public face of the storage module.  Each function checks what
+ * does not depend on the backend (argument shapes, size limits: a document
+ * too large is refused before any I/O) and then calls the backend through
+ * the handle's operations table.
+ *
+ * This file holds no SQL and no knowledge of any backend beyond the name of
+ * the function that opens it; see store_sqlite.c for the SQLite one.
+ */
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "store/internal.h"
+
+int store_fail(struct store *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+	log_error("store", "%s", s->err);
+	return STORE_ERROR;
+}
+
+/* ---- Lifecycle ---- */
+
+struct store *store_open(const char *path, char **err)
+{
+	if (err)
+		*err = NULL;
+	if (!path || !*path) {
+		log_error("store", "no database path given");
+		if (err)
+			*err = xstrdup("no database path given");
+		return NULL;
+	}
+	/* One backend so far.  When PostgreSQL lands, the choice is made
+	 * here from the form of `path` (a "postgresql://" URI or a file). */
+	return store_sqlite_open(path, err);
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	s->ops->close(s);
+}
+
+const char *store_error(const struct store *s)
+{
+	return s->err;
+}
+
+int store_checkpoint(struct store *s)
+{
+	return s->ops->checkpoint(s);
+}
+
+/* ---- Accounts ---- */
+
+/* Credentials come from sasl/ or parleyctl; a malformed one is a bug in
+ * the caller, and storing it would only turn into a failed login later. */
+static int creds_check(struct store *s, const char *what, const struct store_cred *creds, size_t n)
+{
+	if (n && !creds)
+		return store_fail(s, "%s: %zu credentials but no array", what, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_cred *c = &creds[i];
+		if (!c->mech || !*c->mech)
+			return store_fail(s, "%s: credential %zu has no mechanism", what, i);
+		if (c->iterations == 0 || c->key_len == 0 || !c->stored_key || !c->server_key ||
+		    (c->salt_len && !c->salt))
+			return store_fail(s, "%s: credential %s is incomplete", what, c->mech);
+	}
+	return STORE_OK;
+}
+
+int store_user_create(struct store *s, const char *jid, const struct store_cred *creds, size_t n)
+{
+	int rc = creds_check(s, "user create", creds, n);
+	if (rc != STORE_OK)
+		return rc;
+	return s->ops->user_create(s, jid, creds, n);
+}
+
+int store_user_set_creds(struct store *s, const char *jid, const struct store_cred *creds, size_t n)
+{
+	int rc = creds_check(s, "user set credentials", creds, n);
+	if (rc != STORE_OK)
+		return rc;
+	return s->ops->user_set_creds(s, jid, creds, n);
+}
+
+int store_user_delete(struct store *s, const char *jid)
+{
+	return s->ops->user_delete(s, jid);
+}
+
+int store_user_exists(struct store *s, const char *jid)
+{
+	return s->ops->user_exists(s, jid);
+}
+
+int store_user_get_cred(struct store *s, struct arena *a, const char *jid, const char *mech,
+			struct store_cred *out)
+{
+	return s->ops->user_get_cred(s, a, jid, mech, out);
+}
+
+int store_user_list(struct store *s, const char *domain, int (*fn)(void *ud, const char *jid),
+		    void *ud)
+{
+	return s->ops->user_list(s, domain, fn, ud);
+}
+
+/* ---- Rosters ---- */
+
+int store_roster_get(struct store *s, struct arena *a, const char *owner,
+		     struct store_roster_item **items, size_t *n, uint64_t *version)
+{
+	uint64_t v = 0;
+	int rc = s->ops->roster_get(s, a, owner, items, n, &v);
+	if (rc == STORE_OK && version)
+		*version = v;
+	return rc;
+}
+
+int store_roster_get_item(struct store *s, struct arena *a, const char *owner, const char *contact,
+			  struct store_roster_item *out)
+{
+	return s->ops->roster_get_item(s, a, owner, contact, out);
+}
+
+int store_roster_put(struct store *s, const char *owner, const struct store_roster_item *item,
+		     size_t max_items, uint64_t *version)
+{
+	if (!item->contact || !*item->contact)
+		return store_fail(s, "roster put for %s: item without a contact", owner);
+	if ((unsigned)item->sub > STORE_SUB_BOTH)
+		return store_fail(s, "roster put for %s: subscription %d out of range", owner,
+				  (int)item->sub);
+	if (item->ngroups && !item->groups)
+		return store_fail(s, "roster put for %s: %zu groups but no array", owner,
+				  item->ngroups);
+	for (size_t i = 0; i < item->ngroups; i++)
+		if (!item->groups[i])
+			return store_fail(s, "roster put for %s: group %zu is NULL", owner, i);
+
+	uint64_t v = 0;
+	int rc = s->ops->roster_put(s, owner, item, max_items, &v);
+	if (rc == STORE_OK && version)
+		*version = v;
+	return rc;
+}
+
+int store_roster_delete(struct store *s, const char *owner, const char *contact, uint64_t *version)
+{
+	uint64_t v = 0;
+	int rc = s->ops->roster_delete(s, owner, contact, &v);
+	if (rc == STORE_OK && version)
+		*version = v;
+	return rc;
+}
+
+int store_roster_version(struct store *s, const char *owner, uint64_t *version)
+{
+	return s->ops->roster_version(s, owner, version);
+}
+
+/* ---- Offline messages ---- */
+
+int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len, size_t max)
+{
+	return s->ops->offline_push(s, owner, xml, len, max);
+}
+
+int store_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
+		      struct store_offline_msg **msgs, size_t *n)
+{
+	return s->ops->offline_get(s, a, owner, max, msgs, n);
+}
+
+int store_offline_delete(struct store *s, const char *owner, int64_t upto)
+{
+	return s->ops->offline_delete(s, owner, upto);
+}
+
+int store_offline_count(struct store *s, const char *owner, size_t *n)
+{
+	return s->ops->offline_count(s, owner, n);
+}
+
+/* ---- Documents ---- */
+
+int store_doc_get(struct store *s, struct arena *a, const char *owner, const char *kind,
+		  const char *key, const char **xml, size_t *len)
+{
+	return s->ops->doc_get(s, a, owner, kind, key, xml, len);
+}
+
+int store_doc_put(struct store *s, const char *owner, const char *kind, const char *key,
+		  const char *xml, size_t len, size_t max)
+{
+	if (!xml)
+		return s->ops->doc_delete(s, owner, kind, key);
+	if (max && len > max)
+		return STORE_FULL;
+	return s->ops->doc_put(s, owner, kind, key, xml, len);
+}
+
+/* ---- Block lists ---- */
+
+int store_block_list(struct store *s, struct arena *a, const char *owner, const char ***jids,
+		     size_t *n)
+{
+	return s->ops->block_list(s, a, owner, jids, n);
+}
+
+int store_block_add(struct store *s, const char *owner, const char *jid, size_t max)
+{
+	return s->ops->block_add(s, owner, jid, max);
+}
+
+int store_block_remove(struct store *s, const char *owner, const char *jid)
+{
+	return s->ops->block_remove(s, owner, jid);
+}

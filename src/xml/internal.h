@@ -1,0 +1,39 @@
+/*
+ * xml/internal.h: helpers shared by the files of the xml module only.
+ * Nothing outside src/xml/ includes this.
+ */
+#ifndef PARLEY_XML_INTERNAL_H
+#define PARLEY_XML_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "xml/ns.h"
+
+/* Like xml_ns_intern() for a URI that is not NUL-terminated (the parser
+ * gets "uri<sep>local<sep>prefix" from expat). */
+const char *xml_ns_intern_len(const char *uri, size_t len);
+
+/* The interned pointer when `ns` is a known namespace (checked by pointer
+ * first, then by value), else NULL. */
+const char *xml_ns_lookup(const char *ns);
+
+/* The stanza content namespaces, translated between stream types. */
+static inline bool xml_ns_is_content(const char *ns)
+{
+	return ns == XML_NS_CLIENT || ns == XML_NS_SERVER;
+}
+
+/* Namespace equality: interned pointers compare equal fast; arena copies
+ * of unknown URIs need the bytes. */
+static inline bool xml_ns_eq(const char *a, const char *b)
+{
+	if (a == b)
+		return true;
+	if (!a || !b)
+		return (!a || !*a) && (!b || !*b);
+	return strcmp(a, b) == 0;
+}
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * serialize: element trees back to bytes, for a given stream namespace.
+ *
+ * Two paths give the same XML: a stanza that still has its raw bytes gets
+ * a fresh start tag (so a stamped `from` or a translated namespace shows)
+ * followed by its original content bytes; any other element is written
+ * from the tree.  Namespaces are written as default-namespace declarations
+ * where they change, never as element prefixes, except XML_NS_STREAM whose
+ * `stream:` prefix every stream header declares.
+ *
+ * This is not a pretty-printer and does not reproduce the original
+ * prefixes, quoting or attribute order of a parsed element.
+ */
+#include "xml/xml.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "xml/internal.h"
+
+/* Bytes that need a reference instead of themselves, per context.  Tab, LF
+ * and CR in attribute values (and CR in text) are written as character
+ * references because a parser normalises the literal characters away. */
+enum { ESC_TEXT = 1, ESC_ATTR = 2 };
+
+static const unsigned char esc_class[256] = {
+	['&'] = ESC_TEXT | ESC_ATTR,
+	['<'] = ESC_TEXT | ESC_ATTR,
+	['>'] = ESC_TEXT | ESC_ATTR,
+	['\r'] = ESC_TEXT | ESC_ATTR,
+	['\''] = ESC_ATTR,
+	['"'] = ESC_ATTR,
+	['\t'] = ESC_ATTR,
+	['\n'] = ESC_ATTR,
+};
+
+static const char *esc_ref(unsigned char c, size_t *len)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+	} refs[] = {
+		{"&amp;", 5}, {"&lt;", 4}, {"&gt;", 4}, {"&#xD;", 5},
+		{"&apos;", 6}, {"&quot;", 6}, {"&#x9;", 5}, {"&#xA;", 5},
+	};
+	unsigned i;
+	switch (c) {
+	case '&': i = 0; break;
+	case '<': i = 1; break;
+	case '>': i = 2; break;
+	case '\r': i = 3; break;
+	case '\'': i = 4; break;
+	case '"': i = 5; break;
+	case '\t': i = 6; break;
+	default: i = 7; break;
+	}
+	*len = refs[i].len;
+	return refs[i].s;
+}
+
+static void escape(struct buf *out, const char *s, size_t len, unsigned cls)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t run = 0;
+	buf_reserve(out, len);
+	for (size_t i = 0; i < len; i++) {
+		if (!(esc_class[p[i]] & cls))
+			continue;
+		buf_append(out, s + run, i - run);
+		size_t rlen;
+		const char *ref = esc_ref(p[i], &rlen);
+		buf_append(out, ref, rlen);
+		run = i + 1;
+	}
+	buf_append(out, s + run, len - run);
+}
+
+void xml_escape_text(struct buf *out, const char *s, size_t len)
+{
+	escape(out, s, len, ESC_TEXT);
+}
+
+void xml_escape_attr(struct buf *out, const char *s, size_t len)
+{
+	escape(out, s, len, ESC_ATTR);
+}
+
+static void put_str(struct buf *out, const char *s)
+{
+	buf_append(out, s, strlen(s));
+}
+
+static void put_attr_value(struct buf *out, const char *s, size_t len)
+{
+	buf_append(out, "='", 2);
+	escape(out, s, len, ESC_ATTR);
+	buf_append_char(out, '\'');
+}
+
+static bool prefix_declared(const struct xml_node *n, const char *prefix)
+{
+	for (const struct xml_nsdecl *d = n->nsdecls; d; d = d->next) {
+		if (d->prefix && strcmp(d->prefix, prefix) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Namespaced attributes other than xml:* get a prefix made up here and
+ * declared on the same start tag: "p<i>" where i is the first attribute of
+ * that namespace, lengthened with '_' while it would shadow a prefix the
+ * raw content may use.
+ */
+static void put_attrs(struct buf *out, const struct xml_node *n)
+{
+	for (unsigned i = 0; i < n->nattrs; i++) {
+		const struct xml_attr *at = &n->attrs[i];
+		size_t vlen = at->value_len;
+		buf_append_char(out, ' ');
+		if (!at->ns || !*at->ns) {
+			put_str(out, at->name);
+			put_attr_value(out, at->value, vlen);
+			continue;
+		}
+		if (xml_ns_eq(at->ns, XML_NS_XML)) {
+			buf_append(out, "xml:", 4);
+			put_str(out, at->name);
+			put_attr_value(out, at->value, vlen);
+			continue;
+		}
+		unsigned first = i;
+		for (unsigned j = 0; j < i; j++) {
+			const char *ns = n->attrs[j].ns;
+			if (ns && *ns && xml_ns_eq(ns, at->ns)) {
+				first = j;
+				break;
+			}
+		}
+		char prefix[32];
+		int plen = snprintf(prefix, sizeof(prefix), "p%u", first);
+		while (prefix_declared(n, prefix) && (size_t)plen < sizeof(prefix) - 1) {
+			prefix[plen++] = '_';
+			prefix[plen] = '\0';
+		}
+		if (first == i) {
+			buf_append(out, "xmlns:", 6);
+			put_str(out, prefix);
+			put_attr_value(out, at->ns, strlen(at->ns));
+			buf_append_char(out, ' ');
+		}
+		put_str(out, prefix);
+		buf_append_char(out, ':');
+		put_str(out, at->name);
+		put_attr_value(out, at->value, vlen);
+	}
+}
+
+/*
+ * Writes "<name ..." (without the closing '>') and returns the default
+ * namespace in scope for the element's content.  `dflt` is the default
+ * namespace in scope where the element is written.
+ */
+static const char *put_start(struct buf *out, const struct xml_node *n, const char *dflt,
+			     bool with_prefix_decls)
+{
+	const char *ns = n->ns ? n->ns : "";
+	const char *inner = dflt;
+	buf_append_char(out, '<');
+	if (ns == XML_NS_STREAM) {
+		buf_append(out, "stream:", 7);
+		put_str(out, n->name);
+	} else {
+		put_str(out, n->name);
+		/* RFC 6120 §4.8.3: a stanza namespace inside a stanza namespace
+		 * takes the namespace of the stream it is written to. */
+		if (!(xml_ns_is_content(ns) && xml_ns_is_content(dflt)) && !xml_ns_eq(ns, dflt)) {
+			buf_append(out, " xmlns", 6);
+			put_attr_value(out, ns, strlen(ns));
+			inner = ns;
+		}
+	}
+	if (with_prefix_decls) {
+		for (const struct xml_nsdecl *d = n->nsdecls; d; d = d->next) {
+			if (!d->prefix)
+				continue;
+			buf_append(out, " xmlns:", 7);
+			put_str(out, d->prefix);
+			put_attr_value(out, d->uri ? d->uri : "", d->uri ? strlen(d->uri) : 0);
+		}
+	}
+	put_attrs(out, n);
+	return inner;
+}
+
+static void put_end(struct buf *out, const struct xml_node *n)
+{
+	buf_append(out, "</", 2);
+	if (n->ns == XML_NS_STREAM)
+		buf_append(out, "stream:", 7);
+	put_str(out, n->name);
+	buf_append_char(out, '>');
+}
+
+/* Recursion depth is the tree's depth, bounded by the parser's limits for
+ * parsed trees. */
+static void put_element(struct buf *out, const struct xml_node *n, const char *dflt)
+{
+	const char *inner = put_start(out, n, dflt, false);
+	if (!n->children) {
+		buf_append(out, "/>", 2);
+		return;
+	}
+	buf_append_char(out, '>');
+	for (const struct xml_node *c = n->children; c; c = c->next) {
+		if (c->name)
+			put_element(out, c, inner);
+		else
+			escape(out, c->text, c->text_len, ESC_TEXT);
+	}
+	put_end(out, n);
+}
+
+void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream_ns)
+{
+	if (!n->name) {
+		escape(out, n->text, n->text_len, ESC_TEXT);
+		return;
+	}
+	const char *dflt = "";
+	if (stream_ns) {
+		const char *in = xml_ns_lookup(stream_ns);
+		dflt = in ? in : stream_ns;
+	}
+	/* Raw bytes end in "</name>", which the stream-prefixed start tag
+	 * would not match; only parsed top-level elements carry raw bytes. */
+	if (!n->raw || n->parent || n->ns == XML_NS_STREAM || n->raw_len < n->raw_start_len) {
+		put_element(out, n, dflt);
+		return;
+	}
+	buf_reserve(out, n->raw_len + 64);
+	put_start(out, n, dflt, true);
+	if (n->raw_len == n->raw_start_len) {
+		buf_append(out, "/>", 2);
+		return;
+	}
+	buf_append_char(out, '>');
+	buf_append(out, n->raw + n->raw_start_len, n->raw_len - n->raw_start_len);
+}
