@@ -104,8 +104,8 @@ static bool tree_matches(const struct xml_node *want, const struct xml_node *got
 	if (strcmp(want->name, got->name) != 0 || want->nattrs != got->nattrs)
 		return false;
 	const char *inner;
-	if (want->ns == XML_NS_STREAM) {
-		if (got->ns != XML_NS_STREAM)
+	if (want->ns == XML_NS_STREAM || want->ns == XML_NS_XML) {
+		if (got->ns != want->ns)
 			return false;
 		inner = dflt;
 	} else if (is_content(want->ns) && is_content(dflt)) {

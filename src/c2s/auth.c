@@ -450,6 +450,8 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 	if (m->scram) {
 		void *t = conn_transport(s->conn);
 		s->scram = scram_server_new(m->hash, m->plus, stream_offers_plus(s), t ? cbind_cb : NULL, t);
+		/* Unknown accounts must look like known ones, iterations too. */
+		scram_server_set_unknown_iterations(s->scram, cfg->auth.scram_iterations);
 		if (!has_initial)
 			c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 		else

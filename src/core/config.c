@@ -472,6 +472,7 @@ int config_load(const char *path, struct config *cfg, char **err)
 		buf_printf(&b, "%s: cannot open: %s", path, strerror(errno));
 		*err = buf_steal(&b);
 		config_destroy(&cf);
+		config_free(cfg);
 		return -1;
 	}
 	cfg->path = abs;

@@ -160,8 +160,10 @@ bool stanza_is_error(const struct stanza *st)
 static struct stanza *stanza_reply(const struct stanza *st, const char *type)
 {
 	struct stanza *r = stanza_new(st->kind);
-	if (st->id)
+	if (st->id) {
 		xml_node_set_attr(r->arena, r->el, "id", st->id);
+		r->id = xml_node_attr(r->el, "id");
+	}
 	stanza_set_type(r, type);
 	/* A reply to a stanza without 'to' comes from the account itself
 	 * (RFC 6120 §10.3.3): the sender's bare JID. */

@@ -50,7 +50,9 @@ struct xml_node *xml_parse_fragment(struct arena *a, const char *data, size_t le
 		.depth = 256,
 		.elements = 1000000,
 		.attrs = 4096,
-		.attr_bytes = len + 1,
+		/* Covers the header's namespace URIs too: limits apply to
+		 * the stream header's declarations as well. */
+		.attr_bytes = len + sizeof(head),
 	};
 	struct fragment_ctx c = {.dst = a};
 	struct xml_parser *p = xml_parser_new(&lim, &frag_handler, &c);

@@ -95,11 +95,11 @@ void xml_node_set_attr(struct arena *a, struct xml_node *n, const char *name, co
 		if (!n->attrs[i].ns && strcmp(n->attrs[i].name, name) == 0)
 			break;
 	}
+	if (!value && i == n->nattrs)
+		return;
 	if (n->parent)
 		node_invalidate_raw(n);
 	if (!value) {
-		if (i == n->nattrs)
-			return;
 		memmove(&n->attrs[i], &n->attrs[i + 1], (n->nattrs - i - 1) * sizeof(n->attrs[0]));
 		n->nattrs--;
 		return;

@@ -771,6 +771,7 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 		return XML_FEED_STOPPED;
 	if (len == 0)
 		return XML_FEED_OK;
+	p->stop_requested = false; /* only a handler's request counts */
 
 	size_t done = 0;
 	if (p->fed < 2 && !utf8_start(p, data, len))
@@ -787,6 +788,8 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 		uint64_t limit_end, step = UINT64_MAX;
 		if (p->header_done) {
 			limit_end = p->boundary + p->lim.stanza_bytes;
+			if (limit_end < p->boundary) /* "no limit" as SIZE_MAX */
+				limit_end = UINT64_MAX;
 		} else {
 			limit_end = p->lim.header_bytes;
 			step = p->lim.stanza_bytes ? p->lim.stanza_bytes : 1;

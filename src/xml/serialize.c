@@ -6,7 +6,8 @@
  * followed by its original content bytes; any other element is written
  * from the tree.  Namespaces are written as default-namespace declarations
  * where they change, never as element prefixes, except XML_NS_STREAM whose
- * `stream:` prefix every stream header declares.
+ * `stream:` prefix every stream header declares (and the predeclared
+ * `xml:`, which cannot be a default namespace).
  *
  * This is not a pretty-printer and does not reproduce the original
  * prefixes, quoting or attribute order of a parsed element.
@@ -157,6 +158,15 @@ static void put_attrs(struct buf *out, const struct xml_node *n)
 	}
 }
 
+/* The two namespaces whose elements are written prefixed. */
+static void put_prefix(struct buf *out, const char *ns)
+{
+	if (ns == XML_NS_STREAM)
+		buf_append(out, "stream:", 7);
+	else if (ns == XML_NS_XML)
+		buf_append(out, "xml:", 4);
+}
+
 /*
  * Writes "<name ..." (without the closing '>') and returns the default
  * namespace in scope for the element's content.  `dflt` is the default
@@ -168,8 +178,10 @@ static const char *put_start(struct buf *out, const struct xml_node *n, const ch
 	const char *ns = n->ns ? n->ns : "";
 	const char *inner = dflt;
 	buf_append_char(out, '<');
-	if (ns == XML_NS_STREAM) {
-		buf_append(out, "stream:", 7);
+	if (ns == XML_NS_STREAM || ns == XML_NS_XML) {
+		/* The XML namespace cannot be a default namespace; the
+		 * stream namespace has its prefix on every stream header. */
+		put_prefix(out, ns);
 		put_str(out, n->name);
 	} else {
 		put_str(out, n->name);
@@ -197,8 +209,7 @@ static const char *put_start(struct buf *out, const struct xml_node *n, const ch
 static void put_end(struct buf *out, const struct xml_node *n)
 {
 	buf_append(out, "</", 2);
-	if (n->ns == XML_NS_STREAM)
-		buf_append(out, "stream:", 7);
+	put_prefix(out, n->ns);
 	put_str(out, n->name);
 	buf_append_char(out, '>');
 }
@@ -235,7 +246,8 @@ void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream
 	}
 	/* Raw bytes end in "</name>", which the stream-prefixed start tag
 	 * would not match; only parsed top-level elements carry raw bytes. */
-	if (!n->raw || n->parent || n->ns == XML_NS_STREAM || n->raw_len < n->raw_start_len) {
+	if (!n->raw || n->parent || n->ns == XML_NS_STREAM || n->ns == XML_NS_XML ||
+	    n->raw_len < n->raw_start_len) {
 		put_element(out, n, dflt);
 		return;
 	}

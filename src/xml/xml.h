@@ -84,14 +84,15 @@ struct xml_node *xml_node_add(struct arena *a, struct xml_node *parent, const ch
 /* Appends an existing subtree (made in the same arena, or one that
  * outlives the parent). */
 void xml_node_append(struct xml_node *parent, struct xml_node *child);
-/* Appends text (copied). */
+/* Appends a text node (copied; not merged with a text node before it). */
 void xml_node_add_text(struct arena *a, struct xml_node *parent, const char *text, size_t len);
 /* Sets, replaces (value NULL: removes) an unqualified attribute.  The
  * value is copied. */
 void xml_node_set_attr(struct arena *a, struct xml_node *n, const char *name, const char *value);
 /* Removes a child from its parent. */
 void xml_node_remove(struct xml_node *child);
-/* Deep copy into arena `a` (raw bytes are not kept). */
+/* Deep copy into arena `a` (raw bytes are not kept; the copy has no
+ * parent).  Known namespaces stay interned. */
 struct xml_node *xml_node_copy(struct arena *a, const struct xml_node *n);
 
 /* Reading */
@@ -120,20 +121,32 @@ unsigned xml_node_count_elements(const struct xml_node *n);
 
 /*
  * Appends the element to `out` as it should appear inside a stream whose
- * default namespace is `stream_ns` (XML_NS_CLIENT, XML_NS_SERVER, ...).
+ * default namespace is `stream_ns` (XML_NS_CLIENT, XML_NS_SERVER, ...;
+ * NULL or "" for none).
  * Elements in either stanza content namespace (jabber:client,
- * jabber:server) are written in `stream_ns` without an xmlns attribute:
- * that is the namespace translation RFC 6120 §4.8.3 asks of a server.
- * Other namespaces get xmlns declarations where they change.  When the
- * element has raw bytes, only its start tag is re-serialised.
+ * jabber:server) are written in `stream_ns` without an xmlns attribute
+ * when the default namespace in scope is one of the two (the stream's, or
+ * a parent's): that is the namespace translation RFC 6120 §4.8.3 asks of
+ * a server.  So a stanza forwarded inside <forwarded xmlns=...> keeps its
+ * own jabber:client.  Other namespaces get xmlns declarations where they
+ * change; elements in XML_NS_STREAM are written with the `stream:` prefix
+ * the stream header declares.  Namespaced attributes are written as
+ * xml:lang, or with a generated prefix declared on the same element.
+ * When a top-level element (no parent) has raw bytes, only its start tag
+ * is re-serialised (from its current name, attributes and prefixed
+ * namespace declarations); the output means the same as the tree's.
  */
 void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream_ns);
-/* Appends text / attribute values escaped for XML. */
+/* Appends text / attribute values escaped for XML: & < > everywhere, CR
+ * as &#xD;; in attribute values also ' " and TAB, LF as references (values
+ * are written between single quotes). */
 void xml_escape_text(struct buf *out, const char *s, size_t len);
 void xml_escape_attr(struct buf *out, const char *s, size_t len);
 
 /* ---- Stream parser ---------------------------------------------------- */
 
+/* Each limit is the largest value allowed (0 allows none).  Crossing one
+ * fails the stream with XML_ERR_POLICY before the bytes are kept. */
 struct xml_limits {
 	size_t stanza_bytes;  /* bytes between two top-level boundaries */
 	size_t header_bytes;  /* bytes up to the end of the stream header */
@@ -153,9 +166,13 @@ enum xml_error {
 	XML_ERR_BAD_FORMAT,      /* <bad-format/>: e.g. text at stream level */
 };
 
-/* The stream condition name for an error ("not-well-formed", ...). */
+/* The stream condition name for an error ("not-well-formed", ...);
+ * "undefined-condition" for XML_OK or an unknown value. */
 const char *xml_error_condition(enum xml_error e);
 
+/* All three are required.  Handlers may call xml_parser_stop() and
+ * xml_parser_set_limits(), but never feed, reset or free the parser they
+ * run in. */
 struct xml_parser_handler {
 	/* The stream root's start tag.  `header` (attributes only) lives in
 	 * the parser's arena, valid during the call. */
@@ -186,15 +203,19 @@ void xml_parser_set_limits(struct xml_parser *p, const struct xml_limits *lim);
 /* Feeds bytes.  Handlers run during the call.  `consumed` (may be NULL)
  * gets the count of bytes used: all of them, or on XML_FEED_STOPPED the
  * bytes up to the end of the element whose handler stopped the parser
- * (the rest belongs to whatever comes next, e.g. a new stream). */
+ * (the rest belongs to whatever comes next, e.g. a new stream), or on
+ * XML_FEED_ERROR the bytes handed to expat before the failure (never past
+ * a limit).  A stopped parser stays stopped (XML_FEED_STOPPED, nothing
+ * consumed) and a failed one failed, until xml_parser_reset(). */
 enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len, size_t *consumed);
-/* From inside a handler: stop after the current element. */
+/* From inside a handler: stop after the current element (or stream
+ * header, or stream end tag).  Elsewhere it has no effect. */
 void xml_parser_stop(struct xml_parser *p);
 /* After XML_FEED_ERROR: the condition and a detail for the log line
  * ("stanza over 262144 bytes", "comment", "line 1 col 40: mismatched tag"). */
 enum xml_error xml_parser_error(const struct xml_parser *p, const char **detail);
 /* Bytes held inside the parser for an incomplete stanza (for tests and
- * memory accounting). */
+ * memory accounting); 0 between stanzas. */
 size_t xml_parser_buffered(const struct xml_parser *p);
 
 /* ---- Fragments ---------------------------------------------------------- */

@@ -955,6 +955,58 @@ static void reset_drops_partial_bytes(void **state)
 	collect_clear(&c);
 }
 
+static void stop_outside_handler_is_ignored(void **state)
+{
+	(void)state;
+	struct collect c;
+	collect_init(&c, &big_limits, false);
+	xml_parser_stop(c.p);
+	assert_int_equal(feed_str(&c, HDR "<presence/><presence/>"), XML_FEED_OK);
+	assert_int_equal(c.n, 2);
+	collect_clear(&c);
+}
+
+/* ---- Fragments ---------------------------------------------------------- */
+
+static void parse_fragment(void **state)
+{
+	(void)state;
+	struct arena *a = arena_new();
+	struct xml_node *n = xml_parse_fragment(a, "<a/>", 4);
+	assert_non_null(n);
+	assert_string_equal(n->name, "a");
+	assert_ptr_equal(n->ns, XML_NS_CLIENT);
+	const char *vc = " <vCard xmlns='vcard-temp'><FN>Juliet &amp; co</FN><stream:x/></vCard>\n";
+	n = xml_parse_fragment(a, vc, strlen(vc));
+	assert_non_null(n);
+	assert_ptr_equal(n->ns, XML_NS_VCARD);
+	assert_string_equal(xml_node_text(a, xml_node_child(n, NULL, "FN")), "Juliet & co");
+	assert_ptr_equal(xml_node_child(n, XML_NS_STREAM, "x")->ns, XML_NS_STREAM);
+	static const char *const bad[] = {
+		"", "  ", "<a>", "<a/><b/>", "<a/>x", "<a/><b", "<!-- c --><a/>", "<a/></stream:stream>",
+		"<?pi?><a/>", "<x:a/>", "text",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (xml_parse_fragment(a, bad[i], strlen(bad[i])))
+			fail_msg("fragment '%s' parsed", bad[i]);
+	}
+	/* Serialised trees come back as they were. */
+	struct collect c;
+	collect_init(&c, &big_limits, true);
+	assert_int_equal(feed_str(&c, client_stream), XML_FEED_OK);
+	for (unsigned i = 0; i < c.n; i++) {
+		struct buf b = BUF_INIT;
+		xml_serialize(&b, c.nodes[i], XML_NS_CLIENT);
+		n = xml_parse_fragment(a, b.data, b.len);
+		assert_non_null(n);
+		assert_true(tree_eq(n, c.nodes[i]));
+		buf_clear(&b);
+	}
+	collect_clear(&c);
+	arena_free(a);
+	arena_cache_drain();
+}
+
 /* ---- Serializing ------------------------------------------------------ */
 
 static void serialize_escaping(void **state)
@@ -1099,6 +1151,17 @@ static void serialize_parsed_translation(void **state)
 	xml_node_set_attr(c.arenas[0], n, "from", "a@b/c");
 	s = serialize_str(n, XML_NS_SERVER);
 	assert_string_equal(s, "<presence from='a@b/c'/>");
+	free(s);
+	collect_clear(&c);
+
+	/* The XML namespace cannot be a default namespace. */
+	n = parse_one(&c, HDR, "<message><xml:x xml:lang='en'/></message>");
+	assert_null(n->raw);
+	s = serialize_str(n, XML_NS_CLIENT);
+	assert_string_equal(s, "<message><xml:x xml:lang='en'/></message>");
+	struct collect r;
+	assert_true(tree_eq(reparse(&r, XML_NS_CLIENT, s, strlen(s)), n));
+	collect_clear(&r);
 	free(s);
 	collect_clear(&c);
 
@@ -1288,6 +1351,8 @@ int main(void)
 		cmocka_unit_test(stop_after_element),
 		cmocka_unit_test(stop_on_header_and_end),
 		cmocka_unit_test(reset_drops_partial_bytes),
+		cmocka_unit_test(stop_outside_handler_is_ignored),
+		cmocka_unit_test(parse_fragment),
 		cmocka_unit_test(serialize_escaping),
 		cmocka_unit_test(serialize_namespaces),
 		cmocka_unit_test(serialize_parsed_translation),

@@ -1,0 +1,155 @@
+"""Starting and stopping real parleyd instances for the integration tests.
+
+Each instance lives in its own temporary directory made by `parleyctl init`,
+listens on free loopback ports, and is stopped by process id.  Its log is
+kept so tests can assert on the operator-facing lines, and a sanitizer
+report in the log fails the test that owned the instance.
+"""
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, os.environ.get("PARLEY_BUILD", "build"))
+PARLEYD = os.path.join(BUILD, "src", "server", "parleyd")
+PARLEYCTL = os.path.join(BUILD, "src", "ctl", "parleyctl")
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def set_option(text, key, value):
+    """Replaces `key = ...;` (a key inside its section, as parleyctl init
+    writes them: one setting per line) with a new libconfig value."""
+    pattern = re.compile(r"^(\s*)" + re.escape(key) + r" = .*;$", re.M)
+    if not pattern.search(text):
+        raise KeyError(f"setting {key} not found in the generated configuration")
+    return pattern.sub(lambda m: f"{m.group(1)}{key} = {value};", text, count=1)
+
+
+def lc(value):
+    """A Python value as libconfig text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(lc(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Server:
+    """One parleyd instance.  `options` maps setting names (as written in the
+    configuration, e.g. "mechanisms" or "workers") to Python values."""
+
+    def __init__(self, domain="localhost", workers=1, options=None, log_level="debug"):
+        self.domain = domain
+        self.dir = tempfile.mkdtemp(prefix="parley-test-")
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.conf = os.path.join(self.dir, "parley.conf")
+        self.logpath = os.path.join(self.dir, "parleyd.log")
+        self.proc = None
+        self.ctl("init", self.dir, "--domain", domain, "--c2s-port", str(self.port),
+                 "--tls-port", str(self.tls_port), "--workers", str(workers))
+        opts = {"log_level": log_level}
+        opts.update(options or {})
+        self.configure(**opts)
+
+    def configure(self, **options):
+        with open(self.conf) as f:
+            text = f.read()
+        for key, value in options.items():
+            text = set_option(text, key, lc(value))
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def ctl(self, *args, input=None, check=True):
+        r = subprocess.run([PARLEYCTL, "-c", os.path.join(self.dir, "parley.conf"), *args],
+                           input=input, capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"parleyctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def add_user(self, jid, password="secret"):
+        self.ctl("user", "add", jid, "--password-stdin", input=password + "\n")
+        return jid
+
+    @property
+    def cert(self):
+        return os.path.join(self.dir, "certs", f"{self.domain}.crt")
+
+    def start(self):
+        self.logfile = open(self.logpath, "ab")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+        self.proc = subprocess.Popen([PARLEYD, "-c", self.conf], stdout=self.logfile,
+                                     stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+        try:
+            wait_port(self.port)
+            wait_port(self.tls_port)
+        except TimeoutError:
+            self.stop(check=False)
+            raise RuntimeError("parleyd did not start:\n" + self.log())
+        return self
+
+    def log(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10.0):
+        """Waits until a log line matches the regular expression; returns it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log().splitlines():
+                if rx.search(line):
+                    return line
+            time.sleep(0.05)
+        raise AssertionError(f"no log line matches {pattern!r} within {timeout} s; log:\n{self.log()[-4000:]}")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=True):
+        """Stops by pid with SIGTERM; with check, asserts a clean exit and a log
+        without sanitizer reports."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                if check:
+                    raise AssertionError("parleyd did not stop within 20 s of SIGTERM")
+        code = self.proc.returncode
+        self.proc = None
+        self.logfile.close()
+        if check:
+            log = self.log()
+            for mark in SANITIZER_MARKS:
+                assert mark not in log, f"sanitizer report in parleyd's log:\n{log[-8000:]}"
+            assert code == 0, f"parleyd exited with {code}; log:\n{log[-4000:]}"

@@ -1,0 +1,186 @@
+/* Unit tests of core/config: defaults, parsing, validation with file and
+ * line in the message, unknown keys, the round trip through config_print. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/parley-config-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *write_conf(const char *text)
+{
+	static char path[128];
+	snprintf(path, sizeof(path), "%s/parley.conf", dir);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(config_load(write_conf(text), &cfg, &err), -1);
+	assert_non_null(err);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+	free(err);
+}
+
+static void minimal_file_gets_defaults(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *err = NULL;
+	int r = config_load(write_conf("hosts = ( { domain = \"Example.ORG\"; } );\n"), &cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.nhosts, 1);
+	assert_string_equal(cfg.hosts[0].domain, "example.org");
+	/* relative default paths resolve against the file's directory */
+	assert_non_null(strstr(cfg.hosts[0].certificate, "/certs/example.org.crt"));
+	assert_true(cfg.hosts[0].certificate[0] == '/');
+	assert_true(cfg.database[0] == '/');
+	assert_true(cfg.workers >= 1);
+	assert_int_equal(cfg.c2s.port, 5222);
+	assert_int_equal(cfg.c2s.tls_port, 5223);
+	assert_true(cfg.c2s.require_tls);
+	assert_int_equal(cfg.limits.stanza_bytes, 256 * 1024);
+	assert_int_equal(cfg.limits.stanza_bytes_preauth, 10 * 1024);
+	assert_int_equal(cfg.limits.depth, 64);
+	assert_int_equal(cfg.limits.elements, 10000);
+	assert_int_equal(cfg.limits.attrs, 64);
+	assert_int_equal(cfg.c2s.resource_conflict, CONFLICT_REPLACE);
+	assert_int_equal(cfg.c2s.mechanisms.n, 5);
+	assert_non_null(config_host_find(&cfg, "EXAMPLE.org"));
+	assert_null(config_host_find(&cfg, "other.org"));
+	config_free(&cfg);
+}
+
+static void values_are_read(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *err = NULL;
+	const char *text = "hosts = ( { domain = \"a.test\"; certificate = \"/x/a.crt\"; key = \"k/a.key\"; },\n"
+			   "          { domain = \"b.test\"; } );\n"
+			   "workers = 3;\n"
+			   "c2s: { port = 0; listen = [\"::1\", \"127.0.0.2\"]; resource_conflict = \"rename\";\n"
+			   "       mechanisms = [\"PLAIN\"]; require_tls = false; };\n"
+			   "limits: { stanza_bytes = 5000000000L; stanza_bytes_preauth = 2048; };\n";
+	/* 5e9 is above the bound: first the error ... */
+	assert_int_equal(config_load(write_conf(text), &cfg, &err), -1);
+	if (!strstr(err, ":6: limits.stanza_bytes: 5000000000 is out of range"))
+		fail_msg("unexpected error: %s", err);
+	free(err);
+	err = NULL;
+	/* ... then a valid value */
+	char fixed[1024];
+	snprintf(fixed, sizeof(fixed), "%s", text);
+	char *p = strstr(fixed, "5000000000L");
+	memcpy(p, "50000000L  ", 11);
+	int r = config_load(write_conf(fixed), &cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.nhosts, 2);
+	assert_string_equal(cfg.hosts[0].certificate, "/x/a.crt");
+	assert_non_null(strstr(cfg.hosts[0].key, "/k/a.key"));
+	assert_int_equal(cfg.workers, 3);
+	assert_int_equal(cfg.c2s.port, 0);
+	assert_int_equal(cfg.c2s.listen.n, 2);
+	assert_string_equal(cfg.c2s.listen.items[0], "::1");
+	assert_int_equal(cfg.c2s.resource_conflict, CONFLICT_RENAME);
+	assert_false(cfg.c2s.require_tls);
+	assert_int_equal(cfg.limits.stanza_bytes, 50000000);
+	assert_int_equal(cfg.limits.stanza_bytes_preauth, 2048);
+	config_free(&cfg);
+}
+
+static void errors_name_file_line_and_setting(void **state)
+{
+	(void)state;
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { prot = 5; };\n", ":2: unknown setting 'c2s.prot'");
+	expect_error("hosts = ( { domain = \"a\"; } );\nbogus = 1;\n", ":2: unknown setting 'bogus'");
+	expect_error("hosts = ( { domain = \"a\"; } );\n\nc2s: { port = 70000; };\n",
+		     ":3: c2s.port: 70000 is out of range (0 to 65535)");
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { port = \"x\"; };\n", ":2: c2s.port: expected a whole number");
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { require_tls = 1; };\n", "expected true or false");
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { resource_conflict = \"keep\"; };\n",
+		     "'keep' is not one of replace, reject, rename");
+	expect_error("workers = 1;\n", "no hosts configured");
+	expect_error("hosts = ( { domain = \"a\"; cert = \"x\"; } );\n", "unknown setting 'cert'");
+	expect_error("hosts = ( { domain = \"a\"; }, { domain = \"A\"; } );\n", "listed twice");
+	expect_error("hosts = ( { domain = \"a b\"; } );\n", "is not a domain name");
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { port = 5222; tls_port = 5222; };\n", "the same port");
+	expect_error("hosts = ( { domain = \"a\"; } );\nlimits: { stanza_bytes = 2048; stanza_bytes_preauth = 4096; };\n",
+		     "larger than limits.stanza_bytes");
+	expect_error("hosts = ( { domain = \"a\"; } \n", ":2: syntax error");
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(config_load("/nonexistent/parley.conf", &cfg, &err), -1);
+	assert_non_null(strstr(err, "cannot open"));
+	free(err);
+}
+
+static void printed_config_loads_back_identically(void **state)
+{
+	(void)state;
+	struct config a, b;
+	char *err = NULL;
+	const char *text = "hosts = ( { domain = \"x.test\"; } );\nc2s: { mechanisms = [\"SCRAM-SHA-1\", \"PLAIN\"]; };\n"
+			   "limits: { outq_bytes = 300000000L; };\n";
+	int r = config_load(write_conf(text), &a, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/printed.conf", dir);
+	FILE *f = fopen(path, "w");
+	config_print(f, &a, "a header line\nand another");
+	fclose(f);
+	r = config_load(path, &b, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_string_equal(a.hosts[0].certificate, b.hosts[0].certificate);
+	assert_int_equal(a.c2s.mechanisms.n, b.c2s.mechanisms.n);
+	assert_string_equal(b.c2s.mechanisms.items[1], "PLAIN");
+	assert_int_equal(a.limits.outq_bytes, b.limits.outq_bytes);
+	assert_int_equal(b.limits.outq_bytes, 300000000ULL);
+	assert_int_equal(a.c2s.port, b.c2s.port);
+	assert_int_equal(a.im.offline_max, b.im.offline_max);
+	config_free(&a);
+	config_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(minimal_file_gets_defaults, setup, teardown),
+		cmocka_unit_test_setup_teardown(values_are_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(errors_name_file_line_and_setting, setup, teardown),
+		cmocka_unit_test_setup_teardown(printed_config_loads_back_identically, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
