@@ -292,6 +292,10 @@ static void c2s_arrive(struct worker *w, struct worker_msg *m)
 	conn_attach(s->conn, w);
 	if (conn_closing(s->conn))
 		return;
+	if (atomic_load(&w->stopping)) {
+		c2s_stream_error(s, "system-shutdown", "the server is stopping");
+		return;
+	}
 	s->state = C2S_WAIT_HEADER;
 	log_debug("c2s", "conn=%llu %s moved to worker %u", (unsigned long long)conn_id(s->conn),
 		  s->jid->bare, w->id);
@@ -325,6 +329,7 @@ static bool c2s_sasl_restart(struct c2s_stream *s, const char *data, size_t len)
 	c2s_limits(s->sh->srv->cfg, true, &lim);
 	xml_parser_set_limits(s->parser, &lim);
 	s->state = C2S_WAIT_HEADER;
+	s->header_sent = false;
 	unsigned owner = server_owner(s->sh->srv, s->jid->bare);
 	if (owner == s->sh->w->id)
 		return true;
@@ -401,6 +406,7 @@ static void c2s_on_handshake(void *owner, struct conn *c)
 		 tls_session_sni(t) ? ", SNI " : "", tls_session_sni(t) ? tls_session_sni(t) : "",
 		 s->direct_tls ? ", direct TLS" : "");
 	s->state = C2S_WAIT_HEADER;
+	s->header_sent = false; /* a new stream begins over TLS */
 }
 
 static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
@@ -430,7 +436,9 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 		return;
 	}
 	c2s_auth_tick(s, now);
-	if (s->header_sent && conn_outq_bytes(c) == 0 &&
+	/* Only between stanzas of a bound stream: whitespace before a new
+	 * stream's XML declaration would make it invalid. */
+	if (s->state == C2S_BOUND && conn_outq_bytes(c) == 0 &&
 	    now - conn_last_write_ms(c) > (uint64_t)cfg->limits.keepalive * 1000)
 		conn_write(c, " ", 1);
 }

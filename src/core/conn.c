@@ -162,6 +162,7 @@ static void conn_attach_loop(struct conn *c, struct worker *w)
 	c->poll_events = 0;
 	c->poll_attached = true;
 	list_insert_tail(&w->conns, &c->link);
+	atomic_fetch_add(&w->nconns, 1);
 }
 
 void conn_start(struct conn *c)
@@ -231,9 +232,13 @@ static void conn_free(struct conn *c)
 static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
+	struct worker *w = c->w;
 	close(c->fd);
 	c->h->on_close(c->owner, c, c->reason);
 	conn_free(c);
+	/* Counted down only now: on_close may post work to other workers,
+	 * and shutdown waits for it (worker_quiescent). */
+	atomic_fetch_sub(&w->nconns, 1);
 }
 
 /* Releases the fd and, from the loop, tells the owner and frees. */
@@ -721,7 +726,10 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 static void conn_detached_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
+	struct worker *w = c->w;
+	/* After the callback the conn may already be on another thread. */
 	c->detach_cb(c, c->detach_arg);
+	atomic_fetch_sub(&w->nconns, 1);
 }
 
 void conn_detach(struct conn *c, conn_detach_cb *cb, void *arg)

@@ -53,6 +53,11 @@ static void worker_stop_cb(uv_async_t *h)
 	struct worker *w = h->data;
 	if (w->on_stop)
 		w->on_stop(w);
+}
+
+static void worker_halt_cb(uv_async_t *h)
+{
+	struct worker *w = h->data;
 	conn_abort_all(w, "server shutting down");
 	uv_walk(&w->loop, worker_close_walk, NULL);
 }
@@ -71,7 +76,11 @@ void worker_init(struct worker *w, unsigned id, unsigned inbox_max)
 	w->inbox_async.data = w;
 	uv_async_init(&w->loop, &w->stop_async, worker_stop_cb);
 	w->stop_async.data = w;
+	uv_async_init(&w->loop, &w->halt_async, worker_halt_cb);
+	w->halt_async.data = w;
 	atomic_init(&w->stopping, false);
+	atomic_init(&w->halting, false);
+	atomic_init(&w->nconns, 0);
 	list_init(&w->conns);
 	list_init(&w->flush);
 	list_init(&w->ready);
@@ -114,12 +123,20 @@ void worker_stop(struct worker *w)
 		uv_async_send(&w->stop_async);
 }
 
+bool worker_quiescent(struct worker *w)
+{
+	return atomic_load(&w->nconns) == 0 && atomic_load(&w->inbox_len) == 0;
+}
+
+void worker_halt(struct worker *w)
+{
+	if (!atomic_exchange(&w->halting, true))
+		uv_async_send(&w->halt_async);
+}
+
 void worker_join(struct worker *w)
 {
 	uv_thread_join(&w->thread);
-	/* Messages still queued (posted while stopping) are dropped with
-	 * their owners' memory: run them? No: their handlers expect a live
-	 * worker.  They are freed by the process exit. */
 	uv_loop_close(&w->loop);
 	free(w->readbuf);
 	free(w->tlsbuf);

@@ -61,8 +61,11 @@ struct worker {
 	worker_fn *on_stop;    /* when asked to stop, before handles close */
 
 	uv_thread_t thread;
-	atomic_bool stopping;
+	atomic_bool stopping;   /* phase 1 ran: no new work is accepted */
+	atomic_bool halting;    /* phase 2: handles close, the loop ends */
+	atomic_uint nconns;     /* conns attached here (read by the main thread) */
 	uv_async_t stop_async;
+	uv_async_t halt_async;
 };
 
 /* Lifecycle (main thread) */
@@ -71,8 +74,18 @@ struct worker {
 void worker_init(struct worker *w, unsigned id, unsigned inbox_max);
 /* Starts the thread; returns 0 or a negative libuv error. */
 int worker_start(struct worker *w);
-/* Asks the worker to stop (any thread; async-signal-safe is not promised). */
+/*
+ * Stopping is two-phase, so that work one worker hands another while
+ * shutting down (a session's last presence, a stream in transit) is still
+ * processed instead of leaking:
+ *   worker_stop()      runs on_stop (close listeners, end streams);
+ *   worker_quiescent() tells when the worker has no conns and no inbox;
+ *   worker_halt()      closes every handle so the loop and thread end.
+ * All three may be called from any thread.
+ */
 void worker_stop(struct worker *w);
+bool worker_quiescent(struct worker *w);
+void worker_halt(struct worker *w);
 /* Waits for the thread and releases the worker's resources. */
 void worker_join(struct worker *w);
 /* Releases a worker whose thread never started (start-up failed): closes

@@ -97,9 +97,14 @@ static void checkpoint_tick(uv_timer_t *t)
 
 /* ---- signals ---- */
 
+enum { SHUTDOWN_POLL_MS = 50, SHUTDOWN_MAX_MS = 10000 };
+
 struct main_ctx {
 	struct server *srv;
 	uv_signal_t sigint, sigterm;
+	uv_timer_t shutdown;
+	uint64_t shutdown_started;
+	unsigned quiet_ticks;
 	struct checkpointer cp;
 	bool stopping;
 };
@@ -111,6 +116,26 @@ static void close_walk(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* Phase 2 of stopping: once no worker has connections or queued posts
+ * (twice in a row, since one worker's last sessions post to another), or
+ * after SHUTDOWN_MAX_MS, the workers close their handles. */
+static void shutdown_tick(uv_timer_t *t)
+{
+	struct main_ctx *m = t->data;
+	bool quiet = true;
+	for (unsigned i = 0; i < m->srv->nworkers; i++)
+		quiet &= worker_quiescent(&m->srv->workers[i]);
+	m->quiet_ticks = quiet ? m->quiet_ticks + 1 : 0;
+	bool late = uv_now(t->loop) - m->shutdown_started > SHUTDOWN_MAX_MS;
+	if (m->quiet_ticks < 2 && !late)
+		return;
+	if (late)
+		log_warn("server", "connections still open after %d s; closing them", SHUTDOWN_MAX_MS / 1000);
+	for (unsigned i = 0; i < m->srv->nworkers; i++)
+		worker_halt(&m->srv->workers[i]);
+	uv_walk(t->loop, close_walk, NULL);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct main_ctx *m = h->data;
@@ -120,7 +145,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("server", "received %s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	for (unsigned i = 0; i < m->srv->nworkers; i++)
 		worker_stop(&m->srv->workers[i]);
-	uv_walk(h->loop, close_walk, NULL);
+	uv_timer_stop(&m->cp.timer);
+	m->shutdown_started = uv_now(h->loop);
+	uv_timer_start(&m->shutdown, shutdown_tick, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
 
 static char *listen_summary(const struct config *cfg)
@@ -245,6 +272,8 @@ int main(int argc, char **argv)
 	uv_timer_init(loop, &m.cp.timer);
 	m.cp.timer.data = &m.cp;
 	uv_timer_start(&m.cp.timer, checkpoint_tick, CHECKPOINT_MS, CHECKPOINT_MS);
+	uv_timer_init(loop, &m.shutdown);
+	m.shutdown.data = &m;
 	uv_signal_init(loop, &m.sigint);
 	uv_signal_init(loop, &m.sigterm);
 	m.sigint.data = m.sigterm.data = &m;
