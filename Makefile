@@ -62,6 +62,13 @@ fuzz: deps
 			-print_final_stats=1 fuzz/corpus/$$f || exit 1; \
 	done
 
+# make bench: Parley against Prosody and ejabberd (bench/README.md); not part
+# of `make test`, which runs only a smoke test of the generator.
+# BENCH_ARGS passes options to bench/run.py, e.g. BENCH_ARGS="--preset quick".
+.PHONY: bench
+bench: release
+	@scripts/bench.sh $(RELEASE) $(BENCH_ARGS)
+
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c')
 

@@ -29,14 +29,16 @@ struct c2s_mech {
 	enum scram_hash hash;
 	bool scram;
 	bool plus;
+	bool external;
 };
 
 static const struct c2s_mech mechs[] = {
-	{"SCRAM-SHA-256-PLUS", SCRAM_SHA256, true, true},
-	{"SCRAM-SHA-1-PLUS", SCRAM_SHA1, true, true},
-	{"SCRAM-SHA-256", SCRAM_SHA256, true, false},
-	{"SCRAM-SHA-1", SCRAM_SHA1, true, false},
-	{"PLAIN", SCRAM_SHA256, false, false},
+	{.name = "EXTERNAL", .external = true},
+	{.name = "SCRAM-SHA-256-PLUS", .hash = SCRAM_SHA256, .scram = true, .plus = true},
+	{.name = "SCRAM-SHA-1-PLUS", .hash = SCRAM_SHA1, .scram = true, .plus = true},
+	{.name = "SCRAM-SHA-256", .hash = SCRAM_SHA256, .scram = true},
+	{.name = "SCRAM-SHA-1", .hash = SCRAM_SHA1, .scram = true},
+	{.name = "PLAIN", .hash = SCRAM_SHA256},
 };
 
 static const char *const store_mech_names[SCRAM_HASH_COUNT] = {
@@ -63,6 +65,10 @@ static bool mech_available(struct c2s_stream *s, const struct c2s_mech *m)
 {
 	if (!m->scram && !conn_secure(s->conn))
 		return false;
+	/* EXTERNAL only with a certificate that verified (XEP-0178 §3). */
+	if (m->external)
+		return s->sh->srv->cfg->c2s.client_certs != CLIENT_CERTS_DISABLED &&
+		       tls_session_peer_cert_status(conn_transport(s->conn), NULL) == TLS_PEER_CERT_VALID;
 	if (m->plus && !stream_has_cbind(s))
 		return false;
 	return true;
@@ -341,10 +347,14 @@ static void plain_done(uv_work_t *w, int status)
 	s->job = NULL;
 	if (s->dead) {
 		c2s_stream_release(s);
+	} else if (s->state == C2S_CLOSING || conn_closing(s->conn)) {
+		/* closed meanwhile (timeout, shutdown): on_close frees it */
 	} else if (status != 0 || !job->ok) {
 		conn_resume_reading(s->conn);
 		auth_failed(s, SASL_NOT_AUTHORIZED, job->account,
 			    job->have_cred ? "wrong password" : "no such account");
+		if (s->state != C2S_CLOSING)
+			c2s_resume_after_hold(s);
 	} else {
 		struct arena *a = arena_new();
 		struct jid account;
@@ -407,6 +417,87 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 	s->work_pending = true;
 	conn_pause_reading(s->conn);
 	uv_queue_work(&s->sh->w->loop, &s->work, plain_work, plain_done);
+	/* What follows in this read waits for the verdict (a pipelined new
+	 * stream must meet a fresh parser, as after SCRAM). */
+	if (s->in_feed)
+		c2s_stop_parser(s, RESTART_HOLD);
+}
+
+/* ---- EXTERNAL (XEP-0178) ---- */
+
+static void external_finish(struct c2s_stream *s, struct arena *a, const struct buf *msg)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	struct store *st = s->sh->store;
+	struct tls_cert_ids ids;
+	if (tls_session_peer_identities(conn_transport(s->conn), a, &ids) < 0) {
+		auth_failed(s, SASL_NOT_AUTHORIZED, NULL, "no client certificate");
+		return;
+	}
+	const char *authzid = NULL;
+	if (msg->len) {
+		if (memchr(msg->data, '\0', msg->len)) {
+			auth_failed(s, SASL_MALFORMED_REQUEST, NULL, "NUL byte in the authzid");
+			return;
+		}
+		authzid = arena_strndup(a, msg->data, msg->len);
+	}
+	for (size_t i = 0; i < ids.nrefused; i++)
+		log_info("c2s", "conn=%llu ignoring a certificate identity: %s", (unsigned long long)conn_id(s->conn),
+			 ids.refused[i]);
+	struct jid account;
+	bool pin_only;
+	const char *why;
+	enum sasl_cond c = c2s_external_identity(a, &ids, s->domain, cfg->c2s.cn_as_username, authzid, &account,
+						 &pin_only, &why);
+	const char *who = authzid ? authzid : ids.nxmpp_addrs ? ids.xmpp_addrs[0] : ids.ncns ? ids.cns[0] : NULL;
+	if (c != SASL_OK) {
+		auth_failed(s, c, who, why);
+		return;
+	}
+	int r = store_user_exists(st, account.bare);
+	if (r == STORE_NOT_FOUND && !pin_only && cfg->c2s.auto_create_accounts) {
+		r = store_user_create(st, account.bare, NULL, 0);
+		if (r == STORE_OK)
+			log_info("c2s", "conn=%llu created account %s at its first certificate login "
+					"(c2s.auto_create_accounts)",
+				 (unsigned long long)conn_id(s->conn), account.bare);
+		if (r == STORE_EXISTS)
+			r = STORE_OK;
+	}
+	if (r == STORE_NOT_FOUND) {
+		auth_failed(s, SASL_NOT_AUTHORIZED, account.bare,
+			    pin_only ? "no identity in the certificate, and no such account to have pinned it"
+				     : "no such account (c2s.auto_create_accounts is off)");
+		return;
+	}
+	size_t npins = 0;
+	if (r == STORE_OK)
+		r = store_cert_pin_count(st, account.bare, &npins);
+	if (r == STORE_OK && (npins > 0 || pin_only)) {
+		r = store_cert_pin_find(st, account.bare, ids.fingerprint);
+		if (r == STORE_NOT_FOUND) {
+			auth_failed(s, SASL_NOT_AUTHORIZED, account.bare,
+				    pin_only ? arena_printf(a, "no identity in the certificate and %s has not pinned it "
+							       "(sha256 %.16s...)", account.bare, ids.fingerprint)
+					     : arena_printf(a, "%s accepts only its pinned certificates; this one "
+							       "(sha256 %.16s...) is not one of them", account.bare,
+							    ids.fingerprint));
+			return;
+		}
+	}
+	if (r != STORE_OK) {
+		log_error("c2s", "conn=%llu cannot check account %s: %s", (unsigned long long)conn_id(s->conn),
+			  account.bare, store_error(st));
+		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
+		c2s_auth_clear(s);
+		return;
+	}
+	log_info("c2s", "conn=%llu certificate identifies %s by %s%s", (unsigned long long)conn_id(s->conn),
+		 account.bare, pin_only ? "its pin" : why, npins ? " (pinned)" : "");
+	free(s->authcid);
+	s->authcid = xstrdup(account.bare);
+	auth_succeeded(s, &account, NULL, 0);
 }
 
 /* ---- dispatch ---- */
@@ -458,6 +549,8 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 			scram_first(s, a, &msg);
 	} else if (!has_initial) {
 		c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	} else if (m->external) {
+		external_finish(s, a, &msg);
 	} else {
 		plain_start(s, a, &msg);
 	}
@@ -478,7 +571,9 @@ static void auth_response(struct c2s_stream *s, struct arena *a, struct xml_node
 		buf_clear(&msg);
 		return;
 	}
-	if (!s->mech->scram)
+	if (s->mech->external)
+		external_finish(s, a, &msg);
+	else if (!s->mech->scram)
 		plain_start(s, a, &msg);
 	else if (s->sasl_step == 0)
 		scram_first(s, a, &msg);

@@ -34,6 +34,7 @@ enum c2s_restart {
 	RESTART_NONE,
 	RESTART_TLS,  /* after <starttls/>: nothing may follow before TLS */
 	RESTART_SASL, /* after <success/>: a new stream follows */
+	RESTART_HOLD, /* a PLAIN check runs: keep what follows until it ends */
 };
 
 struct c2s_mech;
@@ -53,6 +54,7 @@ struct c2s_stream {
 	bool bound;
 	bool dead;                  /* conn gone; free when the work returns */
 	bool in_feed;               /* inside xml_parser_feed (handlers run) */
+	bool resuming;              /* priming a fresh parser (no header reply) */
 	const char *domain;         /* the virtual host (config string) */
 	char stream_id[24];
 	uint64_t started_ms;
@@ -84,6 +86,9 @@ const char *c2s_who(const struct c2s_stream *s); /* "alice@localhost" or peer */
 /* After <success/>: a new stream follows (from inside a parser handler or
  * from a thread-pool completion alike). */
 void c2s_restart_after_sasl(struct c2s_stream *s);
+/* After a hold (RESTART_HOLD) that did not end the stream: carries on with
+ * the same stream and the input that arrived meanwhile. */
+void c2s_resume_after_hold(struct c2s_stream *s);
 /* Frees a stream whose conn is gone (see `dead`). */
 void c2s_stream_release(struct c2s_stream *s);
 
@@ -92,6 +97,15 @@ void c2s_auth_features(struct c2s_stream *s, struct buf *out);
 void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el);
 void c2s_auth_tick(struct c2s_stream *s, uint64_t now_ms);
 void c2s_auth_clear(struct c2s_stream *s);
+
+/* external.c: the account a verified certificate logs in as (XEP-0178),
+ * in `a`.  On SASL_OK *pin_only says the certificate itself named nobody
+ * and the account must have pinned it; *why names the rule either way. */
+struct tls_cert_ids;
+struct jid;
+enum sasl_cond c2s_external_identity(struct arena *a, const struct tls_cert_ids *ids, const char *host,
+				     bool cn_as_username, const char *authzid, struct jid *account,
+				     bool *pin_only, const char **why);
 
 /* bind.c */
 void c2s_bound_features(struct c2s_stream *s, struct buf *out);

@@ -163,6 +163,8 @@ static void c2s_send_features(struct c2s_stream *s)
 static void c2s_stream_start(void *ud, const struct xml_node *h)
 {
 	struct c2s_stream *s = ud;
+	if (s->resuming)
+		return;
 	const struct config *cfg = s->sh->srv->cfg;
 	const char *to = xml_node_attr(h, "to");
 	const struct config_host *host = to ? config_host_find(cfg, to) : &cfg->hosts[0];
@@ -216,6 +218,12 @@ static void c2s_stream_end(void *ud)
 
 /* ---- STARTTLS ---- */
 
+static void *c2s_tls_session(struct server *srv, const char *const *alpn, size_t nalpn)
+{
+	struct tls_session_config tc = {.alpn = alpn, .nalpn = nalpn, .client_auth = srv->client_auth};
+	return tls_session_new_server_ex(srv->tls, &tc);
+}
+
 static void c2s_starttls(struct c2s_stream *s)
 {
 	if (conn_secure(s->conn) || !s->sh->srv->tls) {
@@ -228,7 +236,7 @@ static void c2s_starttls(struct c2s_stream *s)
 	c2s_send_raw(s, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
 	s->state = C2S_STARTTLS;
 	c2s_stop_parser(s, RESTART_TLS);
-	conn_set_transport(s->conn, &tls_transport_ops, tls_session_new_server(s->sh->srv->tls, NULL, 0));
+	conn_set_transport(s->conn, &tls_transport_ops, c2s_tls_session(s->sh->srv, NULL, 0));
 }
 
 /* ---- elements ---- */
@@ -283,6 +291,7 @@ static const struct xml_parser_handler c2s_parser_handler = {
 /* ---- moving to the owner worker ---- */
 
 static void c2s_input(struct c2s_stream *s, const char *data, size_t len);
+static void c2s_feed_pending(struct c2s_stream *s);
 
 static void c2s_arrive(struct worker *w, struct worker_msg *m)
 {
@@ -299,12 +308,7 @@ static void c2s_arrive(struct worker *w, struct worker_msg *m)
 	s->state = C2S_WAIT_HEADER;
 	log_debug("c2s", "conn=%llu %s moved to worker %u", (unsigned long long)conn_id(s->conn),
 		  s->jid->bare, w->id);
-	if (s->pending.len) {
-		struct buf in = s->pending;
-		buf_init(&s->pending);
-		c2s_input(s, in.data, in.len);
-		buf_clear(&in);
-	}
+	c2s_feed_pending(s);
 }
 
 static void c2s_detached(struct conn *c, void *arg)
@@ -340,12 +344,35 @@ static bool c2s_sasl_restart(struct c2s_stream *s, const char *data, size_t len)
 	return false;
 }
 
+static void c2s_feed_pending(struct c2s_stream *s)
+{
+	if (!s->pending.len)
+		return;
+	struct buf in = s->pending;
+	buf_init(&s->pending);
+	c2s_input(s, in.data, in.len);
+	buf_clear(&in);
+}
+
 void c2s_restart_after_sasl(struct c2s_stream *s)
 {
 	if (s->in_feed)
 		c2s_stop_parser(s, RESTART_SASL);
-	else
-		c2s_sasl_restart(s, NULL, 0);
+	else if (c2s_sasl_restart(s, NULL, 0))
+		c2s_feed_pending(s);
+}
+
+void c2s_resume_after_hold(struct c2s_stream *s)
+{
+	/* The old parser cannot resume after a stop: a fresh one is primed
+	 * with a client stream header, which is answered with nothing. */
+	static const char header[] = "<stream:stream xmlns='jabber:client' "
+				     "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+	xml_parser_reset(s->parser);
+	s->resuming = true;
+	xml_parser_feed(s->parser, header, sizeof(header) - 1, NULL);
+	s->resuming = false;
+	c2s_feed_pending(s);
 }
 
 static void c2s_input(struct c2s_stream *s, const char *data, size_t len)
@@ -381,6 +408,10 @@ static void c2s_input(struct c2s_stream *s, const char *data, size_t len)
 			}
 			return;
 		}
+		if (why == RESTART_HOLD) {
+			buf_append(&s->pending, data, len);
+			return;
+		}
 		if (why == RESTART_SASL) {
 			if (!c2s_sasl_restart(s, data, len))
 				return;
@@ -407,6 +438,27 @@ static void c2s_on_handshake(void *owner, struct conn *c)
 		 s->direct_tls ? ", direct TLS" : "");
 	s->state = C2S_WAIT_HEADER;
 	s->header_sent = false; /* a new stream begins over TLS */
+
+	const struct config *cfg = s->sh->srv->cfg;
+	const char *reason = NULL;
+	enum tls_peer_cert pc = tls_session_peer_cert_status(t, &reason);
+	if (pc == TLS_PEER_CERT_VALID) {
+		log_info("c2s", "conn=%llu %s: client certificate verified", (unsigned long long)conn_id(c),
+			 conn_peer(c));
+	} else if (pc == TLS_PEER_CERT_INVALID) {
+		if (cfg->c2s.disconnect_on_failure) {
+			log_warn("c2s", "conn=%llu %s: client certificate refused (%s); closing "
+					"(c2s.disconnect_on_failure = true)",
+				 (unsigned long long)conn_id(c), conn_peer(c), reason);
+			char text[400];
+			snprintf(text, sizeof(text), "client certificate refused: %s", reason);
+			c2s_stream_error(s, "not-authorized", text);
+		} else {
+			log_info("c2s", "conn=%llu %s: client certificate refused (%s); SASL EXTERNAL not offered, "
+					"password mechanisms remain",
+				 (unsigned long long)conn_id(c), conn_peer(c), reason);
+		}
+	}
 }
 
 static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
@@ -507,8 +559,7 @@ static void c2s_accept(struct worker *w, int fd, void *ud)
 	conn_start(s->conn);
 	if (port->direct_tls) {
 		s->state = C2S_TLS_HANDSHAKE;
-		conn_set_transport(s->conn, &tls_transport_ops,
-				   tls_session_new_server(sh->srv->tls, alpn_xmpp_client, 1));
+		conn_set_transport(s->conn, &tls_transport_ops, c2s_tls_session(sh->srv, alpn_xmpp_client, 1));
 	} else {
 		s->state = C2S_WAIT_HEADER;
 	}

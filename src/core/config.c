@@ -41,6 +41,7 @@ struct opt {
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const conflicts[] = {"replace", "reject", "rename", NULL};
+static const char *const client_certs[] = {"disabled", "wanted", "needed", NULL};
 
 #define OFF(field) offsetof(struct config, field)
 #define KIB 1024ULL
@@ -70,8 +71,9 @@ static const struct opt options[] = {
 	{"c2s.require_tls", OPT_BOOL, OFF(c2s.require_tls), 1, NULL, 0, 1, NULL,
 	 "Refuse authentication before TLS; turn off only for tests on loopback"},
 	{"c2s.mechanisms", OPT_STRLIST, OFF(c2s.mechanisms), 0,
-	 "SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN", 0, 0, NULL,
-	 "SASL mechanisms offered, in this order (PLAIN only ever over TLS)"},
+	 "EXTERNAL,SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN", 0, 0, NULL,
+	 "SASL mechanisms offered, in this order (PLAIN only ever over TLS; EXTERNAL only to a "
+	 "client whose certificate verified)"},
 	{"c2s.resource_conflict", OPT_ENUM, OFF(c2s.resource_conflict), CONFLICT_REPLACE, NULL, 0, 0,
 	 conflicts,
 	 "When a client binds a resource already in use: replace (the old session is closed), "
@@ -80,6 +82,29 @@ static const struct opt options[] = {
 	 "listen(2) backlog of each client port"},
 	{"c2s.max_sessions_per_user", OPT_UINT, OFF(c2s.max_sessions_per_user), 64, NULL, 1, 10000,
 	 NULL, "Resources one account may have online at once"},
+	{"c2s.client_certs", OPT_ENUM, OFF(c2s.client_certs), CLIENT_CERTS_WANTED, NULL, 0, 0,
+	 client_certs,
+	 "Client certificates: disabled (never asked for), wanted (asked for once client_ca holds "
+	 "a CA; passwords stay available) or needed (a TLS handshake without one fails)"},
+	{"c2s.client_ca", OPT_PATH, OFF(c2s.client_ca), 0, "trust/client", 0, 0, NULL,
+	 "CA certificates client certificates are checked against: a PEM file or a directory of "
+	 "them (managed by parleyctl trust; reloaded on SIGHUP); never the system CA bundle"},
+	{"c2s.verify_depth", OPT_UINT, OFF(c2s.verify_depth), 4, NULL, 1, 16, NULL,
+	 "Most intermediate CA certificates between a client certificate and a trusted CA"},
+	{"c2s.crl_file", OPT_PATH, OFF(c2s.crl_file), 0, "", 0, 0, NULL,
+	 "PEM file of CRLs checked for client certificates (one for every CA in client_ca); "
+	 "\"\" = no revocation check"},
+	{"c2s.accept_selfsigned", OPT_BOOL, OFF(c2s.accept_selfsigned), 0, NULL, 0, 1, NULL,
+	 "Treat self-signed client certificates as verified (development only: anyone can make "
+	 "one for any name)"},
+	{"c2s.disconnect_on_failure", OPT_BOOL, OFF(c2s.disconnect_on_failure), 1, NULL, 0, 1, NULL,
+	 "An invalid client certificate ends the connection (with needed, the TLS handshake "
+	 "fails); false: it only withholds EXTERNAL, so the client can use a password"},
+	{"c2s.cn_as_username", OPT_BOOL, OFF(c2s.cn_as_username), 1, NULL, 0, 1, NULL,
+	 "A certificate without xmppAddr names its account by its CN (\"user\" or "
+	 "\"user@host\")"},
+	{"c2s.auto_create_accounts", OPT_BOOL, OFF(c2s.auto_create_accounts), 0, NULL, 0, 1, NULL,
+	 "Create the account on its first certificate login instead of refusing it"},
 
 	/* limits */
 	{"limits.stanza_bytes_preauth", OPT_SIZE, OFF(limits.stanza_bytes_preauth), 10 * KIB, NULL,
@@ -157,6 +182,16 @@ static char *path_resolve(const char *dir, const char *p)
 	return buf_steal(&b);
 }
 
+/* An OPT_PATH value: "" means "none" and becomes NULL, so that runtime
+ * code tests the pointer and never mistakes the config directory (what ""
+ * would resolve to) for a file. */
+static char *path_value(const char *dir, const char *p)
+{
+	if (!p || !*p)
+		return NULL;
+	return path_resolve(dir, p);
+}
+
 static void strlist_free(struct config_strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -202,9 +237,12 @@ static void set_default(struct config *cfg, const struct opt *o)
 		*(int *)f = (int)o->def;
 		break;
 	case OPT_STR:
-	case OPT_PATH:
 		free(*(char **)f);
 		*(char **)f = o->def_str ? xstrdup(o->def_str) : NULL;
+		break;
+	case OPT_PATH:
+		free(*(char **)f);
+		*(char **)f = path_value(NULL, o->def_str);
 		break;
 	case OPT_STRLIST:
 		strlist_free(f);
@@ -411,7 +449,7 @@ static int load_option(struct loader *ld, const struct opt *o, config_setting_t 
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
 			return fail(ld, s, "%s: expected a string", o->name);
 		free(*(char **)f);
-		*(char **)f = o->type == OPT_PATH ? path_resolve(ld->cfg->dir, config_setting_get_string(s))
+		*(char **)f = o->type == OPT_PATH ? path_value(ld->cfg->dir, config_setting_get_string(s))
 						  : xstrdup(config_setting_get_string(s));
 		return 0;
 	case OPT_STRLIST:
@@ -518,6 +556,10 @@ int config_load(const char *path, struct config *cfg, char **err)
 	if (cfg->c2s.port && cfg->c2s.port == cfg->c2s.tls_port) {
 		fail(&ld, config_lookup(&cf, "c2s.tls_port"),
 		     "c2s.tls_port: the same port as c2s.port; give each its own");
+		goto fail_ld;
+	}
+	if (!cfg->database) {
+		fail(&ld, config_lookup(&cf, "database"), "database: names no file");
 		goto fail_ld;
 	}
 	if (cfg->limits.stanza_bytes_preauth > cfg->limits.stanza_bytes) {

@@ -31,6 +31,13 @@ enum config_conflict {
 	CONFLICT_RENAME = 2,  /* the new session gets a generated resource */
 };
 
+/* c2s.client_certs: the same values as enum tls_client_certs. */
+enum config_client_certs {
+	CLIENT_CERTS_DISABLED = 0, /* never asked for */
+	CLIENT_CERTS_WANTED = 1,   /* asked for; passwords stay available */
+	CLIENT_CERTS_NEEDED = 2,   /* a TLS handshake without one fails */
+};
+
 struct config {
 	char *path; /* the file this came from (absolute) */
 	char *dir;  /* its directory: relative paths are relative to it */
@@ -52,6 +59,16 @@ struct config {
 		int resource_conflict; /* enum config_conflict */
 		unsigned backlog;
 		unsigned max_sessions_per_user;
+		/* Client certificates (SASL EXTERNAL, XEP-0178).  Paths are
+		 * absolute, or NULL for "none" (an empty string in the file). */
+		int client_certs;          /* enum config_client_certs */
+		char *client_ca;           /* PEM file, or directory of PEM files */
+		unsigned verify_depth;     /* intermediate CAs allowed below a trusted one */
+		char *crl_file;            /* PEM CRLs; NULL: no revocation check */
+		bool accept_selfsigned;
+		bool disconnect_on_failure;
+		bool cn_as_username;
+		bool auto_create_accounts;
 	} c2s;
 
 	struct {

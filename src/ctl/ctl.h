@@ -10,13 +10,19 @@
 #define PARLEY_CTL_CTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
+struct arena;
 struct config;
+struct jid;
+struct store;
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 struct ctl {
 	const char *config_path; /* -c, $PARLEY_CONFIG or ./parley.conf */
+	bool config_given;       /* by -c or $PARLEY_CONFIG, not the default */
 	struct config *cfg;      /* loaded on first use */
 };
 
@@ -25,7 +31,24 @@ const struct config *ctl_config(struct ctl *c);
 /* Prints "parleyctl: <message>" to stderr. */
 void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- Shared by the command files (user.c) ---- */
+
+/* A prepared bare JID of one of our hosts; CTL_OK or an exit code. */
+int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out);
+/* The configured database; NULL after printing why. */
+struct store *ctl_store_open(struct ctl *c);
+/* Reads one line without its newline; false on EOF. */
+bool ctl_read_line(FILE *in, char *buf, size_t n);
+/* A random password of n - 1 characters from an unambiguous alphabet. */
+void ctl_random_password(char *out, size_t n);
+
+/* ---- Commands ---- */
+
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_user(struct ctl *c, int argc, char **argv);
+/* user cert add|list|del (argv[0] is "cert") */
+int ctl_user_cert(struct ctl *c, int argc, char **argv);
+int ctl_cert(struct ctl *c, int argc, char **argv);
+int ctl_trust(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * ctl init: a complete instance in one directory: a commented
- * configuration, a self-signed certificate for the domain, and an empty
- * database with the current schema.  `make run` and every test stand up
+ * configuration, a self-signed certificate for the domain, empty trust
+ * stores (trust/client, trust/s2s), and an empty database with the
+ * current schema.  `make run` and every test stand up
  * their servers with it.
  */
 #include <errno.h>
@@ -100,6 +101,17 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	buf_printf(&db, "%s/parley.db", dir);
 	if (mkdir_if_missing(dir, 0700) < 0 || mkdir_if_missing(buf_cstr(&certs), 0700) < 0)
 		goto out;
+	/* The trust stores exist from the start, empty: c2s.client_ca names
+	 * trust/client, and parleyctl trust adds CAs to it (and to trust/s2s). */
+	static const char *const trust_dirs[] = {"trust", "trust/client", "trust/s2s"};
+	for (size_t i = 0; i < sizeof(trust_dirs) / sizeof(trust_dirs[0]); i++) {
+		struct buf t = BUF_INIT;
+		buf_printf(&t, "%s/%s", dir, trust_dirs[i]);
+		int r = mkdir_if_missing(buf_cstr(&t), 0755);
+		buf_clear(&t);
+		if (r < 0)
+			goto out;
+	}
 
 	char *err = NULL;
 	const char *domains[] = {domain};

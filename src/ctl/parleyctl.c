@@ -21,8 +21,15 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"init", ctl_init, "init DIR --domain DOMAIN [--listen IP] [--c2s-port N] [--tls-port N]  create an instance"},
-	{"user", ctl_user, "user add|passwd|del JID, user list DOMAIN                          manage accounts"},
+	{"init", ctl_init, "init DIR --domain DOMAIN [--listen IP] [--c2s-port N] [--tls-port N]\n"
+			   "                             create an instance"},
+	{"user", ctl_user, "user add|passwd|del JID, user list DOMAIN\n"
+			   "                             manage accounts\n"
+			   "  user cert add|list|del JID   pin certificates to an account"},
+	{"cert", ctl_cert, "cert ca init|issue|self-signed|revoke|crl|show\n"
+			   "                             a CA, certificates, CRLs; what Parley reads in one"},
+	{"trust", ctl_trust, "trust add|list|remove --store client|s2s\n"
+			     "                             the CAs the server trusts"},
 };
 
 void ctl_error(const char *fmt, ...)
@@ -62,11 +69,13 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	struct ctl c = {.config_path = getenv("PARLEY_CONFIG")};
+	c.config_given = c.config_path != NULL;
 	if (!c.config_path)
 		c.config_path = "parley.conf";
 	int i = 1;
 	if (i + 1 < argc && !strcmp(argv[i], "-c")) {
 		c.config_path = argv[i + 1];
+		c.config_given = true;
 		i += 2;
 	}
 	if (i >= argc || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

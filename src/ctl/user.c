@@ -1,6 +1,9 @@
 /*
  * ctl user: accounts.  Passwords are turned into SCRAM-SHA-1 and
- * SCRAM-SHA-256 records here; the password itself is never stored.
+ * SCRAM-SHA-256 records here; the password itself is never stored.  An
+ * account made with --no-password has no credentials at all: only a
+ * client certificate (SASL EXTERNAL) logs in to it.  Certificate pins are
+ * in usercert.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,15 +30,15 @@ static const char *const mech_names[SCRAM_HASH_COUNT] = {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: parleyctl [-c FILE] user add JID [--password-stdin | --random-password]\n"
+	fprintf(stderr, "usage: parleyctl [-c FILE] user add JID [--password-stdin | --random-password | --no-password]\n"
 			"       parleyctl [-c FILE] user passwd JID [--password-stdin | --random-password]\n"
 			"       parleyctl [-c FILE] user del JID\n"
-			"       parleyctl [-c FILE] user list DOMAIN\n");
+			"       parleyctl [-c FILE] user list DOMAIN\n"
+			"       parleyctl [-c FILE] user cert add|list|del JID ...\n");
 	return CTL_USAGE;
 }
 
-/* Reads one line; false on EOF.  Strips the newline. */
-static bool read_line(FILE *in, char *buf, size_t n)
+bool ctl_read_line(FILE *in, char *buf, size_t n)
 {
 	if (!fgets(buf, (int)n, in))
 		return false;
@@ -57,7 +60,7 @@ static bool prompt(const char *label, char *buf, size_t n)
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
-	bool ok = read_line(stdin, buf, n);
+	bool ok = ctl_read_line(stdin, buf, n);
 	if (tty) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fputc('\n', stderr);
@@ -65,7 +68,7 @@ static bool prompt(const char *label, char *buf, size_t n)
 	return ok;
 }
 
-static void random_password(char *out, size_t n)
+void ctl_random_password(char *out, size_t n)
 {
 	static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 	unsigned char r[20];
@@ -87,14 +90,14 @@ static int get_password(int argc, char **argv, int first, char *pw, size_t n, bo
 	if (first + 1 < argc)
 		return usage();
 	if (mode && !strcmp(mode, "--random-password")) {
-		random_password(pw, n);
+		ctl_random_password(pw, n);
 		*printed = true;
 		return CTL_OK;
 	}
 	if (mode && strcmp(mode, "--password-stdin") != 0)
 		return usage();
 	if (mode || !isatty(STDIN_FILENO)) {
-		if (!read_line(stdin, pw, n)) {
+		if (!ctl_read_line(stdin, pw, n)) {
 			ctl_error("no password on standard input");
 			return CTL_FAIL;
 		}
@@ -118,8 +121,7 @@ static int get_password(int argc, char **argv, int first, char *pw, size_t n, bo
 	return CTL_OK;
 }
 
-/* A prepared bare JID of one of our hosts; CTL_OK or an exit code. */
-static int account(struct ctl *c, struct arena *a, const char *s, struct jid *out)
+int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out)
 {
 	const struct config *cfg = ctl_config(c);
 	if (!cfg)
@@ -135,7 +137,7 @@ static int account(struct ctl *c, struct arena *a, const char *s, struct jid *ou
 	return CTL_OK;
 }
 
-static struct store *open_store(struct ctl *c)
+struct store *ctl_store_open(struct ctl *c)
 {
 	char *err = NULL;
 	struct store *s = store_open(ctl_config(c)->database, &err);
@@ -173,25 +175,32 @@ static int user_set(struct ctl *c, int argc, char **argv, bool create)
 		return usage();
 	struct arena *a = arena_new();
 	struct jid j;
-	int rc = account(c, a, argv[2], &j);
+	int rc = ctl_account(c, a, argv[2], &j);
 	char pw[PASSWORD_MAX];
 	bool printed = false;
 	struct store *s = NULL;
 	if (rc != CTL_OK)
 		goto out;
-	rc = get_password(argc, argv, 3, pw, sizeof(pw), &printed);
+	/* Certificate-only: no credential at all, so no password can ever
+	 * log in (SCRAM and PLAIN find none). */
+	bool no_password = create && argc == 4 && !strcmp(argv[3], "--no-password");
+	size_t ncreds = no_password ? 0 : SCRAM_HASH_COUNT;
+	pw[0] = '\0';
+	if (!no_password)
+		rc = get_password(argc, argv, 3, pw, sizeof(pw), &printed);
 	if (rc != CTL_OK)
 		goto out;
 	struct scram_cred creds[SCRAM_HASH_COUNT];
 	struct store_cred sc[SCRAM_HASH_COUNT];
-	rc = make_creds(c, pw, creds, sc);
+	if (!no_password)
+		rc = make_creds(c, pw, creds, sc);
 	if (rc != CTL_OK)
 		goto out_pw;
 	rc = CTL_FAIL;
-	s = open_store(c);
+	s = ctl_store_open(c);
 	if (!s)
 		goto out_pw;
-	int r = create ? store_user_create(s, j.bare, sc, SCRAM_HASH_COUNT)
+	int r = create ? store_user_create(s, j.bare, ncreds ? sc : NULL, ncreds)
 		       : store_user_set_creds(s, j.bare, sc, SCRAM_HASH_COUNT);
 	if (r == STORE_EXISTS)
 		ctl_error("%s exists already", j.bare);
@@ -200,7 +209,8 @@ static int user_set(struct ctl *c, int argc, char **argv, bool create)
 	else if (r != STORE_OK)
 		ctl_error("cannot write %s: %s", j.bare, store_error(s));
 	else {
-		printf("%s %s\n", create ? "created" : "changed the password of", j.bare);
+		printf("%s %s%s\n", create ? "created" : "changed the password of", j.bare,
+		       no_password ? " without a password (certificate logins only)" : "");
 		if (printed)
 			printf("password: %s\n", pw);
 		rc = CTL_OK;
@@ -219,12 +229,12 @@ static int user_del(struct ctl *c, int argc, char **argv)
 		return usage();
 	struct arena *a = arena_new();
 	struct jid j;
-	int rc = account(c, a, argv[2], &j);
+	int rc = ctl_account(c, a, argv[2], &j);
 	struct store *s = NULL;
 	if (rc != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
-	s = open_store(c);
+	s = ctl_store_open(c);
 	if (!s)
 		goto out;
 	int r = store_user_delete(s, j.bare);
@@ -260,7 +270,7 @@ static int user_list(struct ctl *c, int argc, char **argv)
 		ctl_error("%s is not a host of this server (see hosts in %s)", argv[2], cfg->path);
 		return CTL_USAGE;
 	}
-	struct store *s = open_store(c);
+	struct store *s = ctl_store_open(c);
 	if (!s)
 		return CTL_FAIL;
 	int r = store_user_list(s, argv[2], print_jid, NULL);
@@ -283,5 +293,7 @@ int ctl_user(struct ctl *c, int argc, char **argv)
 		return user_del(c, argc, argv);
 	if (!strcmp(sub, "list"))
 		return user_list(c, argc, argv);
+	if (!strcmp(sub, "cert"))
+		return ctl_user_cert(c, argc - 1, argv + 1);
 	return usage();
 }

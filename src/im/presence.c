@@ -70,7 +70,21 @@ struct broadcast {
 	const struct stanza *st;
 	bool probe;         /* send probes to contacts we see (to/both) */
 	const char *from_bare;
+	struct user *u;
+	struct arena *a;    /* contacts parsed for the block list; made on first use */
 };
+
+/* XEP-0191 §3.3 (with XEP-0016's presence-out, which it defers to): a
+ * blocked contact sees the user as offline, subscription or not. */
+static bool broadcast_blocked(struct broadcast *b, const char *contact)
+{
+	if (!b->u->im || b->u->im->nblocked == 0)
+		return false;
+	if (!b->a)
+		b->a = arena_new();
+	struct jid j;
+	return jid_parse_str(b->a, contact, &j) == 0 && blocking_blocks(b->sh, b->from_bare, &j);
+}
 
 static void broadcast_item(void *ud, const struct store_roster_item *it)
 {
@@ -80,7 +94,7 @@ static void broadcast_item(void *ud, const struct store_roster_item *it)
 			im_send_presence(b->sh, b->from_bare, it->contact, "probe");
 		return;
 	}
-	if (sub_has_from(it->sub))
+	if (sub_has_from(it->sub) && !broadcast_blocked(b, it->contact))
 		route_copy(b->sh, b->st, it->contact);
 }
 
@@ -155,7 +169,7 @@ static int presence_priority(struct stanza *st)
 static void presence_broadcast(struct shard *sh, struct session *s, struct stanza *st)
 {
 	struct user *u = s->user;
-	struct broadcast b = {.sh = sh, .st = st, .from_bare = u->bare};
+	struct broadcast b = {.sh = sh, .st = st, .from_bare = u->bare, .u = u};
 	if (type_is(st, "unavailable")) {
 		bool was = s->available;
 		s->available = false;
@@ -167,6 +181,7 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 		stanza_free(s->presence);
 		s->presence = NULL;
 		stanza_free(st);
+		arena_free(b.a);
 		return;
 	}
 	bool initial = !s->initial_sent || !s->available;
@@ -177,7 +192,9 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 	s->presence = stanza_copy(st);
 
 	roster_for_each(u, broadcast_item, &b);
-	im_deliver_available(u, st, false, 0, s);
+	/* RFC 6121 §4.2.2, §4.4.2: to all of the user's available resources,
+	 * the one that sent it included. */
+	im_deliver_available(u, st, false, 0, NULL);
 	if (initial) {
 		b.probe = true;
 		roster_for_each(u, broadcast_item, &b);
@@ -198,6 +215,7 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 			offline_deliver(sh, s);
 	}
 	stanza_free(st);
+	arena_free(b.a);
 }
 
 void presence_session_end(struct shard *sh, struct session *s)
@@ -291,14 +309,19 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 		stanza_free(st);
 		return;
 	}
+	/* Decided before routing: router_route takes st (and its arena, where
+	 * contact.bare lives too) and may free it at once. */
+	bool approved = type_is(st, "subscribed") && changed;
+	char *to = approved ? xstrdup(contact.bare) : NULL;
 	/* Subscription stanzas travel between bare JIDs (RFC 6121 §3.1.2). */
 	struct jid from = jid_bare(s->jid);
 	stanza_set_from(st, &from);
 	stanza_set_to(st, &contact);
 	router_route(sh, st);
 	/* After approving, they get our presence at once (§3.1.5). */
-	if (type_is(st, "subscribed") && changed)
-		presence_send_current(sh, s->user, contact.bare);
+	if (approved)
+		presence_send_current(sh, s->user, to);
+	free(to);
 }
 
 void presence_outbound(struct shard *sh, struct session *s, struct stanza *st)
@@ -377,6 +400,10 @@ static void subscription_inbound(struct shard *sh, struct stanza *st)
 		}
 	} else if (type_is(st, "unsubscribe")) {
 		if (sub_has_from(it.sub) || it.pending_in) {
+			/* RFC 6121 §3.3.3: they stop seeing us, so they get
+			 * unavailable from each of our available resources. */
+			if (sub_has_from(it.sub))
+				presence_send_unavailable(sh, u, from.bare);
 			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_TO : sub_has_from(it.sub) ? STORE_SUB_NONE : it.sub;
 			it.pending_in = false;
 			changed = deliver = true;

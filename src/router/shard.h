@@ -16,6 +16,7 @@
 
 struct store;
 struct tls_server;
+struct tls_client_auth;
 struct user;
 
 /* Process-wide and read-only after start-up, except the counters. */
@@ -25,6 +26,7 @@ struct server {
 	struct worker *workers;   /* array of nworkers */
 	struct shard **shards;    /* shards[i]->w == &workers[i] */
 	struct tls_server *tls;   /* c2s certificates */
+	struct tls_client_auth *client_auth; /* c2s client certificates (reloadable) */
 	uint64_t started_ms;
 
 	/* lock-free counters, for logs and metrics */

@@ -101,7 +101,7 @@ enum { SHUTDOWN_POLL_MS = 50, SHUTDOWN_MAX_MS = 10000 };
 
 struct main_ctx {
 	struct server *srv;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	uv_timer_t shutdown;
 	uint64_t shutdown_started;
 	unsigned quiet_ticks;
@@ -134,6 +134,33 @@ static void shutdown_tick(uv_timer_t *t)
 	for (unsigned i = 0; i < m->srv->nworkers; i++)
 		worker_halt(&m->srv->workers[i]);
 	uv_walk(t->loop, close_walk, NULL);
+}
+
+static void log_client_auth(const char *what, struct tls_client_auth *ca)
+{
+	struct tls_client_auth_info info;
+	tls_client_auth_info(ca, &info);
+	log_info("server", "%s client certificate trust store (generation %u): %zu CA certificate%s, %zu CRL%s; %s",
+		 what, info.generation, info.ncas, info.ncas == 1 ? "" : "s", info.ncrls, info.ncrls == 1 ? "" : "s",
+		 info.requests ? "clients are asked for certificates"
+			       : "clients are not asked for certificates (c2s.client_certs off or no trusted CA)");
+}
+
+/* SIGHUP: trust stores changed (parleyctl trust add|remove).  New
+ * connections use the new generation; open ones keep theirs. */
+static void on_reload(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct main_ctx *m = h->data;
+	struct tls_client_auth_config tc;
+	char *err = NULL;
+	tls_client_auth_config_c2s(m->srv->cfg, &tc);
+	if (tls_client_auth_reload(m->srv->client_auth, &tc, &err) < 0) {
+		log_error("server", "SIGHUP: cannot reload the client trust store: %s; keeping the previous one", err);
+		free(err);
+		return;
+	}
+	log_client_auth("SIGHUP: reloaded the", m->srv->client_auth);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -234,7 +261,19 @@ int main(int argc, char **argv)
 	log_setup((enum log_level)cfg.log_level, 2);
 	im_setup();
 
-	struct server srv = {.cfg = &cfg, .nworkers = cfg.workers, .tls = tls};
+	struct tls_client_auth_config cac;
+	tls_client_auth_config_c2s(&cfg, &cac);
+	struct tls_client_auth *client_auth = tls_client_auth_new(&cac, &err);
+	if (!client_auth) {
+		log_error("server", "client certificate trust store: %s; check c2s.client_ca and c2s.crl_file in %s",
+			  err, cfg.path);
+		free(err);
+		tls_server_free(tls);
+		config_free(&cfg);
+		return 1;
+	}
+	log_client_auth("loaded the", client_auth);
+	struct server srv = {.cfg = &cfg, .nworkers = cfg.workers, .tls = tls, .client_auth = client_auth};
 	srv.workers = xcalloc(cfg.workers, sizeof(struct worker));
 	srv.shards = xcalloc(cfg.workers, sizeof(struct shard *));
 	int rc = 1;
@@ -276,9 +315,11 @@ int main(int argc, char **argv)
 	m.shutdown.data = &m;
 	uv_signal_init(loop, &m.sigint);
 	uv_signal_init(loop, &m.sigterm);
-	m.sigint.data = m.sigterm.data = &m;
+	uv_signal_init(loop, &m.sighup);
+	m.sigint.data = m.sigterm.data = m.sighup.data = &m;
 	uv_signal_start(&m.sigint, on_signal, SIGINT);
 	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&m.sighup, on_reload, SIGHUP);
 	srv.started_ms = uv_now(loop);
 
 	for (unsigned i = 0; i < cfg.workers; i++)
@@ -317,6 +358,7 @@ cleanup:
 	}
 	free(srv.shards);
 	free(srv.workers);
+	tls_client_auth_free(client_auth);
 	tls_server_free(tls);
 	config_free(&cfg);
 	arena_cache_drain();

@@ -59,6 +59,14 @@ struct store_ops {
 			  size_t *n);
 	int (*block_add)(struct store *s, const char *owner, const char *jid, size_t max);
 	int (*block_remove)(struct store *s, const char *owner, const char *jid);
+
+	/* store.c has normalised the fingerprint (64 lower-case hex digits). */
+	int (*cert_pin_add)(struct store *s, const char *jid, const char *fingerprint);
+	int (*cert_pin_remove)(struct store *s, const char *jid, const char *fingerprint);
+	int (*cert_pin_find)(struct store *s, const char *jid, const char *fingerprint);
+	int (*cert_pin_count)(struct store *s, const char *jid, size_t *n);
+	int (*cert_pin_list)(struct store *s, struct arena *a, const char *jid,
+			     struct store_cert_pin **pins, size_t *n);
 };
 
 enum { STORE_ERROR_MAX = 256 };

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/log.h"
@@ -228,4 +229,67 @@ int store_block_add(struct store *s, const char *owner, const char *jid, size_t 
 int store_block_remove(struct store *s, const char *owner, const char *jid)
 {
 	return s->ops->block_remove(s, owner, jid);
+}
+
+/* ---- Certificate pins ---- */
+
+bool store_fingerprint_norm(const char *in, char *out)
+{
+	size_t n = 0;
+	if (!in)
+		return false;
+	for (const char *p = in; *p; p++) {
+		char c = *p;
+		if (c == ':' && n > 0 && n % 2 == 0 && p[1] && p[1] != ':')
+			continue;
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || n == STORE_FINGERPRINT_LEN)
+			return false;
+		out[n++] = c;
+	}
+	out[n] = '\0';
+	return n == STORE_FINGERPRINT_LEN;
+}
+
+/* The normalised fingerprint in `norm`, or STORE_ERROR. */
+static int pin_arg(struct store *s, const char *what, const char *jid, const char *fingerprint,
+		   char *norm)
+{
+	if (!store_fingerprint_norm(fingerprint, norm))
+		return store_fail(s, "%s for %s: '%s' is not a SHA-256 fingerprint", what, jid,
+				  fingerprint ? fingerprint : "(null)");
+	return STORE_OK;
+}
+
+int store_cert_pin_add(struct store *s, const char *jid, const char *fingerprint)
+{
+	char fp[STORE_FINGERPRINT_LEN + 1];
+	int rc = pin_arg(s, "certificate pin", jid, fingerprint, fp);
+	return rc != STORE_OK ? rc : s->ops->cert_pin_add(s, jid, fp);
+}
+
+int store_cert_pin_remove(struct store *s, const char *jid, const char *fingerprint)
+{
+	char fp[STORE_FINGERPRINT_LEN + 1];
+	int rc = pin_arg(s, "certificate pin removal", jid, fingerprint, fp);
+	return rc != STORE_OK ? rc : s->ops->cert_pin_remove(s, jid, fp);
+}
+
+int store_cert_pin_find(struct store *s, const char *jid, const char *fingerprint)
+{
+	char fp[STORE_FINGERPRINT_LEN + 1];
+	int rc = pin_arg(s, "certificate pin lookup", jid, fingerprint, fp);
+	return rc != STORE_OK ? rc : s->ops->cert_pin_find(s, jid, fp);
+}
+
+int store_cert_pin_count(struct store *s, const char *jid, size_t *n)
+{
+	return s->ops->cert_pin_count(s, jid, n);
+}
+
+int store_cert_pin_list(struct store *s, struct arena *a, const char *jid,
+			struct store_cert_pin **pins, size_t *n)
+{
+	return s->ops->cert_pin_list(s, a, jid, pins, n);
 }

@@ -63,7 +63,9 @@ struct store_cred {
 	size_t key_len;
 };
 
-/* `jid` is a prepared bare JID.  STORE_EXISTS when it exists already. */
+/* `jid` is a prepared bare JID.  STORE_EXISTS when it exists already.  n
+ * may be 0: an account without a password, which only a certificate (SASL
+ * EXTERNAL) can log in to, as auto-created certificate accounts are. */
 int store_user_create(struct store *s, const char *jid, const struct store_cred *creds, size_t n);
 /* Replaces all credentials of an existing account (STORE_NOT_FOUND). */
 int store_user_set_creds(struct store *s, const char *jid, const struct store_cred *creds, size_t n);
@@ -155,5 +157,38 @@ int store_block_list(struct store *s, struct arena *a, const char *owner, const 
 int store_block_add(struct store *s, const char *owner, const char *jid, size_t max);
 /* jid NULL removes all; a JID not blocked is STORE_OK. */
 int store_block_remove(struct store *s, const char *owner, const char *jid);
+
+/* ---- Certificate pins (SASL EXTERNAL) ---- */
+
+/*
+ * Certificates bound to an account by the SHA-256 fingerprint of their DER
+ * encoding.  An account with pins logs in by certificate only with one of
+ * them (the policy is the caller's; this is the list).  `fingerprint` is
+ * hex, upper or lower case, with or without ':' between bytes; anything
+ * else is refused as STORE_ERROR (a caller's bug: parse it first with
+ * store_fingerprint_norm).  Lists return it normalised: 64 lower-case hex
+ * digits, no separators.
+ */
+enum { STORE_FINGERPRINT_LEN = 64 };
+
+struct store_cert_pin {
+	const char *fingerprint; /* normalised */
+	int64_t created;         /* Unix time */
+};
+
+/* Normalises `in` into out (STORE_FINGERPRINT_LEN + 1 bytes); false when
+ * it is not 32 bytes of hex. */
+bool store_fingerprint_norm(const char *in, char *out);
+/* STORE_EXISTS when already pinned; STORE_NOT_FOUND when jid has no account. */
+int store_cert_pin_add(struct store *s, const char *jid, const char *fingerprint);
+/* STORE_NOT_FOUND when that pin does not exist. */
+int store_cert_pin_remove(struct store *s, const char *jid, const char *fingerprint);
+/* STORE_OK when `fingerprint` is pinned to jid, STORE_NOT_FOUND when not. */
+int store_cert_pin_find(struct store *s, const char *jid, const char *fingerprint);
+/* Number of pins of jid (0 for an unknown account). */
+int store_cert_pin_count(struct store *s, const char *jid, size_t *n);
+/* All pins of jid, oldest first, copied into `a`. */
+int store_cert_pin_list(struct store *s, struct arena *a, const char *jid,
+			struct store_cert_pin **pins, size_t *n);
 
 #endif

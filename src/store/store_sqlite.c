@@ -116,6 +116,17 @@ static const char *const sq_migrations[] = {
 	"  jid TEXT NOT NULL,"
 	"  PRIMARY KEY (owner, jid)"
 	") WITHOUT ROWID;",
+
+	/* 2: certificates pinned to accounts (SASL EXTERNAL, XEP-0178).  The
+	 * fingerprint is the SHA-256 of the DER certificate in lower-case
+	 * hex; store.c normalises it, the CHECK keeps other writers honest. */
+	"CREATE TABLE cert_pins ("
+	"  jid TEXT NOT NULL REFERENCES accounts (jid) ON DELETE CASCADE,"
+	"  fingerprint TEXT NOT NULL CHECK (length(fingerprint) = 64"
+	"    AND fingerprint NOT GLOB '*[^0-9a-f]*'),"
+	"  created INTEGER NOT NULL,"
+	"  PRIMARY KEY (jid, fingerprint)"
+	") WITHOUT ROWID;",
 };
 
 enum { SQ_SCHEMA_VERSION = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])) };
@@ -166,6 +177,12 @@ enum sq_stmt {
 	SQ_BLOCK_INSERT,
 	SQ_BLOCK_DELETE,
 	SQ_BLOCK_CLEAR,
+
+	SQ_PIN_INSERT,
+	SQ_PIN_DELETE,
+	SQ_PIN_FIND,
+	SQ_PIN_COUNT,
+	SQ_PIN_LIST,
 
 	SQ_STMT_COUNT
 };
@@ -264,6 +281,18 @@ static const struct {
 	[SQ_BLOCK_INSERT] = {"block insert", "INSERT INTO blocks (owner, jid) VALUES (?1, ?2)"},
 	[SQ_BLOCK_DELETE] = {"block delete", "DELETE FROM blocks WHERE owner = ?1 AND jid = ?2"},
 	[SQ_BLOCK_CLEAR] = {"block clear", "DELETE FROM blocks WHERE owner = ?1"},
+
+	[SQ_PIN_INSERT] = {"certificate pin insert",
+		"INSERT INTO cert_pins (jid, fingerprint, created) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT (jid, fingerprint) DO NOTHING"},
+	[SQ_PIN_DELETE] = {"certificate pin delete",
+		"DELETE FROM cert_pins WHERE jid = ?1 AND fingerprint = ?2"},
+	[SQ_PIN_FIND] = {"certificate pin find",
+		"SELECT 1 FROM cert_pins WHERE jid = ?1 AND fingerprint = ?2"},
+	[SQ_PIN_COUNT] = {"certificate pin count", "SELECT count(*) FROM cert_pins WHERE jid = ?1"},
+	[SQ_PIN_LIST] = {"certificate pin list",
+		"SELECT fingerprint, created FROM cert_pins WHERE jid = ?1"
+		" ORDER BY created, fingerprint LIMIT ?2"},
 };
 
 /* Owner: whoever called store_open(); used by one thread at a time. */
@@ -1278,6 +1307,86 @@ static int sq_block_remove(struct store *s, const char *owner, const char *jid)
 	return sq_run(q, st);
 }
 
+/* ---- Certificate pins ---- */
+
+static int sq_cert_pin_add(struct store *s, const char *jid, const char *fingerprint)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_PIN_INSERT];
+	sq_text(q, st, 1, jid);
+	sq_text(q, st, 2, fingerprint);
+	sq_int(q, st, 3, (int64_t)time(NULL));
+	int ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = STORE_EXISTS;
+	return ret;
+}
+
+static int sq_cert_pin_remove(struct store *s, const char *jid, const char *fingerprint)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_PIN_DELETE];
+	sq_text(q, st, 1, jid);
+	sq_text(q, st, 2, fingerprint);
+	int ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = STORE_NOT_FOUND;
+	return ret;
+}
+
+static int sq_cert_pin_find(struct store *s, const char *jid, const char *fingerprint)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_PIN_FIND];
+	int64_t one;
+	sq_text(q, st, 1, jid);
+	sq_text(q, st, 2, fingerprint);
+	return sq_int_row(q, st, &one);
+}
+
+static int sq_cert_pin_count(struct store *s, const char *jid, size_t *n)
+{
+	return sq_count(sq_of(s), SQ_PIN_COUNT, jid, n);
+}
+
+static int sq_cert_pin_list(struct store *s, struct arena *a, const char *jid,
+			    struct store_cert_pin **pins, size_t *n)
+{
+	struct sq *q = sq_of(s);
+	struct store_cert_pin *list = NULL;
+	size_t count = 0, got = 0;
+	int rc = SQLITE_DONE;
+
+	*pins = NULL;
+	*n = 0;
+	int ret = sq_begin(q, SQ_BEGIN_READ);
+	if (ret != STORE_OK)
+		return ret;
+	ret = sq_count(q, SQ_PIN_COUNT, jid, &count);
+	if (ret != STORE_OK || count == 0)
+		goto done;
+
+	list = arena_alloc(a, count * sizeof(*list));
+	sqlite3_stmt *st = q->stmt[SQ_PIN_LIST];
+	sq_text(q, st, 1, jid);
+	sq_int(q, st, 2, (int64_t)count);
+	while (got < count && (rc = sq_step(q, st)) == SQLITE_ROW) {
+		list[got].fingerprint = sq_col_copy(a, st, 0, NULL);
+		list[got].created = sqlite3_column_int64(st, 1);
+		got++;
+	}
+	if (got < count && rc != SQLITE_DONE)
+		ret = sq_failed(q, st, rc);
+	sq_reset(q, st);
+done:
+	ret = sq_end(q, ret);
+	if (ret == STORE_OK) {
+		*pins = got ? list : NULL;
+		*n = got;
+	}
+	return ret;
+}
+
 static const struct store_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1303,4 +1412,9 @@ static const struct store_ops sq_ops = {
 	.block_list = sq_block_list,
 	.block_add = sq_block_add,
 	.block_remove = sq_block_remove,
+	.cert_pin_add = sq_cert_pin_add,
+	.cert_pin_remove = sq_cert_pin_remove,
+	.cert_pin_find = sq_cert_pin_find,
+	.cert_pin_count = sq_cert_pin_count,
+	.cert_pin_list = sq_cert_pin_list,
 };

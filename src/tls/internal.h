@@ -1,8 +1,9 @@
 /*
  * tls internals shared by server.c (contexts, SNI), session.c (the
- * transport, ALPN, facts) and cbind.c (channel binding).  Nothing outside
- * src/tls/ includes this file: the rest of Parley sees sessions as `void *`
- * through tls.h and core/conn.h.
+ * transport, ALPN, facts), cbind.c (channel binding), clientauth.c (client
+ * certificates), identity.c, issue.c and files.c (certificates as
+ * objects).  Nothing outside src/tls/ includes this file: the rest of
+ * Parley sees sessions as `void *` through tls.h and core/conn.h.
  */
 #ifndef PARLEY_TLS_INTERNAL_H
 #define PARLEY_TLS_INTERNAL_H
@@ -11,6 +12,8 @@
 #include <stddef.h>
 
 #include <openssl/ssl.h>
+
+#include "tls/tls.h"
 
 struct tls_server_host {
 	char *domain;
@@ -28,6 +31,21 @@ struct tls_server {
 	struct tls_server_host hosts[]; /* hosts[0] is the default */
 };
 
+struct tls_client_auth_gen;
+
+/*
+ * Certificate verification of one peer (a session's, or one offline
+ * check's): the generation it runs against and the first failure it met.
+ * The verify callback finds it through the SSL's app data (handshakes) or
+ * the X509_STORE_CTX's app data (tls_client_auth_check).
+ */
+struct tls_verify {
+	struct tls_client_auth_gen *gen; /* a held reference; NULL: nothing requested */
+	bool fail_fast;                  /* fail verification at the first problem */
+	bool ran;                        /* the callback saw a certificate */
+	struct tls_cert_status status;   /* problem, depth, reason of the first failure */
+};
+
 /*
  * Owner: the conn the session is installed in (conn_set_transport), or the
  * caller of tls_session_new_server until then.  Used by one thread at a
@@ -39,6 +57,7 @@ struct tls_session {
 	const char *alpn_selected; /* into alpn[], NUL-terminated */
 	size_t nalpn;
 	char err[256];             /* error(): why the last failure happened */
+	struct tls_verify verify;  /* the client certificate, when one was asked for */
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
 	 * tls_session_alpn() return a C string without copying. */
@@ -51,6 +70,25 @@ int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 
 /* Aborts on NULL: for OpenSSL calls that fail only when memory runs out. */
 void *tls_must(void *p, const char *what);
+/* A heap string for the *err out-parameters (files.c). */
+char *tls_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- Client certificates (clientauth.c) ---- */
+
+/* Takes the current generation of `ca` for the session and, when it asks
+ * for certificates, sets the SSL's verify mode, store, depth, CA names and
+ * turns resumption off.  `ca` may be NULL. */
+void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca);
+/* SSL_set_SSL_CTX (SNI) replaces the SSL's certificate settings, the
+ * verify store among them: puts the session's back. */
+void tls_verify_after_sni(struct tls_session *t);
+/* Drops what the handshake no longer needs (the CA names). */
+void tls_verify_handshake_done(struct tls_session *t);
+/* Releases the generation. */
+void tls_verify_clear(struct tls_verify *v);
+/* The sentence for error() when verification failed the handshake, or
+ * NULL when it did not. */
+const char *tls_verify_failure(const struct tls_session *t, int ssl_reason, char *tmp, size_t n);
 
 /*
  * The thread's OpenSSL error queue, taken in one go.  Taking empties the

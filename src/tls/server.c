@@ -291,9 +291,12 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
 	for (size_t i = 0; i < srv->nhosts; i++) {
 		if (!domain_eq(srv->hosts[i].domain, name, len))
 			continue;
-		if (i > 0 && !SSL_set_SSL_CTX(ssl, srv->hosts[i].ctx)) {
-			*alert = SSL_AD_INTERNAL_ERROR;
-			return SSL_TLSEXT_ERR_ALERT_FATAL;
+		if (i > 0) {
+			if (!SSL_set_SSL_CTX(ssl, srv->hosts[i].ctx)) {
+				*alert = SSL_AD_INTERNAL_ERROR;
+				return SSL_TLSEXT_ERR_ALERT_FATAL;
+			}
+			tls_verify_after_sni(SSL_get_app_data(ssl));
 		}
 		return SSL_TLSEXT_ERR_OK;
 	}

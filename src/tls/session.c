@@ -29,6 +29,14 @@
 
 void *tls_session_new_server(struct tls_server *srv, const char *const *alpn, size_t nalpn)
 {
+	const struct tls_session_config cfg = {.alpn = alpn, .nalpn = nalpn};
+	return tls_session_new_server_ex(srv, &cfg);
+}
+
+void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session_config *cfg)
+{
+	const char *const *alpn = cfg->alpn;
+	size_t nalpn = cfg->nalpn;
 	size_t size = 0;
 	for (size_t i = 0; i < nalpn; i++) {
 		size_t n = strlen(alpn[i]);
@@ -51,6 +59,7 @@ void *tls_session_new_server(struct tls_server *srv, const char *const *alpn, si
 	t->ssl = tls_must(SSL_new(srv->hosts[0].ctx), "SSL_new");
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
+	tls_verify_attach(t, cfg->client_auth);
 	return t;
 }
 
@@ -124,7 +133,11 @@ static void session_describe(struct tls_session *t, const struct tls_errs *e, co
 	int reason = ERR_GET_REASON(code);
 	const char *what = NULL;
 
-	if (code && ERR_GET_LIB(code) == ERR_LIB_SSL) {
+	if (code && ERR_GET_LIB(code) == ERR_LIB_SSL &&
+	    (what = tls_verify_failure(t, reason, tmp, sizeof(tmp))) != NULL) {
+		/* The client's certificate, judged by our policy: not a
+		 * transport problem, so none of the cases below. */
+	} else if (code && ERR_GET_LIB(code) == ERR_LIB_SSL) {
 		if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
 			int desc = reason - SSL_AD_REASON_OFFSET;
 			bool cert = desc == SSL_AD_BAD_CERTIFICATE ||
@@ -269,8 +282,10 @@ static int session_handshake(void *tv, int fd)
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_do_handshake(t->ssl);
-	if (r == 1)
+	if (r == 1) {
+		tls_verify_handshake_done(t);
 		return 0;
+	}
 	return session_fail(t, r, errno, true);
 }
 
@@ -347,6 +362,7 @@ static void session_free(void *tv)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	tls_verify_clear(&t->verify);
 	free(t);
 }
 

@@ -3,7 +3,13 @@
  * host chosen by SNI, ALPN, TLS 1.2 and 1.3 only, no renegotiation and no
  * compression; the TLS transport that plugs into core/conn.h; facts about an
  * established session (version, cipher, SNI, ALPN); channel-binding data for
- * SCRAM-PLUS; and certificate generation for `parleyctl init`.
+ * SCRAM-PLUS; client certificates (trust stores that reload, the verdict on
+ * a peer's certificate and the identities it names, for SASL EXTERNAL); and
+ * certificate generation for `parleyctl init`.
+ *
+ * This header has no OpenSSL types, so that streams can include it; the
+ * certificate-level API (X509 in, identities and verdicts out; issuing,
+ * PEM files) for parleyctl and tests is tls/cert.h.
  *
  * A `struct tls_server` is immutable once made and shared by all workers
  * (an SSL_CTX may be used from several threads).  A session belongs to the
@@ -20,6 +26,9 @@
 #include <stddef.h>
 
 #include "core/conn.h"
+
+struct arena;
+struct config;
 
 /* ---- Server contexts ---- */
 
@@ -57,6 +66,19 @@ extern const struct conn_transport_ops tls_transport_ops;
  */
 void *tls_session_new_server(struct tls_server *srv, const char *const *alpn, size_t nalpn);
 
+struct tls_client_auth;
+
+struct tls_session_config {
+	const char *const *alpn; /* as for tls_session_new_server */
+	size_t nalpn;
+	/* Client certificates as its current generation says (the session
+	 * holds that generation until it is freed); NULL: never asked for. */
+	struct tls_client_auth *client_auth;
+};
+
+/* tls_session_new_server with everything a listener may set. */
+void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session_config *cfg);
+
 /* Facts, valid after the handshake ("TLSv1.3", "TLS_AES_256_GCM_SHA384",
  * the SNI name or NULL, the chosen ALPN protocol or NULL). */
 const char *tls_session_version(const void *t);
@@ -71,6 +93,147 @@ bool tls_session_is_tls13(const void *t);
 int tls_session_channel_binding(void *t, const char *type, unsigned char *out, size_t *len);
 /* The binding types this session can provide, best first, for XEP-0440. */
 size_t tls_session_channel_binding_types(const void *t, const char **types, size_t max);
+
+/* ---- Client certificates ---- */
+
+/*
+ * A `struct tls_client_auth` is the client-certificate policy of a set of
+ * listeners and its trust store, loaded into memory in one go (a CA file,
+ * or every *.pem, *.crt, *.cer and c_rehash-style name in a directory,
+ * plus an optional CRL file).  What it holds is an immutable, refcounted
+ * generation: each new session takes the current one, and
+ * tls_client_auth_reload() builds the next and swaps it in under a lock
+ * taken once per new session, so a trust store edited with `parleyctl
+ * trust` applies to new connections after a reload, established ones keep
+ * the store they were verified against, and no disk I/O happens during a
+ * handshake.  Owner: parleyd; any thread may reload; it must outlive the
+ * listeners that pass it to tls_session_new_server_ex (sessions do not
+ * need it: they hold their generation).
+ *
+ * Policy: `needed` asks every client for a certificate and fails the
+ * handshake (certificate_required or a certificate alert) without one, or,
+ * with disconnect_on_failure, with an invalid one.  `wanted` asks only
+ * when the store can verify something (it holds a CA, or
+ * accept_selfsigned), so a server with an empty store behaves as if
+ * disabled; its handshakes never fail over a certificate: the verdict is
+ * recorded for the stream to act on.  A session that asks for a
+ * certificate is never resumed (no tickets, its own session id context):
+ * resumption would skip verification against the current store.
+ */
+enum tls_client_certs {
+	TLS_CLIENT_CERTS_DISABLED = 0,
+	TLS_CLIENT_CERTS_WANTED = 1,
+	TLS_CLIENT_CERTS_NEEDED = 2,
+};
+
+struct tls_client_auth_config {
+	enum tls_client_certs mode;
+	const char *ca_path;        /* PEM file or directory; NULL or missing: empty store */
+	const char *crl_file;       /* PEM CRLs; NULL: no revocation check */
+	unsigned verify_depth;      /* most intermediate CAs below a trusted one (1..16) */
+	bool accept_selfsigned;     /* a self-signed leaf counts as verified */
+	bool disconnect_on_failure; /* with `needed`: an invalid certificate fails the handshake */
+};
+
+/* The c2s.* settings (client_certs, client_ca, verify_depth, crl_file,
+ * accept_selfsigned, disconnect_on_failure) as a tls_client_auth_config;
+ * the strings point into `cfg`. */
+void tls_client_auth_config_c2s(const struct config *cfg, struct tls_client_auth_config *out);
+
+/* NULL with *err (heap string: the file and the reason) when a file of
+ * the store or the CRL file cannot be read or parsed.  Certificates in a
+ * directory that are not CAs are skipped with a warning. */
+struct tls_client_auth *tls_client_auth_new(const struct tls_client_auth_config *cfg, char **err);
+/* Builds a new generation from `cfg` and makes it current; on failure
+ * returns -1 with *err and the current generation stays. */
+int tls_client_auth_reload(struct tls_client_auth *ca, const struct tls_client_auth_config *cfg,
+			   char **err);
+/* Sessions holding a generation keep it alive after this. */
+void tls_client_auth_free(struct tls_client_auth *ca);
+
+struct tls_client_auth_info {
+	unsigned generation; /* 1 for the first, +1 per successful reload */
+	enum tls_client_certs mode;
+	size_t ncas;         /* trusted CA certificates */
+	size_t ncrls;
+	bool requests;       /* new sessions ask clients for a certificate */
+};
+
+/* About the current generation, for log lines. */
+void tls_client_auth_info(struct tls_client_auth *ca, struct tls_client_auth_info *out);
+
+/* ---- The peer's certificate (after the handshake) ---- */
+
+enum tls_peer_cert {
+	TLS_PEER_CERT_NONE = 0,    /* none asked for, or the client sent none */
+	TLS_PEER_CERT_VALID = 1,   /* verified against the session's trust store */
+	TLS_PEER_CERT_INVALID = 2, /* sent but refused: see the problem and reason */
+};
+
+/* Why a certificate was refused: the first failure verification met. */
+enum tls_cert_problem {
+	TLS_CERT_OK = 0,
+	TLS_CERT_EXPIRED,
+	TLS_CERT_NOT_YET_VALID,
+	TLS_CERT_UNKNOWN_ISSUER,  /* no trusted CA issued it (or its chain) */
+	TLS_CERT_SELF_SIGNED,     /* self-signed, and accept_selfsigned is off */
+	TLS_CERT_CHAIN_TOO_LONG,  /* more intermediates than verify_depth */
+	TLS_CERT_REVOKED,
+	TLS_CERT_CRL,             /* no CRL for its issuer, or the CRL expired */
+	TLS_CERT_WRONG_PURPOSE,   /* EKU without clientAuth, or keyUsage without digitalSignature */
+	TLS_CERT_BAD_SIGNATURE,
+	TLS_CERT_NOT_A_CA,        /* an issuer in the chain may not issue certificates */
+	TLS_CERT_WEAK,            /* key too small or digest too weak */
+	TLS_CERT_OTHER,
+};
+
+/* After a handshake that a certificate failed (needed +
+ * disconnect_on_failure), state is NONE and problem and reason say why. */
+struct tls_cert_status {
+	enum tls_peer_cert state;
+	enum tls_cert_problem problem; /* TLS_CERT_OK when VALID */
+	int depth;                     /* where: 0 = the peer's own certificate, 1 its issuer... */
+	/* A readable sentence naming the certificate and the reason, e.g.
+	 * client certificate "CN=alice" expired on 2024-05-01 12:00:00 UTC. */
+	char reason[320];
+};
+
+/* The verdict; `reason` (may be NULL) gets the sentence or "". */
+enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reason);
+/* All of it, valid as long as the session. */
+const struct tls_cert_status *tls_session_peer_cert(const void *t);
+/* A short stable name for log keys and tests ("expired", "unknown-issuer"...). */
+const char *tls_cert_problem_name(enum tls_cert_problem p);
+
+/*
+ * What a certificate names, as Parley reads it (XEP-0178, RFC 6120
+ * §13.7.1.4, RFC 6125).  Strings are NUL-terminated UTF-8 copied into the
+ * caller's arena, in certificate order, not prepared (the caller applies
+ * JID or domain preparation).  A name with an embedded NUL, invalid
+ * UTF-8, or an id-on-xmppAddr that is not a UTF8String is never returned
+ * as an identity: it goes to `refused`, as a sentence saying which name
+ * and why.
+ */
+enum { TLS_FINGERPRINT_HEX = 64 };
+
+struct tls_cert_ids {
+	const char **xmpp_addrs; /* id-on-xmppAddr SAN otherNames */
+	size_t nxmpp_addrs;
+	const char **dns_names;  /* dNSName SANs */
+	size_t ndns_names;
+	const char **srv_ids;    /* id-on-dnsSRV otherNames, as "_xmpp-server.example.org" */
+	size_t nsrv_ids;
+	const char **cns;        /* subject commonNames */
+	size_t ncns;
+	const char **refused;
+	size_t nrefused;
+	/* SHA-256 of the DER certificate, lower-case hex: what pins store. */
+	char fingerprint[TLS_FINGERPRINT_HEX + 1];
+};
+
+/* The identities of the peer's certificate whatever its verdict (callers
+ * check tls_session_peer_cert_status first); -1 when there is none. */
+int tls_session_peer_identities(const void *t, struct arena *a, struct tls_cert_ids *out);
 
 /* ---- Certificates ---- */
 

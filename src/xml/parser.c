@@ -73,7 +73,8 @@ struct xml_parser {
 	uint64_t data_off;
 	uint64_t fed;              /* bytes handed to expat so far */
 
-	/* Header under construction (reset after stream_start returns) */
+	/* Header under construction; freed once stream_start returns, so
+	 * an open stream holds no arena between stanzas. */
 	struct arena *hdr_arena;
 
 	/* Stanza under construction */
@@ -420,6 +421,8 @@ static void header_start(struct xml_parser *p, const char *name, const char **at
 {
 	if (!check_attr_count(p, nattrs))
 		return;
+	if (!p->hdr_arena)
+		p->hdr_arena = arena_new();
 	struct xml_node *hdr = node_build(p, p->hdr_arena, NULL, name, atts, nattrs, false);
 	if (!hdr)
 		return;
@@ -428,7 +431,8 @@ static void header_start(struct xml_parser *p, const char *name, const char **at
 	p->boundary = end;
 	p->depth = 1;
 	p->h.stream_start(p->ud, hdr);
-	arena_reset(p->hdr_arena);
+	arena_free(p->hdr_arena);
+	p->hdr_arena = NULL;
 	parser_check_stop(p, end);
 }
 
@@ -507,6 +511,8 @@ static void XMLCALL on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *
 	}
 	struct arena *a;
 	if (p->depth == 0) {
+		if (!p->hdr_arena)
+			p->hdr_arena = arena_new();
 		a = p->hdr_arena;
 	} else {
 		if (!p->a)
@@ -663,7 +669,8 @@ static void parser_release(struct xml_parser *p)
 	p->text_in_buf = false;
 	buf_clear(&p->keep);
 	buf_clear(&p->text);
-	arena_reset(p->hdr_arena);
+	arena_free(p->hdr_arena);
+	p->hdr_arena = NULL;
 }
 
 struct xml_parser *xml_parser_new(const struct xml_limits *lim, const struct xml_parser_handler *h,
@@ -680,7 +687,6 @@ struct xml_parser *xml_parser_new(const struct xml_limits *lim, const struct xml
 	p->ud = ud;
 	buf_init(&p->keep);
 	buf_init(&p->text);
-	p->hdr_arena = arena_new();
 	p->a = NULL;
 	parser_state_init(p);
 	parser_setup(p);
@@ -693,7 +699,6 @@ void xml_parser_free(struct xml_parser *p)
 		return;
 	XML_ParserFree(p->xp);
 	parser_release(p);
-	arena_free(p->hdr_arena);
 	free(p);
 }
 
@@ -738,9 +743,10 @@ static enum xml_error expat_condition(enum XML_Error code)
 static void parser_fail_expat(struct xml_parser *p)
 {
 	enum XML_Error code = XML_GetErrorCode(p->xp);
+	/* Expat counts columns from 0; people count from 1. */
 	parser_fail(p, expat_condition(code), "line %lu col %lu: %s",
 		    (unsigned long)XML_GetCurrentLineNumber(p->xp),
-		    (unsigned long)XML_GetCurrentColumnNumber(p->xp), XML_ErrorString(code));
+		    (unsigned long)XML_GetCurrentColumnNumber(p->xp) + 1, XML_ErrorString(code));
 }
 
 /*

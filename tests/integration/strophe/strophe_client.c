@@ -7,7 +7,7 @@
  * line on stdout so pytest can parse it:
  *
  *   connected jid=<bound full JID> secured=<0|1>
- *   ready                               (initial presence sent)
+ *   ready                               (initial presence sent and processed)
  *   sent to=<JID> id=<id>
  *   message from=<JID> type=<type> body=<body>
  *   auth-failed mechanism=<name>        (each <failure/> libstrophe saw)
@@ -127,6 +127,23 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 	return 1;
 }
 
+/* The answer to the ping sent after the initial presence. */
+static int on_ready(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
+{
+	struct state *st = ud;
+	out("ready");
+	if (st->o.send_to) {
+		xmpp_stanza_t *m = xmpp_message_new(st->ctx, "chat", st->o.send_to, NULL);
+		xmpp_message_set_body(m, st->o.body ? st->o.body : "hello");
+		xmpp_send(conn, m);
+		out("sent to=%s id=%s", st->o.send_to, xmpp_stanza_get_id(m) ? xmpp_stanza_get_id(m) : "");
+		xmpp_stanza_release(m);
+	}
+	if (st->o.wait_messages == 0)
+		st->done = true;
+	return 0;
+}
+
 static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error, xmpp_stream_error_t *se, void *ud)
 {
 	struct state *st = ud;
@@ -172,16 +189,17 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error, xmpp_str
 		xmpp_stanza_t *pres = xmpp_presence_new(st->ctx);
 		xmpp_send(conn, pres);
 		xmpp_stanza_release(pres);
-		out("ready");
-		if (st->o.send_to) {
-			xmpp_stanza_t *m = xmpp_message_new(st->ctx, "chat", st->o.send_to, NULL);
-			xmpp_message_set_body(m, st->o.body ? st->o.body : "hello");
-			xmpp_send(conn, m);
-			out("sent to=%s id=%s", st->o.send_to, xmpp_stanza_get_id(m) ? xmpp_stanza_get_id(m) : "");
-			xmpp_stanza_release(m);
-		}
-		if (st->o.wait_messages == 0)
-			st->done = true;
+		/* The server handles a stream's stanzas in order: once the ping
+		 * is answered, the presence is known to the server. */
+		xmpp_stanza_t *ping = xmpp_iq_new(st->ctx, "get", "ready-ping");
+		xmpp_stanza_t *q = xmpp_stanza_new(st->ctx);
+		xmpp_stanza_set_name(q, "ping");
+		xmpp_stanza_set_ns(q, "urn:xmpp:ping");
+		xmpp_stanza_add_child(ping, q);
+		xmpp_stanza_release(q);
+		xmpp_id_handler_add(conn, on_ready, "ready-ping", st);
+		xmpp_send(conn, ping);
+		xmpp_stanza_release(ping);
 		return;
 	}
 	st->disconnected = true;

@@ -74,7 +74,17 @@ static void minimal_file_gets_defaults(void **state)
 	assert_int_equal(cfg.limits.elements, 10000);
 	assert_int_equal(cfg.limits.attrs, 64);
 	assert_int_equal(cfg.c2s.resource_conflict, CONFLICT_REPLACE);
-	assert_int_equal(cfg.c2s.mechanisms.n, 5);
+	assert_int_equal(cfg.c2s.mechanisms.n, 6);
+	assert_string_equal(cfg.c2s.mechanisms.items[0], "EXTERNAL");
+	assert_int_equal(cfg.c2s.client_certs, CLIENT_CERTS_WANTED);
+	assert_non_null(strstr(cfg.c2s.client_ca, "/trust/client"));
+	assert_true(cfg.c2s.client_ca[0] == '/');
+	assert_null(cfg.c2s.crl_file);
+	assert_int_equal(cfg.c2s.verify_depth, 4);
+	assert_false(cfg.c2s.accept_selfsigned);
+	assert_true(cfg.c2s.disconnect_on_failure);
+	assert_true(cfg.c2s.cn_as_username);
+	assert_false(cfg.c2s.auto_create_accounts);
 	assert_non_null(config_host_find(&cfg, "EXAMPLE.org"));
 	assert_null(config_host_find(&cfg, "other.org"));
 	config_free(&cfg);
@@ -145,6 +155,46 @@ static void errors_name_file_line_and_setting(void **state)
 	free(err);
 }
 
+/* Issue 4: the client certificate settings; an empty path means none. */
+static void client_cert_settings_are_read(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *err = NULL;
+	const char *text = "hosts = ( { domain = \"a.test\"; } );\n"
+			   "c2s: { client_certs = \"needed\"; client_ca = \"/etc/ca.pem\"; verify_depth = 16;\n"
+			   "       crl_file = \"crl/all.pem\"; accept_selfsigned = true; disconnect_on_failure = false;\n"
+			   "       cn_as_username = false; auto_create_accounts = true; };\n";
+	int r = config_load(write_conf(text), &cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.c2s.client_certs, CLIENT_CERTS_NEEDED);
+	assert_string_equal(cfg.c2s.client_ca, "/etc/ca.pem");
+	assert_int_equal(cfg.c2s.verify_depth, 16);
+	assert_true(cfg.c2s.crl_file[0] == '/');
+	assert_non_null(strstr(cfg.c2s.crl_file, "/crl/all.pem"));
+	assert_true(cfg.c2s.accept_selfsigned);
+	assert_false(cfg.c2s.disconnect_on_failure);
+	assert_false(cfg.c2s.cn_as_username);
+	assert_true(cfg.c2s.auto_create_accounts);
+	config_free(&cfg);
+
+	r = config_load(write_conf("hosts = ( { domain = \"a.test\"; } );\n"
+				   "c2s: { client_ca = \"\"; crl_file = \"\"; };\n"),
+			&cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_null(cfg.c2s.client_ca);
+	assert_null(cfg.c2s.crl_file);
+	config_free(&cfg);
+
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { verify_depth = 0; };\n",
+		     "c2s.verify_depth: 0 is out of range (1 to 16)");
+	expect_error("hosts = ( { domain = \"a\"; } );\nc2s: { client_certs = \"required\"; };\n",
+		     "'required' is not one of disabled, wanted, needed");
+	expect_error("hosts = ( { domain = \"a\"; } );\ndatabase = \"\";\n", "database: names no file");
+}
+
 static void printed_config_loads_back_identically(void **state)
 {
 	(void)state;
@@ -170,6 +220,8 @@ static void printed_config_loads_back_identically(void **state)
 	assert_int_equal(b.limits.outq_bytes, 300000000ULL);
 	assert_int_equal(a.c2s.port, b.c2s.port);
 	assert_int_equal(a.im.offline_max, b.im.offline_max);
+	assert_string_equal(a.c2s.client_ca, b.c2s.client_ca);
+	assert_null(b.c2s.crl_file);
 	config_free(&a);
 	config_free(&b);
 }
@@ -180,6 +232,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(minimal_file_gets_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(values_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(errors_name_file_line_and_setting, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_cert_settings_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(printed_config_loads_back_identically, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -769,6 +770,130 @@ static void block_list(void **state)
 
 /* ---- Several handles ---- */
 
+/* ---- Certificate pins (issue 4) ---- */
+
+static const char fp_a[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const char fp_b_colons[] = "FF:EE:DD:CC:BB:AA:99:88:77:66:55:44:33:22:11:00:"
+				  "FF:EE:DD:CC:BB:AA:99:88:77:66:55:44:33:22:11:00";
+static const char fp_b[] = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+static void fingerprints_are_normalised_or_refused(void **state)
+{
+	(void)state;
+	char out[STORE_FINGERPRINT_LEN + 1];
+	assert_true(store_fingerprint_norm(fp_a, out));
+	assert_string_equal(out, fp_a);
+	assert_true(store_fingerprint_norm(fp_b_colons, out));
+	assert_string_equal(out, fp_b);
+	static const char *const bad[] = {
+		"", "00", fp_a + 2,                                                   /* short */
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00", /* long */
+		"g0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",   /* not hex */
+		":00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff:",
+		"00::112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		"0:0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (store_fingerprint_norm(bad[i], out))
+			fail_msg("accepted '%s'", bad[i]);
+	assert_false(store_fingerprint_norm(NULL, out));
+}
+
+static void cert_pins_add_find_list_remove(void **state)
+{
+	struct fixture *f = *state;
+	const char *alice = "alice@example.com";
+	struct store_cert_pin *pins;
+	size_t n = 99;
+
+	/* No account: writes say not found, reads find nothing. */
+	assert_int_equal(store_cert_pin_add(f->s, alice, fp_a), STORE_NOT_FOUND);
+	assert_int_equal(store_cert_pin_count(f->s, alice, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_cert_pin_find(f->s, alice, fp_a), STORE_NOT_FOUND);
+
+	/* A certificate-only account holds pins like any other. */
+	assert_int_equal(store_user_create(f->s, alice, NULL, 0), STORE_OK);
+	make_user(f->s, "bob@example.com");
+	assert_int_equal(store_cert_pin_list(f->s, f->a, alice, &pins, &n), STORE_OK);
+	assert_null(pins);
+	assert_int_equal(n, 0);
+
+	assert_int_equal(store_cert_pin_add(f->s, alice, fp_a), STORE_OK);
+	assert_int_equal(store_cert_pin_add(f->s, alice, fp_a), STORE_EXISTS);
+	/* The same certificate, written another way, is the same pin. */
+	assert_int_equal(store_cert_pin_add(f->s, alice, fp_b_colons), STORE_OK);
+	assert_int_equal(store_cert_pin_add(f->s, alice, fp_b), STORE_EXISTS);
+	assert_int_equal(store_cert_pin_add(f->s, "bob@example.com", fp_a), STORE_OK);
+
+	assert_int_equal(store_cert_pin_count(f->s, alice, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_cert_pin_find(f->s, alice, fp_a), STORE_OK);
+	assert_int_equal(store_cert_pin_find(f->s, alice, fp_b_colons), STORE_OK);
+	assert_int_equal(store_cert_pin_find(f->s, "carol@example.com", fp_a), STORE_NOT_FOUND);
+
+	assert_int_equal(store_cert_pin_list(f->s, f->a, alice, &pins, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	bool seen_a = false, seen_b = false;
+	time_t now = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		seen_a |= strcmp(pins[i].fingerprint, fp_a) == 0;
+		seen_b |= strcmp(pins[i].fingerprint, fp_b) == 0;
+		assert_true(pins[i].created <= now && pins[i].created > now - 60);
+	}
+	assert_true(seen_a && seen_b);
+
+	assert_int_equal(store_cert_pin_remove(f->s, alice, fp_b), STORE_OK);
+	assert_int_equal(store_cert_pin_remove(f->s, alice, fp_b), STORE_NOT_FOUND);
+	assert_int_equal(store_cert_pin_find(f->s, alice, fp_b), STORE_NOT_FOUND);
+	assert_int_equal(store_cert_pin_count(f->s, alice, &n), STORE_OK);
+	assert_int_equal(n, 1);
+
+	/* Malformed fingerprints never reach the database. */
+	assert_int_equal(store_cert_pin_add(f->s, alice, "abc"), STORE_ERROR);
+	assert_non_null(strstr(store_error(f->s), "not a SHA-256 fingerprint"));
+	assert_int_equal(store_cert_pin_find(f->s, alice, NULL), STORE_ERROR);
+
+	/* Deleting the account takes its pins, and only its pins. */
+	assert_int_equal(store_user_delete(f->s, alice), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM cert_pins WHERE jid = 'alice@example.com'"),
+			 0);
+	assert_int_equal(store_cert_pin_find(f->s, "bob@example.com", fp_a), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM cert_pins"), 1);
+
+	/* The schema refuses, from any writer, what store.c never writes. */
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO cert_pins VALUES ('bob@example.com', "
+				      "'FFEEDDCCBBAA99887766554433221100FFEEDDCCBBAA99887766554433221100', 0)",
+				      NULL, NULL, NULL),
+			 SQLITE_CONSTRAINT);
+	sqlite3_close(db);
+}
+
+/* A database made before pins existed (schema version 1) gains the table
+ * on open and keeps its accounts. */
+static void version_1_database_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	make_user(f->s, "alice@example.com");
+	store_close(f->s);
+	f->s = NULL;
+	raw_int(f->path, "DROP TABLE cert_pins");
+	raw_int(f->path, "PRAGMA user_version = 1");
+
+	char *err = NULL;
+	f->s = store_open(f->path, &err);
+	assert_non_null(f->s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_OK);
+	assert_int_equal(store_cert_pin_add(f->s, "alice@example.com", fp_a), STORE_OK);
+	assert_int_equal(store_cert_pin_find(f->s, "alice@example.com", fp_a), STORE_OK);
+}
+
 static void handles_see_each_others_commits(void **state)
 {
 	struct fixture *f = *state;
@@ -951,6 +1076,9 @@ int main(void)
 		T(offline_fifo_and_cap),
 		T(documents),
 		T(block_list),
+		T(fingerprints_are_normalised_or_refused),
+		T(cert_pins_add_find_list_remove),
+		T(version_1_database_is_migrated),
 		T(handles_see_each_others_commits),
 		T(concurrent_open_of_new_file),
 		T(concurrent_writers),

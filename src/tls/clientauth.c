@@ -1,0 +1,731 @@
+/*
+ * tls client auth: client-certificate policy and trust stores, and the
+ * verdict on the certificate a peer sent.
+ *
+ * A generation is everything a handshake needs to judge a certificate,
+ * built once: an X509_STORE filled from files up front (never a lookup
+ * directory that OpenSSL would read lazily, mid-handshake, on a worker's
+ * loop), the CRLs, the names of the CAs for CertificateRequest, and the
+ * policy.  It is immutable and shared by every session that took it; a
+ * reload makes a new one and swaps the holder's pointer.  The holder's
+ * mutex guards only that pointer and the reference taken on it: a lock-free
+ * read would need hazard pointers or epochs, since a swap may drop the last
+ * reference between the load and the increment, and it is taken once per
+ * new TLS session, never per record.
+ *
+ * The verify callback turns OpenSSL's verify errors into one sentence an
+ * operator can act on and remembers the first.  It fails the handshake
+ * only when policy says so (needed + disconnect_on_failure); otherwise the
+ * stream reads the verdict after the handshake and decides.  Matching the
+ * certificate's names against accounts or hosts is not done here.
+ */
+#include "tls/cert.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "tls/internal.h"
+
+/* A session id context of its own: OpenSSL then refuses to resume, on a
+ * session that asks for a certificate, a session made without one. */
+static const unsigned char ca_sid_ctx[] = "parley-client-cert";
+
+enum { CA_DEPTH_MAX = 16 };
+
+/* Owner: shared by reference count (the holder while current, each
+ * session that took it, each check running on it).  Immutable once built,
+ * so any thread may use it; OpenSSL's X509_STORE is safe to verify against
+ * from several threads. */
+struct tls_client_auth_gen {
+	atomic_uint refs;
+	unsigned number;
+	enum tls_client_certs mode;
+	bool accept_selfsigned;
+	bool disconnect_on_failure;
+	bool requests;
+	int depth;
+	X509_STORE *store;
+	STACK_OF(X509_NAME) *ca_names; /* for CertificateRequest; NULL when none */
+	size_t ncas;
+	size_t ncrls;
+};
+
+/* Owner: whoever called tls_client_auth_new (parleyd). */
+struct tls_client_auth {
+	pthread_mutex_t lock;
+	struct tls_client_auth_gen *current;
+	unsigned generations;
+};
+
+/* ---- Generations ---- */
+
+static struct tls_client_auth_gen *gen_ref(struct tls_client_auth_gen *g)
+{
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
+}
+
+static void gen_unref(struct tls_client_auth_gen *g)
+{
+	if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	X509_STORE_free(g->store);
+	sk_X509_NAME_pop_free(g->ca_names, X509_NAME_free);
+	free(g);
+}
+
+static bool ca_name_listed(STACK_OF(X509_NAME) *names, const X509_NAME *n)
+{
+	for (int i = 0; i < sk_X509_NAME_num(names); i++)
+		if (X509_NAME_cmp(sk_X509_NAME_value(names, i), n) == 0)
+			return true;
+	return false;
+}
+
+static int gen_add_file(struct tls_client_auth_gen *g, const char *path, char **err)
+{
+	STACK_OF(X509) *certs = NULL;
+	char *why = NULL;
+	if (tls_file_read_certs(path, &certs, &why) < 0) {
+		*err = tls_errorf("client trust store: %s", why);
+		free(why);
+		return -1;
+	}
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *x = sk_X509_value(certs, i);
+		char name[256], when[64];
+		tls_name_str(X509_get_subject_name(x), name, sizeof(name));
+		if (!tls_cert_is_ca(x)) {
+			log_warn("tls", "client trust store: %s: \"%s\" is not a CA certificate; skipped "
+					"(the store holds the CAs that issue client certificates)",
+				 path, name);
+			continue;
+		}
+		if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0)
+			log_warn("tls", "client trust store: %s: CA \"%s\" expired on %s; certificates "
+					"it issued will be refused",
+				 path, name, tls_time_str(X509_get0_notAfter(x), when, sizeof(when)));
+		if (X509_STORE_add_cert(g->store, x) != 1)
+			log_fatal("tls", "out of memory in X509_STORE_add_cert");
+		const X509_NAME *subject = X509_get_subject_name(x);
+		if (!ca_name_listed(g->ca_names, subject) &&
+		    !sk_X509_NAME_push(g->ca_names, tls_must(X509_NAME_dup(subject), "X509_NAME_dup")))
+			log_fatal("tls", "out of memory in sk_X509_NAME_push");
+	}
+	sk_X509_pop_free(certs, X509_free);
+	return 0;
+}
+
+bool tls_trust_file_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (name[0] == '.')
+		return false;
+	if (n > 4 && (strcasecmp(name + n - 4, ".pem") == 0 || strcasecmp(name + n - 4, ".crt") == 0 ||
+		      strcasecmp(name + n - 4, ".cer") == 0))
+		return true;
+	if (n < 10 || name[8] != '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool digit = c >= '0' && c <= '9';
+		bool ok = i < 8 ? digit || (c >= 'a' && c <= 'f') : i == 8 || digit;
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static int gen_add_path(struct tls_client_auth_gen *g, const char *path, char **err)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT) {
+			if (g->mode != TLS_CLIENT_CERTS_DISABLED)
+				log_warn("tls", "client trust store %s does not exist: no client "
+						"certificate can verify (add a CA with parleyctl "
+						"trust add --store client)",
+					 path);
+			return 0;
+		}
+		*err = tls_errorf("client trust store %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return gen_add_file(g, path, err);
+
+	/* In name order, so that two loads of one directory are the same
+	 * store and the warnings come out in a stable order. */
+	struct dirent **names = NULL;
+	int n = scandir(path, &names, NULL, alphasort);
+	if (n < 0) {
+		*err = tls_errorf("client trust store %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = 0;
+	struct buf file = BUF_INIT;
+	for (int i = 0; i < n; i++) {
+		if (rc == 0 && tls_trust_file_name(names[i]->d_name)) {
+			buf_reset(&file);
+			buf_printf(&file, "%s/%s", path, names[i]->d_name);
+			if (stat(buf_cstr(&file), &st) == 0 && S_ISREG(st.st_mode))
+				rc = gen_add_file(g, buf_cstr(&file), err);
+		}
+		free(names[i]);
+	}
+	free(names);
+	buf_clear(&file);
+	return rc;
+}
+
+static int gen_add_crls(struct tls_client_auth_gen *g, const char *path, char **err)
+{
+	STACK_OF(X509_CRL) *crls = NULL;
+	char *why = NULL;
+	if (tls_file_read_crls(path, &crls, &why) < 0) {
+		*err = tls_errorf("CRL file: %s", why);
+		free(why);
+		return -1;
+	}
+	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+		X509_CRL *crl = sk_X509_CRL_value(crls, i);
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+		if (next && X509_cmp_current_time(next) < 0) {
+			char name[256], when[64];
+			log_warn("tls", "CRL file %s: the CRL of \"%s\" expired on %s; every "
+					"certificate that CA issued will be refused until it is "
+					"renewed (parleyctl cert crl)",
+				 path, tls_name_str(X509_CRL_get_issuer(crl), name, sizeof(name)),
+				 tls_time_str(next, when, sizeof(when)));
+		}
+		if (X509_STORE_add_crl(g->store, crl) != 1)
+			log_fatal("tls", "out of memory in X509_STORE_add_crl");
+		g->ncrls++;
+	}
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	return 0;
+}
+
+static size_t gen_count_cas(X509_STORE *store)
+{
+	size_t n = 0;
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++)
+		if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
+			n++;
+	return n;
+}
+
+static struct tls_client_auth_gen *gen_new(const struct tls_client_auth_config *cfg, char **err)
+{
+	*err = NULL;
+	if (cfg->verify_depth < 1 || cfg->verify_depth > CA_DEPTH_MAX) {
+		*err = tls_errorf("verify depth %u: must be 1 to %d", cfg->verify_depth, CA_DEPTH_MAX);
+		return NULL;
+	}
+	if ((unsigned)cfg->mode > TLS_CLIENT_CERTS_NEEDED) {
+		*err = tls_errorf("client certificate mode %d is unknown", (int)cfg->mode);
+		return NULL;
+	}
+	struct tls_client_auth_gen *g = xcalloc(1, sizeof(*g));
+	atomic_init(&g->refs, 1);
+	g->mode = cfg->mode;
+	g->accept_selfsigned = cfg->accept_selfsigned;
+	g->disconnect_on_failure = cfg->disconnect_on_failure;
+	g->depth = (int)cfg->verify_depth;
+	g->store = tls_must(X509_STORE_new(), "X509_STORE_new");
+	g->ca_names = tls_must(sk_X509_NAME_new_null(), "sk_X509_NAME_new_null");
+
+	/* The purpose makes verification check EKU clientAuth (when the
+	 * extension is present) and keyUsage digitalSignature on the leaf,
+	 * and that the CAs may issue for clients; handshakes set the same. */
+	X509_STORE_set_purpose(g->store, X509_PURPOSE_SSL_CLIENT);
+	X509_STORE_set_depth(g->store, g->depth);
+	/* Every certificate in this store was put there to be trusted for
+	 * clients: an intermediate CA is an anchor too, so an operator can
+	 * trust one issuing CA without trusting all its root signs. */
+	unsigned long flags = X509_V_FLAG_PARTIAL_CHAIN;
+	/* A self-signed certificate accepted as such must at least carry a
+	 * signature that matches its own key. */
+	if (g->accept_selfsigned)
+		flags |= X509_V_FLAG_CHECK_SS_SIGNATURE;
+	if (cfg->ca_path && gen_add_path(g, cfg->ca_path, err) < 0)
+		goto free_gen;
+	if (cfg->crl_file) {
+		if (gen_add_crls(g, cfg->crl_file, err) < 0)
+			goto free_gen;
+		flags |= X509_V_FLAG_CRL_CHECK;
+	}
+	X509_STORE_set_flags(g->store, flags);
+	g->ncas = gen_count_cas(g->store);
+	if (sk_X509_NAME_num(g->ca_names) == 0) {
+		sk_X509_NAME_free(g->ca_names);
+		g->ca_names = NULL;
+	}
+	g->requests = g->mode == TLS_CLIENT_CERTS_NEEDED ||
+		      (g->mode == TLS_CLIENT_CERTS_WANTED && (g->ncas > 0 || g->accept_selfsigned));
+	if (g->mode == TLS_CLIENT_CERTS_NEEDED && g->ncas == 0 && !g->accept_selfsigned)
+		log_warn("tls", "client certificates are needed but the client trust store holds no "
+				"CA: every client will be refused");
+	return g;
+
+free_gen:
+	gen_unref(g);
+	return NULL;
+}
+
+_Static_assert((int)TLS_CLIENT_CERTS_DISABLED == (int)CLIENT_CERTS_DISABLED &&
+		       (int)TLS_CLIENT_CERTS_WANTED == (int)CLIENT_CERTS_WANTED &&
+		       (int)TLS_CLIENT_CERTS_NEEDED == (int)CLIENT_CERTS_NEEDED,
+	       "c2s.client_certs values are enum tls_client_certs");
+
+void tls_client_auth_config_c2s(const struct config *cfg, struct tls_client_auth_config *out)
+{
+	*out = (struct tls_client_auth_config){
+		.mode = (enum tls_client_certs)cfg->c2s.client_certs,
+		.ca_path = cfg->c2s.client_ca,
+		.crl_file = cfg->c2s.crl_file,
+		.verify_depth = cfg->c2s.verify_depth,
+		.accept_selfsigned = cfg->c2s.accept_selfsigned,
+		.disconnect_on_failure = cfg->c2s.disconnect_on_failure,
+	};
+}
+
+/* ---- The holder ---- */
+
+struct tls_client_auth *tls_client_auth_new(const struct tls_client_auth_config *cfg, char **err)
+{
+	struct tls_client_auth_gen *g = gen_new(cfg, err);
+	if (!g)
+		return NULL;
+	struct tls_client_auth *ca = xcalloc(1, sizeof(*ca));
+	if (pthread_mutex_init(&ca->lock, NULL) != 0)
+		log_fatal("tls", "cannot create a mutex");
+	g->number = ca->generations = 1;
+	ca->current = g;
+	return ca;
+}
+
+int tls_client_auth_reload(struct tls_client_auth *ca, const struct tls_client_auth_config *cfg,
+			   char **err)
+{
+	struct tls_client_auth_gen *g = gen_new(cfg, err);
+	if (!g)
+		return -1;
+	pthread_mutex_lock(&ca->lock);
+	struct tls_client_auth_gen *old = ca->current;
+	g->number = ++ca->generations;
+	ca->current = g;
+	pthread_mutex_unlock(&ca->lock);
+	/* Outside the lock: freeing a large store takes a while, and sessions
+	 * that hold the old generation keep it alive anyway. */
+	gen_unref(old);
+	return 0;
+}
+
+void tls_client_auth_free(struct tls_client_auth *ca)
+{
+	if (!ca)
+		return;
+	gen_unref(ca->current);
+	pthread_mutex_destroy(&ca->lock);
+	free(ca);
+}
+
+static struct tls_client_auth_gen *ca_current(struct tls_client_auth *ca)
+{
+	pthread_mutex_lock(&ca->lock);
+	struct tls_client_auth_gen *g = gen_ref(ca->current);
+	pthread_mutex_unlock(&ca->lock);
+	return g;
+}
+
+void tls_client_auth_info(struct tls_client_auth *ca, struct tls_client_auth_info *out)
+{
+	struct tls_client_auth_gen *g = ca_current(ca);
+	*out = (struct tls_client_auth_info){
+		.generation = g->number,
+		.mode = g->mode,
+		.ncas = g->ncas,
+		.ncrls = g->ncrls,
+		.requests = g->requests,
+	};
+	gen_unref(g);
+}
+
+/* ---- Verdicts ---- */
+
+const char *tls_cert_problem_name(enum tls_cert_problem p)
+{
+	switch (p) {
+	case TLS_CERT_OK:
+		return "ok";
+	case TLS_CERT_EXPIRED:
+		return "expired";
+	case TLS_CERT_NOT_YET_VALID:
+		return "not-yet-valid";
+	case TLS_CERT_UNKNOWN_ISSUER:
+		return "unknown-issuer";
+	case TLS_CERT_SELF_SIGNED:
+		return "self-signed";
+	case TLS_CERT_CHAIN_TOO_LONG:
+		return "chain-too-long";
+	case TLS_CERT_REVOKED:
+		return "revoked";
+	case TLS_CERT_CRL:
+		return "crl";
+	case TLS_CERT_WRONG_PURPOSE:
+		return "wrong-purpose";
+	case TLS_CERT_BAD_SIGNATURE:
+		return "bad-signature";
+	case TLS_CERT_NOT_A_CA:
+		return "not-a-ca";
+	case TLS_CERT_WEAK:
+		return "weak";
+	case TLS_CERT_OTHER:
+		break;
+	}
+	return "other";
+}
+
+/* Reasons are bounded by design: a long subject cuts the sentence short
+ * rather than growing it (through vsnprintf, which GCC does not second-
+ * guess about truncation). */
+static void reason_printf(char *r, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void reason_printf(char *r, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r, n, fmt, ap);
+	va_end(ap);
+}
+
+/* "certificate "CN=alice"" or "CA certificate "CN=Sub CA" (chain depth 1)". */
+static const char *verify_who(X509 *x, int depth, char *out, size_t n)
+{
+	char name[200];
+	if (!x)
+		snprintf(out, n, "the certificate at chain depth %d", depth);
+	else if (depth == 0)
+		snprintf(out, n, "certificate \"%s\"",
+			 tls_name_str(X509_get_subject_name(x), name, sizeof(name)));
+	else
+		snprintf(out, n, "CA certificate \"%s\" (chain depth %d)",
+			 tls_name_str(X509_get_subject_name(x), name, sizeof(name)), depth);
+	return out;
+}
+
+static void verify_describe(struct tls_verify *v, X509_STORE_CTX *ctx, int err, int depth)
+{
+	struct tls_cert_status *st = &v->status;
+	X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+	X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+	char who[280], name[200], when[64];
+	verify_who(x, depth, who, sizeof(who));
+	enum tls_cert_problem p = TLS_CERT_OTHER;
+	char *r = st->reason;
+	size_t rn = sizeof(st->reason);
+
+	switch (err) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		p = TLS_CERT_EXPIRED;
+		reason_printf(r, rn, "%s expired on %s", who,
+			 tls_time_str(x ? X509_get0_notAfter(x) : NULL, when, sizeof(when)));
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		p = TLS_CERT_NOT_YET_VALID;
+		reason_printf(r, rn, "%s is not valid until %s (check the clocks)", who,
+			 tls_time_str(x ? X509_get0_notBefore(x) : NULL, when, sizeof(when)));
+		break;
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		p = TLS_CERT_SELF_SIGNED;
+		reason_printf(r, rn, "%s is self-signed, and self-signed certificates are not accepted",
+			      who);
+		break;
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		p = TLS_CERT_UNKNOWN_ISSUER;
+		reason_printf(r, rn, "the chain of %s ends at \"%s\", which is not in the trust store",
+			 verify_who(leaf, 0, who, sizeof(who)),
+			 x ? tls_name_str(X509_get_subject_name(x), name, sizeof(name)) : "?");
+		break;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		p = TLS_CERT_UNKNOWN_ISSUER;
+		reason_printf(r, rn, "%s was issued by \"%s\", which is not in the trust store", who,
+			 x ? tls_name_str(X509_get_issuer_name(x), name, sizeof(name)) : "?");
+		break;
+	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+		p = TLS_CERT_CHAIN_TOO_LONG;
+		reason_printf(r, rn,
+			      "the chain of %s has more intermediate CAs than the verify depth (%d) allows",
+			      verify_who(leaf, 0, who, sizeof(who)), v->gen ? v->gen->depth : -1);
+		break;
+	case X509_V_ERR_CERT_REVOKED: {
+		p = TLS_CERT_REVOKED;
+		char serial[80] = "?";
+		BIGNUM *bn = x ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL) : NULL;
+		char *hex = bn ? BN_bn2hex(bn) : NULL;
+		if (hex)
+			snprintf(serial, sizeof(serial), "%s", hex);
+		OPENSSL_free(hex);
+		BN_free(bn);
+		reason_printf(r, rn, "%s (serial %s) has been revoked", who, serial);
+		break;
+	}
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		p = TLS_CERT_CRL;
+		reason_printf(r, rn,
+			      "the CRL file has no CRL from \"%s\", so %s cannot be checked for revocation",
+			      x ? tls_name_str(X509_get_issuer_name(x), name, sizeof(name)) : "?", who);
+		break;
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+	case X509_V_ERR_CRL_NOT_YET_VALID:
+	case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+	case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+	case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+		p = TLS_CERT_CRL;
+		reason_printf(r, rn, "the CRL from \"%s\" cannot be used for %s: %s",
+			 x ? tls_name_str(X509_get_issuer_name(x), name, sizeof(name)) : "?", who,
+			 X509_verify_cert_error_string(err));
+		break;
+	case X509_V_ERR_INVALID_PURPOSE: {
+		p = TLS_CERT_WRONG_PURPOSE;
+		uint32_t xf = x ? X509_get_extension_flags(x) : 0;
+		if ((xf & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT))
+			reason_printf(r, rn,
+				      "%s is not for client authentication: its extended key usage "
+				      "lacks clientAuth",
+				      who);
+		else if (depth == 0 && (xf & EXFLAG_KUSAGE) &&
+			 !(X509_get_key_usage(x) & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)))
+			reason_printf(r, rn,
+				      "%s is not for client authentication: its key usage lacks "
+				      "digitalSignature",
+				      who);
+		else
+			reason_printf(r, rn, "%s is not for client authentication", who);
+		break;
+	}
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+		p = TLS_CERT_BAD_SIGNATURE;
+		reason_printf(r, rn, "the signature on %s does not verify", who);
+		break;
+	case X509_V_ERR_INVALID_CA:
+	case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+		p = TLS_CERT_NOT_A_CA;
+		reason_printf(r, rn, "%s issued a certificate but may not act as a CA (%s)", who,
+			 X509_verify_cert_error_string(err));
+		break;
+	case X509_V_ERR_EE_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		p = TLS_CERT_WEAK;
+		reason_printf(r, rn, "%s is too weak: %s", who, X509_verify_cert_error_string(err));
+		break;
+	default:
+		reason_printf(r, rn, "%s: %s", who, X509_verify_cert_error_string(err));
+		break;
+	}
+	st->problem = p;
+	st->depth = depth;
+}
+
+static struct tls_verify *verify_of(X509_STORE_CTX *ctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl) {
+		struct tls_session *t = SSL_get_app_data(ssl);
+		return t ? &t->verify : NULL;
+	}
+	return X509_STORE_CTX_get_app_data(ctx);
+}
+
+/* OpenSSL calls this for every problem it finds and once per certificate
+ * of the chain; returning 1 on a problem carries on as if it were none. */
+static int verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	struct tls_verify *v = verify_of(ctx);
+	if (!v || !v->gen)
+		return ok;
+	v->ran = true;
+	if (ok)
+		return 1;
+	int err = X509_STORE_CTX_get_error(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx);
+	if (err == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT && v->gen->accept_selfsigned) {
+		/* Cleared, so that the result OpenSSL records (and resumption
+		 * would reuse) says verified too. */
+		X509_STORE_CTX_set_error(ctx, X509_V_OK);
+		return 1;
+	}
+	if (v->status.problem == TLS_CERT_OK)
+		verify_describe(v, ctx, err, depth);
+	if (v->fail_fast)
+		return 0;
+	return v->gen->mode == TLS_CLIENT_CERTS_NEEDED && v->gen->disconnect_on_failure ? 0 : 1;
+}
+
+/* Fills v->status.state from what verification left behind. */
+static void verify_settle(struct tls_verify *v, X509 *peer, long result)
+{
+	struct tls_cert_status *st = &v->status;
+	/* Without a peer certificate the callback never ran, unless the
+	 * handshake failed over it: then problem and reason say why. */
+	if (!peer) {
+		st->state = TLS_PEER_CERT_NONE;
+		return;
+	}
+	if (st->problem != TLS_CERT_OK) {
+		st->state = TLS_PEER_CERT_INVALID;
+		return;
+	}
+	/* Belt and braces: the callback saw the chain and OpenSSL agrees. */
+	if (!v->gen || !v->ran || result != X509_V_OK) {
+		st->state = TLS_PEER_CERT_INVALID;
+		st->problem = TLS_CERT_OTHER;
+		snprintf(st->reason, sizeof(st->reason), "the certificate was not verified: %s",
+			 !v->gen || !v->ran ? "no verification ran"
+					    : X509_verify_cert_error_string(result));
+		return;
+	}
+	st->state = TLS_PEER_CERT_VALID;
+}
+
+enum tls_peer_cert tls_client_auth_check(struct tls_client_auth *ca, X509 *leaf,
+					 STACK_OF(X509) *chain, struct tls_cert_status *out)
+{
+	struct tls_verify v = {.gen = ca_current(ca), .fail_fast = true};
+	X509_STORE_CTX *ctx = tls_must(X509_STORE_CTX_new(), "X509_STORE_CTX_new");
+	long result = X509_V_ERR_UNSPECIFIED;
+	if (X509_STORE_CTX_init(ctx, v.gen->store, leaf, chain) == 1 &&
+	    X509_STORE_CTX_set_default(ctx, "ssl_client") == 1) {
+		X509_STORE_CTX_set_app_data(ctx, &v);
+		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+		if (X509_verify_cert(ctx) == 1)
+			result = X509_V_OK;
+		else if (X509_STORE_CTX_get_error(ctx) != X509_V_OK)
+			result = X509_STORE_CTX_get_error(ctx);
+	}
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	verify_settle(&v, leaf, result);
+	*out = v.status;
+	tls_verify_clear(&v);
+	return out->state;
+}
+
+/* ---- Sessions ---- */
+
+void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
+{
+	if (!ca)
+		return;
+	struct tls_client_auth_gen *g = ca_current(ca);
+	if (!g->requests) {
+		gen_unref(g);
+		return;
+	}
+	t->verify.gen = g;
+	int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+	if (g->mode == TLS_CLIENT_CERTS_NEEDED)
+		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_set_verify(t->ssl, mode, verify_cb);
+	SSL_set_verify_depth(t->ssl, g->depth);
+	if (SSL_set1_verify_cert_store(t->ssl, g->store) != 1)
+		log_fatal("tls", "out of memory in SSL_set1_verify_cert_store");
+	/* Clients such as Java's and browsers pick the certificate to send
+	 * by these names. */
+	if (g->ca_names)
+		SSL_set_client_CA_list(t->ssl,
+				       tls_must(SSL_dup_CA_list(g->ca_names), "SSL_dup_CA_list"));
+	SSL_set_options(t->ssl, SSL_OP_NO_TICKET);
+	if (SSL_set_num_tickets(t->ssl, 0) != 1 ||
+	    SSL_set_session_id_context(t->ssl, ca_sid_ctx, sizeof(ca_sid_ctx) - 1) != 1)
+		log_fatal("tls", "cannot turn session resumption off");
+}
+
+void tls_verify_after_sni(struct tls_session *t)
+{
+	if (t && t->verify.gen && SSL_set1_verify_cert_store(t->ssl, t->verify.gen->store) != 1)
+		log_fatal("tls", "out of memory in SSL_set1_verify_cert_store");
+}
+
+void tls_verify_handshake_done(struct tls_session *t)
+{
+	if (t->verify.gen && t->verify.gen->ca_names)
+		SSL_set_client_CA_list(t->ssl, NULL);
+}
+
+void tls_verify_clear(struct tls_verify *v)
+{
+	gen_unref(v->gen);
+	v->gen = NULL;
+}
+
+const char *tls_verify_failure(const struct tls_session *t, int ssl_reason, char *tmp, size_t n)
+{
+	const struct tls_verify *v = &t->verify;
+	if (!v->gen)
+		return NULL;
+	if (ssl_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+		return "the client sent no certificate, and this port requires one";
+	if (ssl_reason == SSL_R_CERTIFICATE_VERIFY_FAILED && v->status.problem != TLS_CERT_OK) {
+		snprintf(tmp, n, "client certificate refused (%s): %s",
+			 tls_cert_problem_name(v->status.problem), v->status.reason);
+		return tmp;
+	}
+	return NULL;
+}
+
+const struct tls_cert_status *tls_session_peer_cert(const void *tv)
+{
+	/* Settled on each call rather than at the end of the handshake: the
+	 * handshake may finish inside a read, and this costs a few checks. */
+	struct tls_session *t = (struct tls_session *)tv;
+	X509 *peer = SSL_is_init_finished(t->ssl) ? SSL_get0_peer_certificate(t->ssl) : NULL;
+	verify_settle(&t->verify, peer, SSL_get_verify_result(t->ssl));
+	return &t->verify.status;
+}
+
+enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reason)
+{
+	const struct tls_cert_status *st = tls_session_peer_cert(t);
+	if (reason)
+		*reason = st->reason;
+	return st->state;
+}
+
+int tls_session_peer_identities(const void *tv, struct arena *a, struct tls_cert_ids *out)
+{
+	const struct tls_session *t = tv;
+	X509 *peer = SSL_is_init_finished(t->ssl) ? SSL_get0_peer_certificate(t->ssl) : NULL;
+	if (!peer) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return tls_cert_ids_read(peer, a, out);
+}
