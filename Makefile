@@ -57,9 +57,12 @@ fuzz: deps
 	[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) -Dfuzz=true -Dunit_tests=false
 	ninja -C $(FUZZBUILD) fuzz/fuzz_xml fuzz/fuzz_scram
 	mkdir -p fuzz/crashes
+	# New inputs go to a scratch corpus in the build dir; the seeds in
+	# fuzz/corpus/ stay as committed.
 	for f in xml scram; do \
+		mkdir -p $(FUZZBUILD)/corpus/$$f; \
 		$(FUZZBUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/crashes/ \
-			-print_final_stats=1 fuzz/corpus/$$f || exit 1; \
+			-print_final_stats=1 $(FUZZBUILD)/corpus/$$f fuzz/corpus/$$f || exit 1; \
 	done
 
 # make bench: Parley against Prosody and ejabberd (bench/README.md); not part

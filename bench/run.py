@@ -573,7 +573,8 @@ def main():
                 log(f"  {name}: failed: {e}")
                 info[name] = {"error": str(e)}
             if not a.keep_data:
-                for sub in ("instance/parley.db", "data", "spool"):
+                for sub in ("instance/parley.db", "instance/parley.db-wal", "instance/parley.db-shm",
+                            "data", "spool"):
                     p = os.path.join(outdir, name, sub)
                     if os.path.isdir(p):
                         shutil.rmtree(p, ignore_errors=True)

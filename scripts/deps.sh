@@ -24,7 +24,11 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	created_policy=1
 fi
-cleanup() { [ -n "$created_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d; }
+cleanup() {
+	if [ -n "$created_policy" ]; then
+		$SUDO rm -f /usr/sbin/policy-rc.d
+	fi
+}
 trap cleanup EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq

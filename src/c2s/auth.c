@@ -265,7 +265,14 @@ static void scram_first(struct c2s_stream *s, struct arena *a, const struct buf 
 	s->sasl_step = 1;
 	enum sasl_cond c = scram_server_client_first(s->scram, msg->data, msg->len);
 	if (c != SASL_OK) {
-		auth_failed(s, c, NULL, "malformed client-first-message");
+		/* sasl/ answers not-authorized for well-formed messages it refuses:
+		 * those are all about channel binding or an unusable username. */
+		auth_failed(s, c, NULL,
+			    c == SASL_NOT_AUTHORIZED
+				    ? "client-first-message refused: channel binding mismatch (a 'y' flag while -PLUS "
+				      "is offered, a binding type this TLS session lacks, e.g. tls-unique on TLS 1.3) "
+				      "or a username SASLprep refuses"
+				    : "malformed client-first-message");
 		return;
 	}
 	const char *user = scram_server_username(s->scram);

@@ -579,8 +579,8 @@ int c2s_listen(struct shard *sh, char **err)
 				*err = xstrdup("too many c2s listeners");
 				return -1;
 			}
-			struct listener *l = listener_new(sh->w, ip, ports[k], (int)cfg->c2s.backlog, c2s_accept,
-							  (void *)kinds[k], err);
+			struct listener *l = listener_new(sh->w, ip, ports[k], (int)cfg->c2s.backlog, sh->w->id == 0,
+							  c2s_accept, (void *)kinds[k], err);
 			if (!l)
 				return -1;
 			sh->listeners[sh->nlisteners++] = l;

@@ -13,7 +13,21 @@
 
 #include "core/alloc.h"
 
-enum { ARENA_BLOCK = 4096, ARENA_CACHE_MAX = 16 };
+/* Under AddressSanitizer, memory an arena handed out and took back is
+ * poisoned, and freed arenas are not cached: a stanza used after its arena
+ * was freed must be a sanitizer report, not a silent reuse. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define ARENA_CACHE_MAX 0
+#else
+#define ARENA_POISON(p, n) ((void)(p), (void)(n))
+#define ARENA_UNPOISON(p, n) ((void)(p), (void)(n))
+#define ARENA_CACHE_MAX 16
+#endif
+
+enum { ARENA_BLOCK = 4096 };
 
 struct arena_block {
 	struct arena_block *next;
@@ -62,6 +76,7 @@ struct arena *arena_new(void)
 	}
 	a = xmalloc(sizeof(*a));
 	a->head = block_new(ARENA_BLOCK - sizeof(struct arena_block));
+	ARENA_POISON(a->head->data, a->head->size);
 	a->big = NULL;
 	a->total = 0;
 	a->next_free = NULL;
@@ -79,6 +94,7 @@ void arena_reset(struct arena *a)
 		b = next;
 	}
 	b->used = 0;
+	ARENA_POISON(b->data, b->size);
 	a->head = b;
 	blocks_free(a->big);
 	a->big = NULL;
@@ -90,12 +106,14 @@ void arena_free(struct arena *a)
 	if (!a)
 		return;
 	arena_reset(a);
+#if ARENA_CACHE_MAX > 0
 	if (arena_cache_len < ARENA_CACHE_MAX) {
 		a->next_free = arena_cache;
 		arena_cache = a;
 		arena_cache_len++;
 		return;
 	}
+#endif
 	blocks_free(a->head);
 	free(a);
 }
@@ -128,11 +146,13 @@ void *arena_alloc(struct arena *a, size_t size)
 	struct arena_block *b = a->head;
 	if (b->size - b->used < size) {
 		b = block_new(std);
+		ARENA_POISON(b->data, b->size);
 		b->next = a->head;
 		a->head = b;
 	}
 	void *p = b->data + b->used;
 	b->used += size;
+	ARENA_UNPOISON(p, size);
 	return p;
 }
 

@@ -645,8 +645,14 @@ static void conn_poll_cb(uv_poll_t *p, int status, int events)
 	if (c->closed)
 		return;
 	if (status < 0) {
+		/* libuv reports EPOLLERR as a generic error: ask the socket. */
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
 		char reason[128];
-		snprintf(reason, sizeof(reason), "socket error: %s", uv_strerror(status));
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
+			snprintf(reason, sizeof(reason), "socket error: %s", strerror(soerr));
+		else
+			snprintf(reason, sizeof(reason), "socket error: %s", uv_strerror(status));
 		conn_abort(c, reason);
 		return;
 	}

@@ -55,7 +55,23 @@ static void listener_poll_cb(uv_poll_t *p, int status, int events)
 	}
 }
 
-struct listener *listener_new(struct worker *w, const char *ip, unsigned port, int backlog,
+/* True when something else is bound to the address: a socket without
+ * SO_REUSEPORT cannot join a port held by anyone. */
+static bool port_taken(const struct sockaddr_storage *ss, socklen_t sl)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	bool taken = bind(fd, (const struct sockaddr *)ss, sl) < 0 && errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
+struct listener *listener_new(struct worker *w, const char *ip, unsigned port, int backlog, bool first,
 			      listener_accept_fn *fn, void *ud, char **err)
 {
 	struct sockaddr_storage ss;
@@ -81,6 +97,10 @@ struct listener *listener_new(struct worker *w, const char *ip, unsigned port, i
 		return NULL;
 	}
 
+	if (first && port && port_taken(&ss, sl)) {
+		errno = EADDRINUSE;
+		goto fail;
+	}
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

@@ -9,6 +9,8 @@
 #ifndef PARLEY_CORE_LISTENER_H
 #define PARLEY_CORE_LISTENER_H
 
+#include <stdbool.h>
+
 struct worker;
 struct listener;
 
@@ -16,8 +18,11 @@ typedef void listener_accept_fn(struct worker *w, int fd, void *ud);
 
 /* Binds and listens on ip:port (IPv4 or IPv6 literal); NULL with *err set
  * (heap string: "cannot listen on 127.0.0.1:5222: address in use") on
- * failure.  `backlog` is listen(2)'s. */
-struct listener *listener_new(struct worker *w, const char *ip, unsigned port, int backlog,
+ * failure.  `backlog` is listen(2)'s.  `first` marks the first of this
+ * process's sockets for the address: it checks that no other program
+ * holds the port (SO_REUSEPORT alone would silently share it with another
+ * server of the same user). */
+struct listener *listener_new(struct worker *w, const char *ip, unsigned port, int backlog, bool first,
 			      listener_accept_fn *fn, void *ud, char **err);
 /* Stops accepting; the memory is released from the loop later. */
 void listener_close(struct listener *l);

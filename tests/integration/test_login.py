@@ -256,3 +256,26 @@ def test_bind_conflict_rename(make_server):
         await new.expect(lambda st: st.xml.findtext(q(NS_CLIENT, "body")) == "hello sibling")
 
     run(body())
+
+
+@pytest.mark.parametrize("mech", ["PLAIN", "SCRAM-SHA-256"])
+def test_foreign_authzid_refused(make_server, mech):
+    # DESIGN.md / RFC 6120 §6.4.6: an authzid other than the authenticated
+    # identity is refused with <invalid-authzid/>; one's own is accepted.
+    s = make_server(options={"mechanisms": [mech]})
+    s.add_user("alice@localhost")
+    s.add_user("bob@localhost")
+
+    async def body():
+        c = Client(s, "alice@localhost/desk", mechs=None)
+        c.x.credentials["authzid"] = "bob@localhost"
+        await c.login(expect="failed")
+        assert sasl_failures(c) == ["invalid-authzid"]
+        ok = Client(s, "alice@localhost/desk", mechs=None)
+        ok.x.credentials["authzid"] = "alice@localhost"
+        await ok.login()
+        assert ok.full == "alice@localhost/desk"
+
+    run(body())
+    assert "authenticated as bob@localhost" not in s.log()
+    s.wait_log(r"authenticated as alice@localhost with " + re.escape(mech))
