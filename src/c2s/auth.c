@@ -330,6 +330,7 @@ static void scram_final(struct c2s_stream *s, struct arena *a, const struct buf 
 /* ---- PLAIN ---- */
 
 struct c2s_plain_job {
+	uv_work_t work;
 	struct c2s_stream *s;
 	struct scram_cred cred;
 	bool have_cred;
@@ -420,10 +421,10 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 	free(s->authcid);
 	s->authcid = xstrdup(account.bare);
 	s->job = job;
-	s->work.data = job;
+	job->work.data = job;
 	s->work_pending = true;
 	conn_pause_reading(s->conn);
-	uv_queue_work(&s->sh->w->loop, &s->work, plain_work, plain_done);
+	uv_queue_work(&s->sh->w->loop, &job->work, plain_work, plain_done);
 	/* What follows in this read waits for the verdict (a pipelined new
 	 * stream must meet a fresh parser, as after SCRAM). */
 	if (s->in_feed)

@@ -8,8 +8,9 @@
  *     name one of them.  An address of another host is not an account here.
  *  2. With no xmppAddr and c2s.cn_as_username on, a single subject CN gives
  *     the account: "user" means user@host, "user@domain" must be of this
- *     host.  That is safe because client certificates are verified only
- *     against the client trust store the operator configured.
+ *     host; a CN that is no valid username gives no identity (rule 3).
+ *     That is safe because client certificates are verified only against
+ *     the client trust store the operator configured.
  *  3. A certificate that yields no identity is refused whatever authzid the
  *     client sends, unless the account the authzid names has pinned this
  *     very certificate.
@@ -77,25 +78,28 @@ enum sasl_cond c2s_external_identity(struct arena *a, const struct tls_cert_ids 
 	}
 
 	/* 2. CN */
+	const char *bad_cn = NULL;
 	if (cn_as_username && ids->ncns == 1) {
 		const char *cn = ids->cns[0];
 		struct jid j;
 		int r = strchr(cn, '@') ? jid_parse_str(a, cn, &j) : jid_make(a, cn, host, NULL, &j);
 		if (r < 0 || !j.local || j.resource) {
-			*why = arena_printf(a, "the certificate's CN '%.100s' is not a valid username", cn);
-			return SASL_NOT_AUTHORIZED;
-		}
-		if (strcmp(j.domain, host) != 0) {
+			/* A CN that cannot be a username ("Sensor 7") names no
+			 * account: the certificate has no identity and rule 3
+			 * applies, so a pin can vouch for it as for one without
+			 * a CN. */
+			bad_cn = cn;
+		} else if (strcmp(j.domain, host) != 0) {
 			*why = arena_printf(a, "the certificate's CN names %s, not an account of %s", j.bare, host);
 			return SASL_NOT_AUTHORIZED;
-		}
-		if (have_z && strcmp(z.bare, j.bare) != 0) {
+		} else if (have_z && strcmp(z.bare, j.bare) != 0) {
 			*why = arena_printf(a, "the authzid %s differs from the certificate's CN identity %s", z.bare, j.bare);
 			return SASL_INVALID_AUTHZID;
+		} else {
+			*account = j;
+			*why = "the certificate's CN (c2s.cn_as_username)";
+			return SASL_OK;
 		}
-		*account = j;
-		*why = "the certificate's CN (c2s.cn_as_username)";
-		return SASL_OK;
 	}
 
 	/* 3. no identity: only a pin can vouch for it */
@@ -105,7 +109,9 @@ enum sasl_cond c2s_external_identity(struct arena *a, const struct tls_cert_ids 
 		*why = "no identity in the certificate; accepted only if the account pinned it";
 		return SASL_OK;
 	}
-	if (ids->ncns > 1 && cn_as_username)
+	if (bad_cn)
+		*why = arena_printf(a, "the certificate's CN '%.100s' is not a valid username", bad_cn);
+	else if (ids->ncns > 1 && cn_as_username)
 		*why = "the certificate has no xmppAddr and several CNs";
 	else if (ids->ncns && !cn_as_username)
 		*why = "the certificate has no xmppAddr and c2s.cn_as_username is off";

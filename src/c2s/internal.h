@@ -70,8 +70,7 @@ struct c2s_stream {
 	char *authcid;               /* "alice" (for logs) */
 	struct jid *jid;             /* the authenticated bare JID */
 	bool work_pending;           /* a PLAIN check runs on the thread pool */
-	uv_work_t work;
-	struct c2s_plain_job *job;
+	struct c2s_plain_job *job;   /* holds the uv_work_t while it runs */
 
 	struct worker_msg move;      /* posting to the owner worker */
 	struct session session;      /* valid while bound */

@@ -28,6 +28,8 @@
 
 static const char *const alpn_xmpp_client[] = {"xmpp-client"};
 
+enum { C2S_IDLE_TRIM_MS = 2000 };
+
 static void c2s_on_read(void *owner, struct conn *c, const char *data, size_t len);
 static void c2s_on_handshake(void *owner, struct conn *c);
 static void c2s_on_tick(void *owner, struct conn *c, uint64_t now_ms);
@@ -488,6 +490,10 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 		return;
 	}
 	c2s_auth_tick(s, now);
+	/* A quiet bound stream keeps no parser between stanzas (the next
+	 * byte re-creates it): most of an idle session's memory otherwise. */
+	if (s->state == C2S_BOUND && now - conn_last_read_ms(c) >= C2S_IDLE_TRIM_MS)
+		xml_parser_trim(s->parser);
 	/* Only between stanzas of a bound stream: whitespace before a new
 	 * stream's XML declaration would make it invalid. */
 	if (s->state == C2S_BOUND && conn_outq_bytes(c) == 0 &&

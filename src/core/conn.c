@@ -34,6 +34,7 @@ enum {
 	CONN_CHUNK_MIN = 4096 - 16,  /* private tail chunk size */
 	CONN_LINGER_MS = 5000,       /* flushing before close, at most */
 	CONN_IOV_MAX = 64,
+	CONN_IDLE_TRIM_MS = 1000,    /* quiet this long: release transport buffers */
 };
 
 struct outq_entry {
@@ -68,6 +69,7 @@ struct conn {
 	bool write_blocked;   /* waiting for the socket (or TLS) */
 	int write_want;       /* CONN_IO_WANT_* of the blocked write */
 	bool read_wants_write; /* TLS read needs the socket writable */
+	bool trimmed;          /* idle: the transport's buffers were released */
 	char *reason;
 
 	/* output queue: ring of entries */
@@ -396,6 +398,7 @@ static void conn_read(struct conn *c)
 		}
 		if (n > 0) {
 			c->read_wants_write = false;
+			c->trimmed = false;
 			c->bytes_in += (uint64_t)n;
 			c->last_read_ms = worker_now(w);
 			if (c->rate) {
@@ -722,8 +725,18 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 			conn_abort(c, NULL);
 			continue;
 		}
-		if (!c->closing)
-			c->h->on_tick(c->owner, c, now_ms);
+		if (c->closing)
+			continue;
+		/* A connection quiet for a sweep gives its transport's buffers
+		 * back: with thousands of idle TLS sessions this is most of
+		 * their memory. */
+		if (!c->trimmed && c->tops && c->tops->trim && !c->handshaking && c->qbytes == 0 &&
+		    now_ms - c->last_read_ms >= CONN_IDLE_TRIM_MS) {
+			c->tops->trim(c->t);
+			c->trimmed = true;
+			w->trims++;
+		}
+		c->h->on_tick(c->owner, c, now_ms);
 	}
 }
 

@@ -54,6 +54,8 @@ struct conn_transport_ops {
 	void (*shutdown)(void *t, int fd);
 	/* Why the last CONN_IO_ERROR happened, for the log line. */
 	const char *(*error)(void *t);
+	/* Releases buffers an idle connection does not need (may be NULL). */
+	void (*trim)(void *t);
 	void (*free)(void *t);
 };
 

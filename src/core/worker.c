@@ -7,6 +7,7 @@
 #include "core/worker.h"
 
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "core/alloc.h"
@@ -32,11 +33,26 @@ static void worker_inbox_cb(uv_async_t *h)
 		uv_async_send(&w->inbox_async);
 }
 
+/* Buffers released by idle connections sit in the middle of the heap,
+ * where free() does not return them to the system: after many releases,
+ * hand the free pages back (at most every few seconds). */
+enum { HEAP_TRIM_AFTER = 64, HEAP_TRIM_EVERY_MS = 5000 };
+
+static void worker_heap_trim(struct worker *w)
+{
+	if (w->trims < HEAP_TRIM_AFTER || w->now_ms - w->heap_trimmed_ms < HEAP_TRIM_EVERY_MS)
+		return;
+	w->trims = 0;
+	w->heap_trimmed_ms = w->now_ms;
+	malloc_trim(0);
+}
+
 static void worker_sweep_cb(uv_timer_t *t)
 {
 	struct worker *w = t->data;
 	w->now_ms = uv_now(&w->loop);
 	conn_sweep(w, w->now_ms);
+	worker_heap_trim(w);
 	if (w->on_tick)
 		w->on_tick(w);
 }

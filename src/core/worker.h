@@ -54,6 +54,8 @@ struct worker {
 	size_t readbuf_size;
 	char *tlsbuf;          /* coalesces small writes into one TLS record */
 	uint64_t now_ms;       /* loop time at the last sweep or wake-up */
+	unsigned trims;        /* idle conns that released buffers, since... */
+	uint64_t heap_trimmed_ms; /* ...the heap was last given back to the OS */
 
 	/* hooks of the upper layers, run on this thread */
 	worker_fn *on_start;   /* after the loop exists, before it runs */

@@ -211,10 +211,11 @@ static int ca_init(int argc, char **argv)
 	if (optind != argc - 1)
 		return usage();
 	const char *dir = argv[optind];
-	if (!spec.cn)
-		spec.cn = parent_dir ? "Parley Intermediate CA" : "Parley CA";
+	if (!spec.cn && !parent_dir)
+		spec.cn = "Parley CA";
 
 	struct ca parent = {0};
+	char default_cn[64];
 	struct buf kp = BUF_INIT, cp = BUF_INIT, chp = BUF_INIT;
 	X509 *x = NULL;
 	EVP_PKEY *key = NULL;
@@ -230,6 +231,17 @@ static int ca_init(int argc, char **argv)
 	}
 	if (parent_dir && ca_load(parent_dir, &parent) != CTL_OK)
 		goto out;
+	if (!spec.cn) {
+		/* One name per level: an intermediate named like its issuer looks
+		 * self-issued (RFC 5280 §6.1), and CRLs, `cert show` and `trust
+		 * list` tell CAs apart by subject. */
+		int level = 1 + sk_X509_num(parent.chain);
+		if (level == 1)
+			snprintf(default_cn, sizeof(default_cn), "Parley Intermediate CA");
+		else
+			snprintf(default_cn, sizeof(default_cn), "Parley Intermediate CA %d", level);
+		spec.cn = default_cn;
+	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		ctl_error("cannot create %s: %s", dir, strerror(errno));
 		goto out;

@@ -37,6 +37,18 @@ static void route_copy(struct shard *sh, const struct stanza *st, const char *to
 	router_route(sh, c);
 }
 
+/* A session's kept presence, addressed to `to`, routed. */
+static void route_kept(struct shard *sh, const struct session *s, const char *to)
+{
+	struct stanza *c = stanza_thaw(s->presence);
+	if (!c) {
+		log_error("im", "the kept presence of %s cannot be parsed back", s->jid->full);
+		return;
+	}
+	route_copy(sh, c, to);
+	stanza_free(c);
+}
+
 /* ---- helpers used by roster.c and blocking.c too ---- */
 
 void presence_send_current(struct shard *sh, struct user *u, const char *to)
@@ -47,7 +59,7 @@ void presence_send_current(struct shard *sh, struct user *u, const char *to)
 	{
 		struct session *s = list_entry(pos, struct session, link);
 		if (s->available && s->presence)
-			route_copy(sh, s->presence, to);
+			route_kept(sh, s, to);
 	}
 }
 
@@ -178,7 +190,7 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 			im_deliver_available(u, st, false, 0, s);
 		}
 		directed_unavailable(sh, s, st);
-		stanza_free(s->presence);
+		stanza_frozen_free(s->presence);
 		s->presence = NULL;
 		stanza_free(st);
 		arena_free(b.a);
@@ -188,8 +200,8 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 	s->initial_sent = true;
 	s->available = true;
 	s->priority = presence_priority(st);
-	stanza_free(s->presence);
-	s->presence = stanza_copy(st);
+	stanza_frozen_free(s->presence);
+	s->presence = stanza_freeze(st);
 
 	roster_for_each(u, broadcast_item, &b);
 	/* RFC 6121 §4.2.2, §4.4.2: to all of the user's available resources,
@@ -202,8 +214,8 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 		list_for_each(pos, &u->sessions)
 		{
 			struct session *o = list_entry(pos, struct session, link);
-			if (o != s && o->available && o->presence) {
-				struct stanza *c = stanza_copy(o->presence);
+			struct stanza *c = o != s && o->available && o->presence ? stanza_thaw(o->presence) : NULL;
+			if (c) {
 				stanza_set_to(c, s->jid);
 				router_send_to_session(s, c);
 				stanza_free(c);
@@ -458,7 +470,7 @@ static void probe_inbound(struct shard *sh, struct stanza *st)
 		{
 			struct session *s = list_entry(pos, struct session, link);
 			if (s->available && s->presence) {
-				route_copy(sh, s->presence, st->from.full);
+				route_kept(sh, s, st->from.full);
 				any = true;
 			}
 		}

@@ -59,8 +59,12 @@ static void item_free(struct im_item *i)
 	free(i);
 }
 
+/* The chain link where `contact` is or would go; NULL before the first
+ * item (an empty roster allocates no table). */
 static struct im_item **cache_slot(struct im_user *iu, const char *contact)
 {
+	if (!iu->nbuckets)
+		return NULL;
 	uint64_t h = hash_str(contact);
 	struct im_item **pp = &iu->buckets[h & (iu->nbuckets - 1)];
 	while (*pp && ((*pp)->hash != h || strcmp((*pp)->it.contact, contact) != 0))
@@ -89,7 +93,7 @@ static void cache_grow(struct im_user *iu)
 static void cache_put(struct im_user *iu, const struct store_roster_item *src)
 {
 	struct im_item **pp = cache_slot(iu, src->contact);
-	if (*pp) {
+	if (pp && *pp) {
 		struct im_item *old = *pp;
 		struct im_item *n = item_new(src);
 		n->next = old->next;
@@ -108,7 +112,7 @@ static void cache_put(struct im_user *iu, const struct store_roster_item *src)
 static void cache_remove(struct im_user *iu, const char *contact)
 {
 	struct im_item **pp = cache_slot(iu, contact);
-	if (*pp) {
+	if (pp && *pp) {
 		struct im_item *old = *pp;
 		*pp = old->next;
 		item_free(old);
@@ -119,8 +123,6 @@ static void cache_remove(struct im_user *iu, const char *contact)
 struct im_user *im_user_load(struct shard *sh, const char *bare)
 {
 	struct im_user *iu = xcalloc(1, sizeof(*iu));
-	iu->nbuckets = 16;
-	iu->buckets = xcalloc(iu->nbuckets, sizeof(*iu->buckets));
 	struct arena *a = arena_new();
 	struct store_roster_item *items;
 	size_t n;
@@ -189,7 +191,7 @@ int roster_get(struct shard *sh, struct arena *a, const char *owner, const char 
 	struct user *u = user_find(sh, owner);
 	if (u && u->im) {
 		struct im_item **pp = cache_slot(u->im, contact);
-		if (!*pp)
+		if (!pp || !*pp)
 			return STORE_NOT_FOUND;
 		item_copy(a, &(*pp)->it, out);
 		return STORE_OK;

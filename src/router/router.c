@@ -115,7 +115,7 @@ void router_session_unbind(struct shard *sh, struct session *s)
 		free(list_entry(pos, struct directed, link));
 	}
 	s->ndirected = 0;
-	stanza_free(s->presence);
+	stanza_frozen_free(s->presence);
 	s->presence = NULL;
 	if (u->nsessions == 0) {
 		hooks.user_end(sh, u);

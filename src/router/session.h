@@ -17,6 +17,7 @@
 struct chunk;
 struct session;
 struct stanza;
+struct stanza_frozen;
 struct user;
 
 struct session_ops {
@@ -49,7 +50,7 @@ struct session {
 	bool interested;         /* requested the roster: gets pushes */
 	bool blocklist_wanted;   /* requested the block list: gets its pushes */
 	int priority;
-	struct stanza *presence; /* last available presence broadcast (owned) */
+	struct stanza_frozen *presence; /* last available presence broadcast (owned) */
 	struct list directed;    /* struct directed: unavailable on disconnect */
 	unsigned ndirected;
 };

@@ -1,11 +1,13 @@
 /* stanza: the routed unit, its copies, its wire form and its error replies. */
 #include "router/stanza.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/chunk.h"
+#include "core/alloc.h"
 #include "core/log.h"
 
 static const char *const etype_names[] = {
@@ -109,6 +111,44 @@ struct stanza *stanza_copy(const struct stanza *src)
 	st->to_absent = src->to_absent;
 	st->deliver = src->deliver;
 	return st;
+}
+
+struct stanza_frozen {
+	size_t len;
+	char xml[];
+};
+
+struct stanza_frozen *stanza_freeze(struct stanza *st)
+{
+	struct chunk *w = stanza_wire(st);
+	struct stanza_frozen *f = xmalloc(sizeof(*f) + w->len);
+	f->len = w->len;
+	memcpy(f->xml, w->data, w->len);
+	return f;
+}
+
+struct stanza *stanza_thaw(const struct stanza_frozen *f)
+{
+	struct arena *a = arena_new();
+	struct xml_node *el = xml_parse_fragment(a, f->xml, f->len);
+	struct stanza *st = el ? stanza_wrap(a, el) : NULL;
+	if (!st) {
+		arena_free(a);
+		return NULL;
+	}
+	const char *from = xml_node_attr(el, "from");
+	const char *to = xml_node_attr(el, "to");
+	if ((from && jid_parse_str(a, from, &st->from) < 0) || (to && jid_parse_str(a, to, &st->to) < 0)) {
+		stanza_free(st);
+		return NULL;
+	}
+	st->to_absent = !to;
+	return st;
+}
+
+void stanza_frozen_free(struct stanza_frozen *f)
+{
+	free(f);
 }
 
 void stanza_touch(struct stanza *st)

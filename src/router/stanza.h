@@ -57,6 +57,14 @@ struct stanza *stanza_new(enum stanza_kind kind);
 void stanza_free(struct stanza *st);
 /* A deep copy in its own arena (raw bytes included). */
 struct stanza *stanza_copy(const struct stanza *st);
+/* A stanza kept long (a session's last presence) as nothing but its
+ * serialised bytes, in one allocation: a parsed copy would cost a whole
+ * arena per idle session.  stanza_thaw() parses it back (NULL only if the
+ * bytes were damaged, which would be a bug). */
+struct stanza_frozen;
+struct stanza_frozen *stanza_freeze(struct stanza *st);
+struct stanza *stanza_thaw(const struct stanza_frozen *f);
+void stanza_frozen_free(struct stanza_frozen *f);
 
 /* Sets the address and its attribute together.  The JID is copied into
  * the stanza's arena. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,10 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Buffers of 16 KiB and more (TLS records) come from mmap: an idle
+	 * connection's released buffers go back to the system at once instead
+	 * of leaving holes in the heap that keep its pages resident. */
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
 	hash_seed();
 	struct config cfg;
 	char *err = NULL;

@@ -618,13 +618,20 @@ struct store *store_sqlite_open(const char *path, char **err)
 	/* SQLite would create the file with 0644 less the umask; accounts'
 	 * keys and messages are for this user only.  An existing file keeps
 	 * the mode its operator gave it.  The -wal and -shm files take the
-	 * mode of the database file. */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	 * mode of the database file.
+	 *
+	 * Only a file that does not exist yet is touched: closing any
+	 * descriptor of a file drops every POSIX lock this process holds on
+	 * it, so opening and closing the database while another handle (a
+	 * worker) has it open would make SQLite's locks vanish, and other
+	 * processes (parleyctl) would then write over the server's log. */
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+	} else if (errno != EEXIST) {
 		store_fail(&q->base, "cannot open %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	close(fd);
 
 	/* NOMUTEX: one handle belongs to one thread, so SQLite's per-handle
 	 * mutex would only cost. */

@@ -198,8 +198,8 @@ static int gen_add_crls(struct tls_client_auth_gen *g, const char *path, char **
 	STACK_OF(X509_CRL) *crls = NULL;
 	char *why = NULL;
 	if (tls_file_read_crls(path, &crls, &why) < 0) {
-		*err = tls_errorf("CRL file: %s", why);
-		free(why);
+		/* It says "CRL file PATH: ..." already. */
+		*err = why;
 		return -1;
 	}
 	for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
@@ -559,7 +559,7 @@ static struct tls_verify *verify_of(X509_STORE_CTX *ctx)
 	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	if (ssl) {
 		struct tls_session *t = SSL_get_app_data(ssl);
-		return t ? &t->verify : NULL;
+		return t ? t->verify : NULL;
 	}
 	return X509_STORE_CTX_get_app_data(ctx);
 }
@@ -649,7 +649,10 @@ void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
 		gen_unref(g);
 		return;
 	}
-	t->verify.gen = g;
+	/* Most sessions are never asked for a certificate: only these carry
+	 * the verification state (a reason string of a few hundred bytes). */
+	t->verify = xcalloc(1, sizeof(*t->verify));
+	t->verify->gen = g;
 	int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
 	if (g->mode == TLS_CLIENT_CERTS_NEEDED)
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
@@ -670,13 +673,13 @@ void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
 
 void tls_verify_after_sni(struct tls_session *t)
 {
-	if (t && t->verify.gen && SSL_set1_verify_cert_store(t->ssl, t->verify.gen->store) != 1)
+	if (t && t->verify && t->verify->gen && SSL_set1_verify_cert_store(t->ssl, t->verify->gen->store) != 1)
 		log_fatal("tls", "out of memory in SSL_set1_verify_cert_store");
 }
 
 void tls_verify_handshake_done(struct tls_session *t)
 {
-	if (t->verify.gen && t->verify.gen->ca_names)
+	if (t->verify && t->verify->gen && t->verify->gen->ca_names)
 		SSL_set_client_CA_list(t->ssl, NULL);
 }
 
@@ -688,8 +691,8 @@ void tls_verify_clear(struct tls_verify *v)
 
 const char *tls_verify_failure(const struct tls_session *t, int ssl_reason, char *tmp, size_t n)
 {
-	const struct tls_verify *v = &t->verify;
-	if (!v->gen)
+	const struct tls_verify *v = t->verify;
+	if (!v || !v->gen)
 		return NULL;
 	if (ssl_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
 		return "the client sent no certificate, and this port requires one";
@@ -705,10 +708,13 @@ const struct tls_cert_status *tls_session_peer_cert(const void *tv)
 {
 	/* Settled on each call rather than at the end of the handshake: the
 	 * handshake may finish inside a read, and this costs a few checks. */
+	static const struct tls_cert_status not_asked = {.state = TLS_PEER_CERT_NONE};
 	struct tls_session *t = (struct tls_session *)tv;
+	if (!t->verify)
+		return &not_asked;
 	X509 *peer = SSL_is_init_finished(t->ssl) ? SSL_get0_peer_certificate(t->ssl) : NULL;
-	verify_settle(&t->verify, peer, SSL_get_verify_result(t->ssl));
-	return &t->verify.status;
+	verify_settle(t->verify, peer, SSL_get_verify_result(t->ssl));
+	return &t->verify->status;
 }
 
 enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reason)

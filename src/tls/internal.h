@@ -56,8 +56,8 @@ struct tls_session {
 	bool failed;               /* a fatal error happened: no close_notify */
 	const char *alpn_selected; /* into alpn[], NUL-terminated */
 	size_t nalpn;
-	char err[256];             /* error(): why the last failure happened */
-	struct tls_verify verify;  /* the client certificate, when one was asked for */
+	char *err;                 /* error(): why the last failure happened (made on the first) */
+	struct tls_verify *verify; /* only when a client certificate was asked for */
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
 	 * tls_session_alpn() return a C string without copying. */

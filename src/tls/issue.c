@@ -241,7 +241,6 @@ int tls_cert_issue(const struct tls_cert_spec *spec, X509 *issuer, EVP_PKEY *iss
 		log_fatal("tls", "cannot set the certificate's issuer");
 
 	X509 *signer = issuer ? issuer : x;
-	issue_add_sans(x, spec);
 	const char *eku = spec->eku;
 	if (spec->kind == TLS_CERT_CA) {
 		issue_add_ext(x, signer, NID_basic_constraints, "critical,CA:TRUE");
@@ -257,6 +256,11 @@ int tls_cert_issue(const struct tls_cert_spec *spec, X509 *issuer, EVP_PKEY *iss
 		if (!eku)
 			eku = spec->kind == TLS_CERT_CLIENT ? "clientAuth" : "serverAuth,clientAuth";
 	}
+	/* Never the first extension: libstrophe (0.12 to at least 0.14) looks
+	 * for subjectAltName with X509_get_ext_by_NID(x, NID, 0), which starts
+	 * after index 0, so it would see no xmppAddr in a certificate that
+	 * opens with it, and could not choose its authzid for EXTERNAL. */
+	issue_add_sans(x, spec);
 	if (eku && *eku && issue_add_ext(x, signer, NID_ext_key_usage, eku) < 0) {
 		*err = tls_errorf("extended key usage \"%s\": OpenSSL knows no such usage (try "
 				  "clientAuth, serverAuth, emailProtection)",

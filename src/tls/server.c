@@ -215,8 +215,11 @@ static SSL_CTX *ctx_new(const struct tls_server_config *cfg, const struct tls_ho
 	SSL_CTX_set_min_proto_version(ctx, cfg->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-				      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* No SSL_MODE_RELEASE_BUFFERS: it frees and re-allocates the record
+	 * buffers around every read of a busy connection, yet keeps them on an
+	 * idle one (after a read that found nothing).  The conn releases them
+	 * explicitly once a connection goes quiet (tls_transport_ops.trim). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Resumption through tickets only: a server-side cache would be shared
 	 * mutable state between workers and memory per past client. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

@@ -118,6 +118,16 @@ static const char *proto_name(int version)
 }
 
 /* What an operator should read for the root cause in `e`. */
+enum { TLS_ERR_MAX = 256 };
+
+/* Most sessions never fail: the message buffer is made on the first error. */
+static char *err_buf(struct tls_session *t)
+{
+	if (!t->err)
+		t->err = xmalloc(TLS_ERR_MAX);
+	return t->err;
+}
+
 static void session_describe(struct tls_session *t, const struct tls_errs *e, const char *prefix)
 {
 	char tmp[160];
@@ -211,7 +221,7 @@ static void session_describe(struct tls_session *t, const struct tls_errs *e, co
 		struct tls_errs one = {.code = {code}, .n = code ? 1 : 0};
 		what = tls_errs_text(&one, tmp, sizeof(tmp));
 	}
-	snprintf(t->err, sizeof(t->err), "%s: %s", prefix, what);
+	snprintf(err_buf(t), TLS_ERR_MAX, "%s: %s", prefix, what);
 }
 
 /*
@@ -236,20 +246,20 @@ static int session_fail(struct tls_session *t, int r, int saved_errno, bool in_h
 	case SSL_ERROR_WANT_WRITE:
 		return CONN_IO_WANT_WRITE;
 	case SSL_ERROR_ZERO_RETURN:
-		snprintf(t->err, sizeof(t->err), "peer closed the TLS session");
+		snprintf(err_buf(t), TLS_ERR_MAX, "peer closed the TLS session");
 		return CONN_IO_EOF;
 	case SSL_ERROR_SYSCALL:
 		t->failed = true;
 		if (e.n == 0 && saved_errno == 0) {
 			/* OpenSSL before 3.0 reported a bare EOF this way. */
-			snprintf(t->err, sizeof(t->err), "%s",
+			snprintf(err_buf(t), TLS_ERR_MAX, "%s",
 				 in_handshake ? "peer closed the connection during the handshake"
 					      : "peer closed the connection without TLS close_notify");
 			return CONN_IO_EOF;
 		}
 		if (saved_errno) {
 			char tmp[128];
-			snprintf(t->err, sizeof(t->err), "%s: %s", prefix,
+			snprintf(err_buf(t), TLS_ERR_MAX, "%s: %s", prefix,
 				 strerror_r(saved_errno, tmp, sizeof(tmp)));
 		} else {
 			session_describe(t, &e, prefix);
@@ -258,7 +268,7 @@ static int session_fail(struct tls_session *t, int r, int saved_errno, bool in_h
 	case SSL_ERROR_SSL:
 		t->failed = true;
 		if (tls_errs_has(&e, ERR_LIB_SSL, SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
-			snprintf(t->err, sizeof(t->err), "%s",
+			snprintf(err_buf(t), TLS_ERR_MAX, "%s",
 				 in_handshake ? "peer closed the connection during the handshake"
 					      : "peer closed the connection without TLS close_notify");
 			return CONN_IO_EOF;
@@ -267,7 +277,7 @@ static int session_fail(struct tls_session *t, int r, int saved_errno, bool in_h
 		return CONN_IO_ERROR;
 	default:
 		t->failed = true;
-		snprintf(t->err, sizeof(t->err), "%s: unexpected OpenSSL state %d", prefix, kind);
+		snprintf(err_buf(t), TLS_ERR_MAX, "%s: unexpected OpenSSL state %d", prefix, kind);
 		return CONN_IO_ERROR;
 	}
 }
@@ -353,7 +363,17 @@ static void session_shutdown(void *tv, int fd)
 static const char *session_error(void *tv)
 {
 	struct tls_session *t = tv;
-	return t->err[0] ? t->err : "no TLS error recorded";
+	return t->err && t->err[0] ? t->err : "no TLS error recorded";
+}
+
+/* An idle session needs no record buffers (about 16 KiB each way): the
+ * conn calls this once the connection has been quiet for a while, and the
+ * next record allocates them again. */
+static void session_trim(void *tv)
+{
+	struct tls_session *t = tv;
+	if (!t->failed && SSL_is_init_finished(t->ssl) && !SSL_has_pending(t->ssl))
+		(void)SSL_free_buffers(t->ssl);
 }
 
 static void session_free(void *tv)
@@ -362,7 +382,11 @@ static void session_free(void *tv)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
-	tls_verify_clear(&t->verify);
+	if (t->verify) {
+		tls_verify_clear(t->verify);
+		free(t->verify);
+	}
+	free(t->err);
 	free(t);
 }
 
@@ -374,6 +398,7 @@ const struct conn_transport_ops tls_transport_ops = {
 	.pending = session_pending,
 	.shutdown = session_shutdown,
 	.error = session_error,
+	.trim = session_trim,
 	.free = session_free,
 };
 

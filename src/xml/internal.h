@@ -36,4 +36,15 @@ static inline bool xml_ns_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* region.c: per-parser memory for expat (see the file's comment). */
+#include <expat.h>
+struct xml_region;
+struct xml_region *xml_region_new(void);
+void xml_region_free(struct xml_region *r);
+/* Makes r the calling thread's region for expat's allocations; returns
+ * the previous one, for xml_region_leave. */
+struct xml_region *xml_region_enter(struct xml_region *r);
+void xml_region_leave(struct xml_region *prev);
+extern const XML_Memory_Handling_Suite xml_region_suite;
+
 #endif

@@ -37,7 +37,7 @@
 
 /* Scratch buffers larger than this are freed rather than kept between
  * stanzas, so an idle connection holds little memory. */
-enum { KEEP_IDLE_CAP = 1024 };
+enum { KEEP_IDLE_CAP = 1024, DETAIL_MAX = 160 };
 
 enum parser_state {
 	PARSER_RUNNING,
@@ -48,6 +48,7 @@ enum parser_state {
 /* Owner: the session that reads the stream (one per connection). */
 struct xml_parser {
 	XML_Parser xp;
+	struct xml_region *region; /* all of xp's memory; NULL while dormant */
 	struct xml_limits lim;
 	struct xml_parser_handler h;
 	void *ud;
@@ -56,7 +57,7 @@ struct xml_parser {
 	bool stop_requested;
 	uint64_t stop_off;         /* where the stopping handler's element ended */
 	enum xml_error err;
-	char detail[160];
+	char *detail;              /* made when the stream fails */
 
 	/* Stream position */
 	unsigned depth;            /* open elements, the stream root included */
@@ -76,6 +77,17 @@ struct xml_parser {
 	/* Header under construction; freed once stream_start returns, so
 	 * an open stream holds no arena between stanzas. */
 	struct arena *hdr_arena;
+
+	/* Dormancy (xml_parser_trim): an idle stream between stanzas frees
+	 * its expat parser; the next feed primes a new one with `resume`, a
+	 * start tag carrying the stream root's namespace declarations.
+	 * Expat counts bytes from 0 again, so xp_base maps its byte index to
+	 * stream offsets. */
+	bool dormant;
+	bool priming;
+	char *resume;
+	size_t resume_len;
+	uint64_t xp_base;
 
 	/* Stanza under construction */
 	struct arena *a;
@@ -110,7 +122,9 @@ static void parser_fail(struct xml_parser *p, enum xml_error e, const char *fmt,
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(p->detail, sizeof(p->detail), fmt, ap);
+	if (!p->detail)
+		p->detail = xmalloc(DETAIL_MAX);
+	vsnprintf(p->detail, DETAIL_MAX, fmt, ap);
 	va_end(ap);
 	p->err = e;
 	p->state = PARSER_FAILED;
@@ -119,9 +133,15 @@ static void parser_fail(struct xml_parser *p, enum xml_error e, const char *fmt,
 	XML_StopParser(p->xp, XML_FALSE);
 }
 
+/* Expat's byte index of the current event as a stream offset. */
+static uint64_t xp_index(const struct xml_parser *p)
+{
+	return p->xp_base + (uint64_t)XML_GetCurrentByteIndex(p->xp);
+}
+
 static uint64_t event_end(const struct xml_parser *p)
 {
-	return (uint64_t)XML_GetCurrentByteIndex(p->xp) + (uint64_t)XML_GetCurrentByteCount(p->xp);
+	return xp_index(p) + (uint64_t)XML_GetCurrentByteCount(p->xp);
 }
 
 /* After a user handler returned: honour xml_parser_stop(). */
@@ -394,7 +414,7 @@ static void stanza_start(struct xml_parser *p, const char *name, const char **at
 	if (d == 1) {
 		if (!p->a)
 			p->a = arena_new();
-		p->stanza_start = (uint64_t)XML_GetCurrentByteIndex(p->xp);
+		p->stanza_start = xp_index(p);
 		p->start_len = (size_t)XML_GetCurrentByteCount(p->xp);
 		p->raw_ok = true;
 	}
@@ -416,9 +436,46 @@ static void stanza_start(struct xml_parser *p, const char *name, const char **at
 	p->depth++;
 }
 
+/* The start tag that re-creates the root's namespace context after
+ * dormancy: the root in its namespace under a reserved prefix, and every
+ * declaration the client made on it. */
+static void resume_build(struct xml_parser *p, const char *qname, const struct xml_node *hdr)
+{
+	/* The end tag must match the start tag's prefix literally, so the
+	 * root is written with the prefix the client used (expat reports it
+	 * as the third part of the name). */
+	const char *sep1 = strchr(qname, NS_SEP);
+	const char *sep2 = sep1 ? strchr(sep1 + 1, NS_SEP) : NULL;
+	struct buf b = BUF_INIT;
+	if (sep2)
+		buf_printf(&b, "<%s:%s", sep2 + 1, hdr->name);
+	else
+		buf_printf(&b, "<%s", hdr->name);
+	for (const struct xml_nsdecl *d = hdr->nsdecls; d; d = d->next) {
+		buf_printf(&b, " xmlns%s%s='", d->prefix ? ":" : "", d->prefix ? d->prefix : "");
+		xml_escape_attr(&b, d->uri, strlen(d->uri));
+		buf_append_char(&b, '\'');
+	}
+	buf_append_char(&b, '>');
+	free(p->resume);
+	p->resume_len = b.len;
+	p->resume = xmemdup(b.data, b.len); /* kept for the stream's life: no slack */
+	buf_clear(&b);
+}
+
 static void header_start(struct xml_parser *p, const char *name, const char **atts,
 			 unsigned nattrs)
 {
+	if (p->priming) {
+		/* Re-creating the context of a stream already open. */
+		arena_free(p->hdr_arena);
+		p->hdr_arena = NULL;
+		p->decls = NULL;
+		p->decls_tail = &p->decls;
+		p->ndecls = 0;
+		p->depth = 1;
+		return;
+	}
 	if (!check_attr_count(p, nattrs))
 		return;
 	if (!p->hdr_arena)
@@ -430,6 +487,7 @@ static void header_start(struct xml_parser *p, const char *name, const char **at
 	p->header_done = true;
 	p->boundary = end;
 	p->depth = 1;
+	resume_build(p, name, hdr);
 	p->h.stream_start(p->ud, hdr);
 	arena_free(p->hdr_arena);
 	p->hdr_arena = NULL;
@@ -596,12 +654,30 @@ static void XMLCALL on_comment(void *ud, const XML_Char *data)
 
 /* ---- Lifecycle -------------------------------------------------------------- */
 
-/* Expat's allocations abort on failure like the rest of Parley. */
-static const XML_Memory_Handling_Suite parser_mem = {
-	.malloc_fcn = xmalloc,
-	.realloc_fcn = xrealloc,
-	.free_fcn = free,
-};
+
+/* A new expat parser in a new region of its own. */
+static void expat_new(struct xml_parser *p)
+{
+	p->region = xml_region_new();
+	struct xml_region *prev = xml_region_enter(p->region);
+	p->xp = XML_ParserCreate_MM("UTF-8", &xml_region_suite, (XML_Char[]){NS_SEP, '\0'});
+	xml_region_leave(prev);
+	if (!p->xp)
+		log_fatal("xml", "cannot create an expat parser");
+}
+
+/* The parser and all its memory, at once. */
+static void expat_free(struct xml_parser *p)
+{
+	if (p->xp) {
+		struct xml_region *prev = xml_region_enter(p->region);
+		XML_ParserFree(p->xp);
+		xml_region_leave(prev);
+	}
+	xml_region_free(p->region);
+	p->xp = NULL;
+	p->region = NULL;
+}
 
 /* Handlers and options; also after XML_ParserReset, which clears them. */
 static void parser_setup(struct xml_parser *p)
@@ -634,7 +710,8 @@ static void parser_state_init(struct xml_parser *p)
 	p->stop_requested = false;
 	p->stop_off = 0;
 	p->err = XML_OK;
-	p->detail[0] = '\0';
+	free(p->detail);
+	p->detail = NULL;
 	p->depth = 0;
 	p->header_done = false;
 	p->stream_ended = false;
@@ -679,9 +756,7 @@ struct xml_parser *xml_parser_new(const struct xml_limits *lim, const struct xml
 	if (!h->stream_start || !h->element || !h->stream_end)
 		log_fatal("xml", "xml_parser_new: every handler is required");
 	struct xml_parser *p = xcalloc(1, sizeof(*p));
-	p->xp = XML_ParserCreate_MM("UTF-8", &parser_mem, (XML_Char[]){NS_SEP, '\0'});
-	if (!p->xp)
-		log_fatal("xml", "cannot create an expat parser");
+	expat_new(p);
 	p->lim = *lim;
 	p->h = *h;
 	p->ud = ud;
@@ -693,22 +768,65 @@ struct xml_parser *xml_parser_new(const struct xml_limits *lim, const struct xml
 	return p;
 }
 
+
 void xml_parser_free(struct xml_parser *p)
 {
 	if (!p)
 		return;
-	XML_ParserFree(p->xp);
+	expat_free(p);
 	parser_release(p);
+	free(p->resume);
+	free(p->detail);
 	free(p);
 }
 
 void xml_parser_reset(struct xml_parser *p)
 {
 	parser_release(p);
-	if (!XML_ParserReset(p->xp, "UTF-8"))
-		log_fatal("xml", "cannot reset the expat parser");
+	/* A new parser in a new region rather than XML_ParserReset, which
+	 * would leave the old allocations behind in the region. */
+	expat_free(p);
+	expat_new(p);
+	p->dormant = false;
+	p->xp_base = 0;
+	free(p->resume);
+	p->resume = NULL;
+	p->resume_len = 0;
 	parser_state_init(p);
 	parser_setup(p);
+}
+
+bool xml_parser_trim(struct xml_parser *p)
+{
+	if (p->dormant)
+		return true;
+	/* Only between stanzas with nothing pending: then the open stream
+	 * root and its namespace declarations are all expat knows. */
+	if (p->state != PARSER_RUNNING || !p->header_done || p->stream_ended || p->depth != 1 ||
+	    p->root || p->a || p->keep.len || !p->resume)
+		return false;
+	expat_free(p);
+	p->dormant = true;
+	buf_clear(&p->keep);
+	buf_clear(&p->text);
+	return true;
+}
+
+/* A new expat parser in the context of the open stream. */
+static void parser_wake(struct xml_parser *p)
+{
+	expat_new(p);
+	parser_setup(p);
+	p->dormant = false;
+	p->priming = true;
+	p->depth = 0; /* the primed root opens again */
+	struct xml_region *prev = xml_region_enter(p->region);
+	enum XML_Status st = XML_Parse(p->xp, p->resume, (int)p->resume_len, XML_FALSE);
+	xml_region_leave(prev);
+	p->priming = false;
+	if (st != XML_STATUS_OK || p->depth != 1)
+		log_fatal("xml", "cannot resume a stream from its saved header");
+	p->xp_base = p->fed - p->resume_len;
 }
 
 void xml_parser_set_limits(struct xml_parser *p, const struct xml_limits *lim)
@@ -778,6 +896,8 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 	if (len == 0)
 		return XML_FEED_OK;
 	p->stop_requested = false; /* only a handler's request counts */
+	if (p->dormant)
+		parser_wake(p);
 
 	size_t done = 0;
 	if (p->fed < 2 && !utf8_start(p, data, len))
@@ -816,7 +936,9 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 			n = (size_t)step;
 		if (n > INT32_MAX)
 			n = INT32_MAX;
+		struct xml_region *prev = xml_region_enter(p->region);
 		enum XML_Status st = XML_Parse(p->xp, data + done, (int)n, XML_FALSE);
+		xml_region_leave(prev);
 		p->fed += n;
 		done += n;
 		if (st != XML_STATUS_OK) {
@@ -849,7 +971,7 @@ failed:
 enum xml_error xml_parser_error(const struct xml_parser *p, const char **detail)
 {
 	if (detail)
-		*detail = p->detail;
+		*detail = p->detail ? p->detail : "";
 	return p->err;
 }
 

@@ -214,6 +214,11 @@ void xml_parser_stop(struct xml_parser *p);
 /* After XML_FEED_ERROR: the condition and a detail for the log line
  * ("stanza over 262144 bytes", "comment", "line 1 col 40: mismatched tag"). */
 enum xml_error xml_parser_error(const struct xml_parser *p, const char **detail);
+/* For idle streams: between stanzas, frees the expat parser and keeps only
+ * the stream header's namespace declarations; the next feed re-creates the
+ * parser in that context, so nothing changes for the caller.  True when
+ * the parser is (now) dormant, false when something is pending. */
+bool xml_parser_trim(struct xml_parser *p);
 /* Bytes held inside the parser for an incomplete stanza (for tests and
  * memory accounting); 0 between stanzas. */
 size_t xml_parser_buffered(const struct xml_parser *p);

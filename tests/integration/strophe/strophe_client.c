@@ -6,19 +6,31 @@
  * optionally waits for messages, and prints what happened one event per
  * line on stdout so pytest can parse it:
  *
+ *   mechanisms list=<A,B,...>            (each SASL mechanism list offered)
  *   connected jid=<bound full JID> secured=<0|1>
  *   ready                               (initial presence sent and processed)
  *   sent to=<JID> id=<id>
  *   message from=<JID> type=<type> body=<body>
  *   auth-failed mechanism=<name>        (each <failure/> libstrophe saw)
+ *   sasl-failure condition=<name>       (the condition of that <failure/>)
+ *   tls-error reason=<OpenSSL reason>   (e.g. a TLS alert from the server)
  *   stream-error condition=<name> text=<text>
  *   disconnected error=<errno>
  *   timeout
+ *
+ * With --cert (and --key, unless the file is PKCS#12) libstrophe presents
+ * a client certificate and, when the server offers SASL EXTERNAL, uses it
+ * before any password mechanism.  libstrophe decides the authzid itself:
+ * empty ("=") when the certificate has no xmppAddr or exactly one equal to
+ * --jid, else --jid (with --resource, the full JID, which no server
+ * accepts as an authzid).  Without --password, EXTERNAL is the only mechanism
+ * libstrophe can try, so a refusal ends the login (exit 3).
  *
  * It is not a general client: no roster, no reconnects, one account.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,6 +50,8 @@ enum exit_code {
 
 struct opts {
 	const char *jid, *password, *host, *cafile, *resource;
+	const char *cert, *key; /* client certificate (PEM, or PKCS#12 without key) */
+	const char *cert_password; /* of a PKCS#12 file */
 	unsigned short port;
 	bool direct_tls, trust;
 	const char *send_to, *body;
@@ -81,9 +95,43 @@ static void one_line(char *s)
 			*s = ' ';
 }
 
+/* "mechanisms list=..." from the text of a received <stream:features/>. */
+static void print_mechanisms(const char *msg)
+{
+	char list[512] = "";
+	size_t used = 0;
+	const char *p = msg;
+	while ((p = strstr(p, "<mechanism>")) != NULL) {
+		p += strlen("<mechanism>");
+		const char *e = strstr(p, "</mechanism>");
+		if (!e)
+			break;
+		int w = snprintf(list + used, sizeof(list) - used, "%s%.*s", used ? "," : "", (int)(e - p), p);
+		if (w < 0 || (size_t)w >= sizeof(list) - used)
+			break;
+		used += (size_t)w;
+		p = e;
+	}
+	out("mechanisms list=%s", list);
+}
+
+/* "sasl-failure condition=..." from the text of a received SASL <failure/>:
+ * the name of its first child element. */
+static void print_sasl_failure(const char *msg)
+{
+	const char *p = strstr(msg, "<failure");
+	p = p ? strchr(p, '>') : NULL;
+	char cond[64] = "?";
+	if (p && p[-1] != '/' && p[1] == '<')
+		sscanf(p + 2, "%63[a-z-]", cond);
+	out("sasl-failure condition=%s", cond);
+}
+
 /*
  * libstrophe reports each SASL <failure/> only as a debug line and then
- * tries its next mechanism; the logger is where the tests learn of it.
+ * tries its next mechanism; the logger is where the tests learn of it, of
+ * the mechanisms offered (from the received features) and of TLS errors
+ * (OpenSSL's queue, which libstrophe logs as "error:CODE:LIB:FUNC:REASON").
  */
 static void logger(void *ud, xmpp_log_level_t level, const char *area, const char *msg)
 {
@@ -94,8 +142,21 @@ static void logger(void *ud, xmpp_log_level_t level, const char *area, const cha
 		sscanf(p + 5, "%63s", mech);
 		out("auth-failed mechanism=%s", mech);
 		st->auth_failed = true;
-	} else if (strstr(msg, "Cannot authenticate with known methods")) {
+	} else if (strstr(msg, "Cannot authenticate with known methods") ||
+		   strstr(msg, "Password hasn't been set")) {
+		/* The second: nothing left to try without a password. */
 		st->auth_failed = true;
+	}
+	if (!strncmp(msg, "RECV: ", 6)) {
+		/* libstrophe prints the features as <features xmlns=...>. */
+		if (strstr(msg, "features") && strstr(msg, "<mechanisms"))
+			print_mechanisms(msg);
+		else if (strstr(msg, "<failure") && strstr(msg, "urn:ietf:params:xml:ns:xmpp-sasl"))
+			print_sasl_failure(msg);
+	}
+	if (!strcmp(area, "tls") && !strncmp(msg, "error:", 6)) {
+		const char *reason = strrchr(msg, ':');
+		out("tls-error reason=%s", reason ? reason + 1 : msg);
 	}
 	if (st->o.verbose)
 		fprintf(stderr, "strophe %d %s: %s\n", (int)level, area, msg);
@@ -206,11 +267,25 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error, xmpp_str
 	out("disconnected error=%d", error);
 }
 
+/* libstrophe asks for it when a PKCS#12 file does not open without one. */
+static int cert_password_cb(char *pw, size_t pw_max, xmpp_conn_t *conn, void *ud)
+{
+	(void)conn;
+	const struct state *st = ud;
+	size_t n = strlen(st->o.cert_password);
+	if (n >= pw_max)
+		return -1;
+	memcpy(pw, st->o.cert_password, n + 1);
+	return (int)n;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: strophe_client --jid JID --password PW --host IP --port N\n"
+		"usage: strophe_client --jid JID [--password PW] --host IP --port N\n"
 		"         [--direct-tls] [--cafile FILE | --trust] [--resource R]\n"
+		"         [--cert FILE [--key FILE | --cert-password PW]]\n"
+		"                                      (a password, a certificate or both)\n"
 		"         [--send JID [--body TEXT]] [--wait-messages N [--echo]]\n"
 		"         [--timeout SECONDS] [--verbose]\n"
 		"exit: 0 ok, 2 connection or stream failure, 3 authentication failed,\n"
@@ -235,6 +310,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{"echo", no_argument, NULL, 'e'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"cert", required_argument, NULL, 'C'},
+		{"key", required_argument, NULL, 'K'},
+		{"cert-password", required_argument, NULL, 'W'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){.host = "127.0.0.1", .timeout = 20.0};
@@ -255,10 +333,13 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'e': o->echo = true; break;
 		case 'T': o->timeout = atof(optarg); break;
 		case 'v': o->verbose = true; break;
+		case 'C': o->cert = optarg; break;
+		case 'K': o->key = optarg; break;
+		case 'W': o->cert_password = optarg; break;
 		default: usage();
 		}
 	}
-	if (!o->jid || !o->password || !o->port || optind != argc)
+	if (!o->jid || (!o->password && !o->cert) || (o->key && !o->cert) || !o->port || optind != argc)
 		usage();
 }
 
@@ -266,6 +347,10 @@ int main(int argc, char **argv)
 {
 	struct state st = {0};
 	parse_args(argc, argv, &st.o);
+	/* A server that refuses the client certificate ends the stream right
+	 * after the handshake; libstrophe writing after that must see EPIPE
+	 * and report the stream error it read, not die of SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 
 	xmpp_initialize();
 	xmpp_log_t log = {logger, &st};
@@ -285,7 +370,12 @@ int main(int argc, char **argv)
 	else
 		snprintf(jid, sizeof(jid), "%s", st.o.jid);
 	xmpp_conn_set_jid(st.conn, jid);
-	xmpp_conn_set_pass(st.conn, st.o.password);
+	if (st.o.password)
+		xmpp_conn_set_pass(st.conn, st.o.password);
+	if (st.o.cert)
+		xmpp_conn_set_client_cert(st.conn, st.o.cert, st.o.key);
+	if (st.o.cert_password)
+		xmpp_conn_set_password_callback(st.conn, cert_password_cb, &st);
 
 	if (xmpp_connect_client(st.conn, st.o.host, st.o.port, on_conn, &st) != XMPP_EOK) {
 		out("disconnected error=%d", ECONNREFUSED);

@@ -132,6 +132,29 @@ static void cn_rule_off_or_nothing_needs_pin(void **state)
 	assert_int_equal(o.cond, SASL_INVALID_AUTHZID);
 }
 
+/* Regression: a single CN that is no valid username ("Sensor 7") was
+ * refused before rule 3, so a device certificate without an XMPP name
+ * could never log in, even for the account that pinned it. */
+static void invalid_cn_is_no_identity_a_pin_can_vouch_for(void **state)
+{
+	(void)state;
+	const char *cn[] = {"Sensor 7"};
+	struct outcome o = run(NULL, 0, cn, 1, true, NULL);
+	assert_int_equal(o.cond, SASL_NOT_AUTHORIZED);
+	assert_non_null(strstr(o.why, "'Sensor 7' is not a valid username"));
+	o = run(NULL, 0, cn, 1, true, "sensor7@example.org");
+	assert_int_equal(o.cond, SASL_OK);
+	assert_string_equal(o.account, "sensor7@example.org");
+	assert_true(o.pin_only);
+	o = run(NULL, 0, cn, 1, true, "sensor7@other.test");
+	assert_int_equal(o.cond, SASL_NOT_AUTHORIZED);
+	/* a CN of another host is an identity, refused pin or not */
+	const char *other[] = {"sensor7@other.test"};
+	o = run(NULL, 0, other, 1, true, "sensor7@example.org");
+	assert_int_equal(o.cond, SASL_NOT_AUTHORIZED);
+	assert_false(o.pin_only);
+}
+
 static void malformed_xmppaddr_is_no_identity(void **state)
 {
 	(void)state;
@@ -149,6 +172,7 @@ int main(void)
 		cmocka_unit_test(other_domain_is_refused),
 		cmocka_unit_test(cn_rules),
 		cmocka_unit_test(cn_rule_off_or_nothing_needs_pin),
+		cmocka_unit_test(invalid_cn_is_no_identity_a_pin_can_vouch_for),
 		cmocka_unit_test(malformed_xmppaddr_is_no_identity),
 	};
 	int r = cmocka_run_group_tests_name("c2s_external", tests, NULL, NULL);

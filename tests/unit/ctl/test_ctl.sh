@@ -66,6 +66,10 @@ run 1 "holds a CA already" cert ca init ca
 run 0 "RSA 3072" cert ca init other --rsa --name "Other CA"
 run 0 "intermediate" cert ca init sub1 --ca ca --name "Sub 1"
 run 0 "intermediate" cert ca init sub2 --ca sub1 --name "Sub 2"
+# Regression: without --name every level was "Parley Intermediate CA", so a
+# second-level CA had its issuer's name (it looked self-issued).
+run 0 'created CA "CN=Parley Intermediate CA" in dflt1' cert ca init dflt1 --ca ca
+run 0 'created CA "CN=Parley Intermediate CA 2" in dflt2' cert ca init dflt2 --ca dflt1
 
 run 0 "issued a client certificate for alice@example.org" cert issue client alice@example.org --ca ca --out alice
 [ "$(stat -c %a alice.key)" = 600 ] || { echo "FAIL: key mode"; fails=$((fails + 1)); }

@@ -184,6 +184,12 @@ static void issued_client_cert_names_read_back(void **state)
 	assert_int_equal(gn->type, GEN_OTHERNAME);
 	assert_int_equal(gn->d.otherName->value->type, V_ASN1_UTF8STRING);
 	GENERAL_NAMES_free(gens);
+	/* Regression (libstrophe interop): the subjectAltName is not the first
+	 * extension, since libstrophe searches for it from index 1 on and saw
+	 * no xmppAddr in our certificates, so it could not pick an authzid. */
+	assert_int_equal(X509_get_ext_by_NID(m.x, NID_subject_alt_name, 0),
+			 X509_get_ext_by_NID(m.x, NID_subject_alt_name, -1));
+	assert_true(X509_get_ext_by_NID(m.x, NID_subject_alt_name, -1) > 0);
 	/* EKU clientAuth only; a leaf, not a CA. */
 	assert_true(X509_get_extended_key_usage(m.x) & XKU_SSL_CLIENT);
 	assert_false(X509_get_extended_key_usage(m.x) & XKU_SSL_SERVER);

@@ -1326,12 +1326,78 @@ static void node_api_build_and_read(void **state)
 	arena_cache_drain();
 }
 
+/* An idle stream drops its expat parser between stanzas and gets a new one
+ * at the next byte: what the caller sees must not change (the same
+ * elements, the same raw bytes, the header's prefixes still bound, the
+ * limits still counted from the right place). */
+static void trim_and_wake(void **state)
+{
+	(void)state;
+	const char *hdr = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+			  "xmlns:stream='http://etherx.jabber.org/streams' xmlns:x='urn:x' to='a.test'>";
+	struct collect c, ref;
+	collect_init(&c, &big_limits, false);
+	collect_init(&ref, &big_limits, false);
+	const char *parts[] = {
+		hdr,
+		"<message to='b@a.test'><body>one</body></message> \n",
+		"<presence><x:y/></presence>",
+		"<iq type='get' id='1'><query xmlns='urn:q'/></iq>",
+		"<message><body>split ",
+		"here</body></message>",
+	};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		assert_int_equal(feed_str(&ref, parts[i]), XML_FEED_OK);
+		assert_int_equal(feed_str(&c, parts[i]), XML_FEED_OK);
+		bool mid_stanza = i == 4;
+		/* trimming refuses while a stanza is half read */
+		assert_int_equal(xml_parser_trim(c.p), !mid_stanza);
+		if (!mid_stanza)
+			assert_true(xml_parser_trim(c.p)); /* idempotent */
+	}
+	assert_int_equal(c.n, 4);
+	assert_string_equal(buf_cstr(&c.log), buf_cstr(&ref.log));
+	/* the stream end still closes the stream after a wake-up */
+	assert_true(xml_parser_trim(c.p));
+	assert_int_equal(feed_str(&c, "</stream:stream>"), XML_FEED_OK);
+	assert_int_equal(c.ends, 1);
+	collect_clear(&c);
+	collect_clear(&ref);
+
+	/* limits after a wake-up count from the last boundary, not from the
+	 * primed header */
+	struct xml_limits lim = big_limits;
+	lim.stanza_bytes = 64;
+	collect_init(&c, &lim, false);
+	assert_int_equal(feed_str(&c, hdr), XML_FEED_OK);
+	assert_int_equal(feed_str(&c, "<message><body>0123456789</body></message>"), XML_FEED_OK);
+	assert_true(xml_parser_trim(c.p));
+	assert_int_equal(feed_str(&c, "<message><body>0123456789</body></message>"), XML_FEED_OK);
+	assert_true(xml_parser_trim(c.p));
+	assert_int_equal(feed_str(&c, "<message><body>0123456789012345678901234567890123456789</body></message>"),
+			 XML_FEED_ERROR);
+	assert_int_equal(xml_parser_error(c.p, NULL), XML_ERR_POLICY);
+	assert_int_equal(c.n, 2);
+	collect_clear(&c);
+
+	/* nothing to trim before the header; reset after trimming works */
+	collect_init(&c, &big_limits, false);
+	assert_false(xml_parser_trim(c.p));
+	assert_int_equal(feed_str(&c, hdr), XML_FEED_OK);
+	assert_true(xml_parser_trim(c.p));
+	xml_parser_reset(c.p);
+	assert_int_equal(feed_str(&c, hdr), XML_FEED_OK);
+	assert_int_equal(c.headers, 2);
+	collect_clear(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ns_interning),
 		cmocka_unit_test(error_conditions),
 		cmocka_unit_test(parse_client_stream),
+		cmocka_unit_test(trim_and_wake),
 		cmocka_unit_test(split_at_every_byte),
 		cmocka_unit_test(raw_bytes_are_exact),
 		cmocka_unit_test(raw_null_with_outside_prefixes),
