@@ -149,7 +149,8 @@ static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *u
 {
 	const struct config *cfg = s->sh->srv->cfg;
 	uint64_t now = worker_now(s->sh->w);
-	const char *ip = conn_peer_ip(s->conn);
+	char ipbuf[64];
+	const char *ip = conn_peer_ip(s->conn, ipbuf, sizeof(ipbuf));
 	unsigned ipfails = c2s_throttle_fail(ip, now, cfg->auth.fail_window);
 	s->auth_failures++;
 	log_warn("c2s",
@@ -526,7 +527,8 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 	free(s->authcid);
 	s->authcid = NULL;
 	uint64_t now = worker_now(s->sh->w);
-	unsigned fails = c2s_throttle_failures(conn_peer_ip(s->conn), now, cfg->auth.fail_window);
+	char ipbuf[64];
+	unsigned fails = c2s_throttle_failures(conn_peer_ip(s->conn, ipbuf, sizeof(ipbuf)), now, cfg->auth.fail_window);
 	if (fails >= cfg->auth.fail_max) {
 		log_warn("c2s",
 			 "conn=%llu refusing authentication from %s: %u failed logins from this address in "

@@ -560,8 +560,10 @@ static void c2s_accept(struct worker *w, int fd, void *ud)
 	list_insert_tail(&sh->streams, &s->link);
 	conn_set_outq_limit(s->conn, cfg->limits.outq_bytes);
 	conn_set_read_rate(s->conn, cfg->limits.read_rate, cfg->limits.read_burst);
+	char local[64];
 	log_info("c2s", "conn=%llu accepted from %s on %s%s", (unsigned long long)conn_id(s->conn),
-		 conn_peer(s->conn), conn_local(s->conn), port->direct_tls ? " (direct TLS)" : "");
+		 conn_peer(s->conn), conn_local(s->conn, local, sizeof(local)),
+		 port->direct_tls ? " (direct TLS)" : "");
 	conn_start(s->conn);
 	if (port->direct_tls) {
 		s->state = C2S_TLS_HANDSHAKE;

@@ -92,9 +92,7 @@ struct conn {
 	struct list flush_link; /* w->flush */
 	struct list ready_link; /* w->ready */
 
-	char peer[64];
-	char peer_ip[48];
-	char local[64];
+	char peer[56]; /* "203.0.113.5:40312", "[2001:db8::1]:40312" */
 };
 
 static atomic_uint_fast64_t conn_next_id = 1;
@@ -106,25 +104,20 @@ static void conn_flush(struct conn *c);
 
 /* ---- addresses ---- */
 
-static void sockaddr_format(const struct sockaddr_storage *ss, char *ip, size_t iplen, char *full,
-			    size_t fulllen)
+static void sockaddr_format(const struct sockaddr_storage *ss, char *full, size_t fulllen)
 {
-	int port = 0;
 	char host[INET6_ADDRSTRLEN] = "?";
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		port = ntohs(sin->sin_port);
-		snprintf(full, fulllen, "%s:%d", host, port);
+		snprintf(full, fulllen, "%s:%d", host, ntohs(sin->sin_port));
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		port = ntohs(sin6->sin6_port);
-		snprintf(full, fulllen, "[%s]:%d", host, port);
+		snprintf(full, fulllen, "[%s]:%d", host, ntohs(sin6->sin6_port));
 	} else {
 		snprintf(full, fulllen, "unix");
 	}
-	snprintf(ip, iplen, "%s", host);
 }
 
 /* ---- lifecycle ---- */
@@ -144,14 +137,10 @@ struct conn *conn_new(struct worker *w, int fd, const struct conn_handler *h, vo
 
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char ignored[48];
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		sockaddr_format(&ss, c->peer_ip, sizeof(c->peer_ip), c->peer, sizeof(c->peer));
+		sockaddr_format(&ss, c->peer, sizeof(c->peer));
 	else
 		snprintf(c->peer, sizeof(c->peer), "unknown");
-	sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		sockaddr_format(&ss, ignored, sizeof(ignored), c->local, sizeof(c->local));
 	return c;
 }
 
@@ -796,8 +785,30 @@ uint64_t conn_id(const struct conn *c) { return c->id; }
 int conn_fd(const struct conn *c) { return c->fd; }
 struct worker *conn_worker(const struct conn *c) { return c->w; }
 const char *conn_peer(const struct conn *c) { return c->peer; }
-const char *conn_peer_ip(const struct conn *c) { return c->peer_ip; }
-const char *conn_local(const struct conn *c) { return c->local; }
+const char *conn_peer_ip(const struct conn *c, char *buf, size_t n)
+{
+	/* The stored form without its ":port" (and brackets for IPv6). */
+	const char *p = c->peer;
+	const char *colon = strrchr(p, ':');
+	size_t len = colon ? (size_t)(colon - p) : strlen(p);
+	if (*p == '[' && len >= 2) {
+		p++;
+		len -= 2;
+	}
+	snprintf(buf, n, "%.*s", (int)len, p);
+	return buf;
+}
+
+const char *conn_local(const struct conn *c, char *buf, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_format(&ss, buf, n);
+	else
+		snprintf(buf, n, "unknown");
+	return buf;
+}
 uint64_t conn_bytes_in(const struct conn *c) { return c->bytes_in; }
 uint64_t conn_bytes_out(const struct conn *c) { return c->bytes_out; }
 uint64_t conn_last_read_ms(const struct conn *c) { return c->last_read_ms; }

@@ -138,10 +138,11 @@ int conn_fd(const struct conn *c);
 struct worker *conn_worker(const struct conn *c);
 /* "203.0.113.5:40312" or "[2001:db8::1]:40312". */
 const char *conn_peer(const struct conn *c);
-/* The peer address without the port ("203.0.113.5"). */
-const char *conn_peer_ip(const struct conn *c);
-/* "127.0.0.1:5222". */
-const char *conn_local(const struct conn *c);
+/* The peer address without the port ("203.0.113.5"), into buf. */
+const char *conn_peer_ip(const struct conn *c, char *buf, size_t n);
+/* The local address, "127.0.0.1:5222", into buf (asked of the socket: not
+ * kept per connection). */
+const char *conn_local(const struct conn *c, char *buf, size_t n);
 uint64_t conn_bytes_in(const struct conn *c);
 uint64_t conn_bytes_out(const struct conn *c);
 uint64_t conn_last_read_ms(const struct conn *c);
