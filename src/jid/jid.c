@@ -39,44 +39,9 @@
 
 #include "core/alloc.h"
 #include "core/arena.h"
+#include "core/utf8.h"
 
 enum { JID_LABEL_MAX = 63 };
-
-static bool jid_utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n;
-		uint32_t cp, min;
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1, cp = c & 0x1F, min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			n = 2, cp = c & 0x0F, min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i <= n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			unsigned cc = s[i + k];
-			if ((cc & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (cc & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
 
 static bool jid_is_ascii(const char *s, size_t len)
 {
@@ -98,7 +63,7 @@ static const char *jid_stringprep(struct arena *a, const char *s, size_t len,
 {
 	char tmp[JID_PART_MAX + 1];
 
-	if (!jid_utf8_valid(s, len))
+	if (!utf8_valid(s, len))
 		return NULL;
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
@@ -306,7 +271,7 @@ const char *jid_prep_domain(struct arena *a, const char *s, size_t len)
 		return NULL;
 	if (s[0] == '[')
 		return domain_ipv6(a, s, len);
-	if (!jid_is_ascii(s, len) && !jid_utf8_valid(s, len))
+	if (!jid_is_ascii(s, len) && !utf8_valid(s, len))
 		return NULL;
 
 	d.len = 0;

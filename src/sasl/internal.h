@@ -24,10 +24,6 @@ enum {
 	SCRAM_CB_MAX = 64,
 };
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
- * NUL bytes are valid UTF-8; callers that refuse them check separately. */
-bool sasl_utf8_valid(const char *s, size_t len);
-
 /* SASLprep (RFC 4013) of s[0..len) through libidn: a malloc'd,
  * NUL-terminated result for the caller to free (sasl_prep_free), or NULL
  * when s is longer than SASL_MSG_MAX, holds NUL, is not UTF-8, fails the

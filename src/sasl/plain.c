@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/utf8.h"
 #include "sasl/internal.h"
 
 enum sasl_cond sasl_plain_parse(struct arena *a, const char *msg, size_t len, const char **authzid,
@@ -36,8 +37,8 @@ enum sasl_cond sasl_plain_parse(struct arena *a, const char *msg, size_t len, co
 	size_t plen = (size_t)(end - pw);
 	if (clen == 0 || plen == 0 || memchr(pw, '\0', plen))
 		return SASL_MALFORMED_REQUEST;
-	if (!sasl_utf8_valid(msg, zlen) || !sasl_utf8_valid(cid, clen) ||
-	    !sasl_utf8_valid(pw, plen))
+	if (!utf8_valid(msg, zlen) || !utf8_valid(cid, clen) ||
+	    !utf8_valid(pw, plen))
 		return SASL_MALFORMED_REQUEST;
 
 	char *prepped = sasl_saslprep(cid, clen, false);

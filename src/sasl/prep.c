@@ -10,47 +10,12 @@
 #include <openssl/crypto.h>
 
 #include "core/alloc.h"
+#include "core/utf8.h"
 #include "sasl/internal.h"
-
-bool sasl_utf8_valid(const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		size_t n;
-		uint32_t cp, min;
-		if (c >= 0xC2 && c <= 0xDF) {
-			n = 1, cp = c & 0x1F, min = 0x80;
-		} else if ((c & 0xF0) == 0xE0) {
-			n = 2, cp = c & 0x0F, min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i <= n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			unsigned cc = s[i + k];
-			if ((cc & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (cc & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
 
 char *sasl_saslprep(const char *s, size_t len, bool stored)
 {
-	if (len == 0 || len > SASL_MSG_MAX || memchr(s, '\0', len) || !sasl_utf8_valid(s, len))
+	if (len == 0 || len > SASL_MSG_MAX || memchr(s, '\0', len) || !utf8_valid(s, len))
 		return NULL;
 	/* libidn reads NUL-terminated input; the UTF-8 check above keeps its
 	 * decoder away from malformed sequences. */

@@ -32,6 +32,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/slice.h"
+#include "core/utf8.h"
 #include "sasl/internal.h"
 
 enum scram_state {
@@ -155,7 +156,7 @@ static bool scram_extension(struct scram_cursor *c)
 	const char *e = comma ? comma : c->end;
 	size_t n = (size_t)(e - v);
 	if (n < 3 || !scram_is_alpha(v[0]) || v[0] == 'm' || v[1] != '=' ||
-	    !sasl_utf8_valid(v + 2, n - 2))
+	    !utf8_valid(v + 2, n - 2))
 		return false;
 	c->p = e;
 	return true;
@@ -200,7 +201,7 @@ static bool scram_hexpair(const char *p, char hi, char lo)
  * error; the result is non-empty UTF-8.  A malloc'd string, or NULL. */
 static char *scram_saslname(struct slice v)
 {
-	if (v.len == 0 || !sasl_utf8_valid(v.p, v.len))
+	if (v.len == 0 || !utf8_valid(v.p, v.len))
 		return NULL;
 	char *out = xmalloc(v.len + 1);
 	size_t n = 0;

@@ -470,6 +470,53 @@ static int sq_end(struct sq *q, int ret)
 	return ret;
 }
 
+/* Fills one list element from the current row. */
+typedef void sq_row_fn(struct arena *a, sqlite3_stmt *st, void *elem);
+
+/*
+ * The shape of every per-owner list read: count the owner's rows (capped at
+ * `max`, 0: no cap), then read that many with `list` bound to (owner,
+ * count), each row into an element of `size` bytes by row(), in one read
+ * transaction so count and rows agree.  *out is NULL when there are none.
+ */
+static int sq_list(struct sq *q, struct arena *a, enum sq_stmt count_stmt, enum sq_stmt list_stmt,
+		   const char *owner, size_t max, size_t size, sq_row_fn *row, void **out, size_t *n)
+{
+	size_t count = 0, got = 0;
+	int rc = SQLITE_DONE;
+	char *list = NULL;
+
+	*out = NULL;
+	*n = 0;
+	int ret = sq_begin(q, SQ_BEGIN_READ);
+	if (ret != STORE_OK)
+		return ret;
+	ret = sq_count(q, count_stmt, owner, &count);
+	if (ret != STORE_OK)
+		goto done;
+	if (max && count > max)
+		count = max;
+	if (count == 0)
+		goto done;
+
+	list = arena_alloc(a, count * size);
+	sqlite3_stmt *st = q->stmt[list_stmt];
+	sq_text(q, st, 1, owner);
+	sq_int(q, st, 2, (int64_t)count);
+	while (got < count && (rc = sq_step(q, st)) == SQLITE_ROW)
+		row(a, st, list + got++ * size);
+	if (got < count && rc != SQLITE_DONE)
+		ret = sq_failed(q, st, rc);
+	sq_reset(q, st);
+done:
+	ret = sq_end(q, ret);
+	if (ret == STORE_OK) {
+		*out = got ? list : NULL;
+		*n = got;
+	}
+	return ret;
+}
+
 /* ---- Opening, schema, closing ---- */
 
 /* Runs fixed SQL (set-up and migrations only: these run once per handle,
@@ -1137,46 +1184,18 @@ done:
 	return sq_end(q, ret);
 }
 
+static void sq_offline_row(struct arena *a, sqlite3_stmt *st, void *elem)
+{
+	struct store_offline_msg *m = elem;
+	m->id = sqlite3_column_int64(st, 0);
+	m->xml = sq_col_copy(a, st, 1, &m->len);
+}
+
 static int sq_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
 			  struct store_offline_msg **msgs, size_t *n)
 {
-	struct sq *q = sq_of(s);
-	struct store_offline_msg *list = NULL;
-	size_t count = 0, got = 0;
-	int rc = SQLITE_DONE;
-
-	*msgs = NULL;
-	*n = 0;
-	int ret = sq_begin(q, SQ_BEGIN_READ);
-	if (ret != STORE_OK)
-		return ret;
-	ret = sq_count(q, SQ_OFFLINE_COUNT, owner, &count);
-	if (ret != STORE_OK)
-		goto done;
-	if (max && count > max)
-		count = max;
-	if (count == 0)
-		goto done;
-
-	list = arena_alloc(a, count * sizeof(*list));
-	sqlite3_stmt *st = q->stmt[SQ_OFFLINE_GET];
-	sq_text(q, st, 1, owner);
-	sq_int(q, st, 2, (int64_t)count);
-	while (got < count && (rc = sq_step(q, st)) == SQLITE_ROW) {
-		list[got].id = sqlite3_column_int64(st, 0);
-		list[got].xml = sq_col_copy(a, st, 1, &list[got].len);
-		got++;
-	}
-	if (got < count && rc != SQLITE_DONE)
-		ret = sq_failed(q, st, rc);
-	sq_reset(q, st);
-done:
-	ret = sq_end(q, ret);
-	if (ret == STORE_OK) {
-		*msgs = got ? list : NULL;
-		*n = got;
-	}
-	return ret;
+	return sq_list(sq_of(s), a, SQ_OFFLINE_COUNT, SQ_OFFLINE_GET, owner, max, sizeof(**msgs),
+		       sq_offline_row, (void **)msgs, n);
 }
 
 static int sq_offline_delete(struct store *s, const char *owner, int64_t upto)
@@ -1234,39 +1253,16 @@ static int sq_doc_delete(struct store *s, const char *owner, const char *kind, c
 
 /* ---- Block lists ---- */
 
+static void sq_block_row(struct arena *a, sqlite3_stmt *st, void *elem)
+{
+	*(const char **)elem = sq_col_copy(a, st, 0, NULL);
+}
+
 static int sq_block_list(struct store *s, struct arena *a, const char *owner, const char ***jids,
 			 size_t *n)
 {
-	struct sq *q = sq_of(s);
-	const char **list = NULL;
-	size_t count = 0, got = 0;
-	int rc = SQLITE_DONE;
-
-	*jids = NULL;
-	*n = 0;
-	int ret = sq_begin(q, SQ_BEGIN_READ);
-	if (ret != STORE_OK)
-		return ret;
-	ret = sq_count(q, SQ_BLOCK_COUNT, owner, &count);
-	if (ret != STORE_OK || count == 0)
-		goto done;
-
-	list = arena_alloc(a, count * sizeof(*list));
-	sqlite3_stmt *st = q->stmt[SQ_BLOCK_LIST];
-	sq_text(q, st, 1, owner);
-	sq_int(q, st, 2, (int64_t)count);
-	while (got < count && (rc = sq_step(q, st)) == SQLITE_ROW)
-		list[got++] = sq_col_copy(a, st, 0, NULL);
-	if (got < count && rc != SQLITE_DONE)
-		ret = sq_failed(q, st, rc);
-	sq_reset(q, st);
-done:
-	ret = sq_end(q, ret);
-	if (ret == STORE_OK) {
-		*jids = got ? list : NULL;
-		*n = got;
-	}
-	return ret;
+	return sq_list(sq_of(s), a, SQ_BLOCK_COUNT, SQ_BLOCK_LIST, owner, 0, sizeof(**jids), sq_block_row,
+		       (void **)jids, n);
 }
 
 static int sq_block_add(struct store *s, const char *owner, const char *jid, size_t max)
@@ -1356,42 +1352,18 @@ static int sq_cert_pin_count(struct store *s, const char *jid, size_t *n)
 	return sq_count(sq_of(s), SQ_PIN_COUNT, jid, n);
 }
 
+static void sq_pin_row(struct arena *a, sqlite3_stmt *st, void *elem)
+{
+	struct store_cert_pin *p = elem;
+	p->fingerprint = sq_col_copy(a, st, 0, NULL);
+	p->created = sqlite3_column_int64(st, 1);
+}
+
 static int sq_cert_pin_list(struct store *s, struct arena *a, const char *jid,
 			    struct store_cert_pin **pins, size_t *n)
 {
-	struct sq *q = sq_of(s);
-	struct store_cert_pin *list = NULL;
-	size_t count = 0, got = 0;
-	int rc = SQLITE_DONE;
-
-	*pins = NULL;
-	*n = 0;
-	int ret = sq_begin(q, SQ_BEGIN_READ);
-	if (ret != STORE_OK)
-		return ret;
-	ret = sq_count(q, SQ_PIN_COUNT, jid, &count);
-	if (ret != STORE_OK || count == 0)
-		goto done;
-
-	list = arena_alloc(a, count * sizeof(*list));
-	sqlite3_stmt *st = q->stmt[SQ_PIN_LIST];
-	sq_text(q, st, 1, jid);
-	sq_int(q, st, 2, (int64_t)count);
-	while (got < count && (rc = sq_step(q, st)) == SQLITE_ROW) {
-		list[got].fingerprint = sq_col_copy(a, st, 0, NULL);
-		list[got].created = sqlite3_column_int64(st, 1);
-		got++;
-	}
-	if (got < count && rc != SQLITE_DONE)
-		ret = sq_failed(q, st, rc);
-	sq_reset(q, st);
-done:
-	ret = sq_end(q, ret);
-	if (ret == STORE_OK) {
-		*pins = got ? list : NULL;
-		*n = got;
-	}
-	return ret;
+	return sq_list(sq_of(s), a, SQ_PIN_COUNT, SQ_PIN_LIST, jid, 0, sizeof(**pins), sq_pin_row,
+		       (void **)pins, n);
 }
 
 static const struct store_ops sq_ops = {
