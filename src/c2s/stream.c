@@ -501,7 +501,7 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 		conn_write(c, " ", 1);
 }
 
-static void c2s_stream_free(struct c2s_stream *s)
+void c2s_stream_release(struct c2s_stream *s)
 {
 	c2s_auth_clear(s);
 	xml_parser_free(s->parser);
@@ -525,12 +525,7 @@ static void c2s_on_close(void *owner, struct conn *c, const char *reason)
 		s->dead = true; /* auth.c frees it when the work returns */
 		return;
 	}
-	c2s_stream_free(s);
-}
-
-void c2s_stream_release(struct c2s_stream *s)
-{
-	c2s_stream_free(s);
+	c2s_stream_release(s);
 }
 
 /* ---- accepting ---- */

@@ -61,18 +61,22 @@ static void presence_if_subscribed(struct shard *sh, struct user *u, const char 
 	arena_free(a);
 }
 
-static void cache_reload(struct shard *sh, struct user *u)
+void blocking_clear(struct im_user *iu)
 {
-	struct im_user *iu = u->im;
 	for (size_t i = 0; i < iu->nblocked; i++)
 		free(iu->blocked[i]);
 	free(iu->blocked);
 	iu->blocked = NULL;
 	iu->nblocked = 0;
+}
+
+void blocking_load(struct shard *sh, struct im_user *iu, const char *owner)
+{
+	blocking_clear(iu);
 	struct arena *a = arena_new();
 	const char **items;
 	size_t n;
-	if (store_block_list(sh->store, a, u->bare, &items, &n) == STORE_OK && n) {
+	if (store_block_list(sh->store, a, owner, &items, &n) == STORE_OK && n) {
 		iu->blocked = xcalloc(n, sizeof(char *));
 		for (size_t i = 0; i < n; i++)
 			iu->blocked[i] = xstrdup(items[i]);
@@ -166,19 +170,19 @@ void blocking_iq(struct shard *sh, struct session *own, struct stanza *st)
 		int r = block ? store_block_add(sh->store, me, j, sh->srv->cfg->im.blocklist_max)
 			      : store_block_remove(sh->store, me, j);
 		if (r == STORE_FULL) {
-			cache_reload(sh, u);
+			blocking_load(sh, u->im, u->bare);
 			im_error(sh, st, ETYPE_WAIT, "resource-constraint", "the block list is full (im.blocklist_max)");
 			return;
 		}
 		if (r == STORE_ERROR) {
 			log_error("im", "cannot change the block list of %s: %s", me, store_error(sh->store));
-			cache_reload(sh, u);
+			blocking_load(sh, u->im, u->bare);
 			im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
 			return;
 		}
 		presence_if_subscribed(sh, u, j, !block);
 	}
-	cache_reload(sh, u);
+	blocking_load(sh, u->im, u->bare);
 	push(sh, u, q);
 	im_result(sh, st);
 }

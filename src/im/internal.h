@@ -89,6 +89,10 @@ void iq_server(struct shard *sh, struct stanza *st);
 void vcard_iq(struct shard *sh, struct session *own, struct stanza *st);
 void private_iq(struct shard *sh, struct session *own, struct stanza *st);
 void blocking_iq(struct shard *sh, struct session *own, struct stanza *st);
+/* The cached block list of an online account: (re)read from storage, or
+ * released. */
+void blocking_load(struct shard *sh, struct im_user *iu, const char *owner);
+void blocking_clear(struct im_user *iu);
 /* True when `owner` blocks `jid` (its full, bare or domain form). */
 bool blocking_blocks(struct shard *sh, const char *owner, const struct jid *jid);
 

@@ -133,14 +133,8 @@ struct im_user *im_user_load(struct shard *sh, const char *bare)
 		log_error("im", "cannot load the roster of %s: %s; presence will not reach contacts",
 			  bare, store_error(sh->store));
 	}
-	const char **blocked;
-	if (store_block_list(sh->store, a, bare, &blocked, &n) == STORE_OK && n) {
-		iu->blocked = xcalloc(n, sizeof(char *));
-		for (size_t i = 0; i < n; i++)
-			iu->blocked[i] = xstrdup(blocked[i]);
-		iu->nblocked = n;
-	}
 	arena_free(a);
+	blocking_load(sh, iu, bare);
 	return iu;
 }
 
@@ -157,9 +151,7 @@ void im_user_free(struct im_user *iu)
 		}
 	}
 	free(iu->buckets);
-	for (size_t i = 0; i < iu->nblocked; i++)
-		free(iu->blocked[i]);
-	free(iu->blocked);
+	blocking_clear(iu);
 	free(iu);
 }
 

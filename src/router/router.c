@@ -37,7 +37,6 @@ static void router_inbound_run(struct worker *w, struct worker_msg *m)
 void router_route(struct shard *sh, struct stanza *st)
 {
 	struct server *srv = sh->srv;
-	atomic_fetch_add_explicit(&srv->stanzas_routed, 1, memory_order_relaxed);
 	if (!server_is_local(srv, st->to.domain)) {
 		/* Federation is not there yet: say so to the sender. */
 		router_bounce(sh, st, ETYPE_CANCEL, "remote-server-not-found",
@@ -95,7 +94,6 @@ void router_session_bind(struct shard *sh, struct session *s)
 	list_init(&s->directed);
 	list_insert_tail(&u->sessions, &s->link);
 	u->nsessions++;
-	atomic_fetch_add_explicit(&sh->srv->c2s_sessions, 1, memory_order_relaxed);
 	hooks.session_start(sh, s);
 }
 
@@ -108,7 +106,6 @@ void router_session_unbind(struct shard *sh, struct session *s)
 	list_remove(&s->link);
 	u->nsessions--;
 	s->user = NULL;
-	atomic_fetch_sub_explicit(&sh->srv->c2s_sessions, 1, memory_order_relaxed);
 	list_for_each_safe(pos, &s->directed)
 	{
 		list_remove(pos);

@@ -6,7 +6,6 @@
 #ifndef PARLEY_ROUTER_SHARD_H
 #define PARLEY_ROUTER_SHARD_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,7 +18,7 @@ struct tls_server;
 struct tls_client_auth;
 struct user;
 
-/* Process-wide and read-only after start-up, except the counters. */
+/* Process-wide and read-only after start-up. */
 struct server {
 	const struct config *cfg;
 	unsigned nworkers;
@@ -27,11 +26,6 @@ struct server {
 	struct shard **shards;    /* shards[i]->w == &workers[i] */
 	struct tls_server *tls;   /* c2s certificates */
 	struct tls_client_auth *client_auth; /* c2s client certificates (reloadable) */
-	uint64_t started_ms;
-
-	/* lock-free counters, for logs and metrics */
-	atomic_uint_fast64_t c2s_sessions;
-	atomic_uint_fast64_t stanzas_routed;
 };
 
 /* Per worker. */

@@ -109,7 +109,6 @@ struct stanza *stanza_copy(const struct stanza *src)
 	jid_copy_into(a, &st->from, &src->from);
 	jid_copy_into(a, &st->to, &src->to);
 	st->to_absent = src->to_absent;
-	st->deliver = src->deliver;
 	return st;
 }
 

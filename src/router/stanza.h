@@ -44,8 +44,6 @@ struct stanza {
 	struct jid to;         /* where it goes (filled in when absent) */
 	bool to_absent;        /* the sender wrote no 'to' */
 	struct chunk *wire;    /* serialisation for client streams, cached */
-	/* What the receiving worker does with a posted stanza. */
-	void (*deliver)(struct worker *w, struct stanza *st);
 };
 
 /* Wraps a parsed element; takes ownership of `a`.  Returns NULL (and frees

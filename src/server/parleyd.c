@@ -325,7 +325,6 @@ int main(int argc, char **argv)
 	uv_signal_start(&m.sigint, on_signal, SIGINT);
 	uv_signal_start(&m.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&m.sighup, on_reload, SIGHUP);
-	srv.started_ms = uv_now(loop);
 
 	for (unsigned i = 0; i < cfg.workers; i++)
 		if (worker_start(&srv.workers[i]) != 0)

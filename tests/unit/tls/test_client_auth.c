@@ -41,6 +41,8 @@
 
 enum { POLL_MS = 2000, MAX_ITER = 100000 };
 
+#include "pair.h"
+
 #define OPS tls_transport_ops
 
 struct made {
@@ -247,16 +249,6 @@ struct client {
 	SSL_SESSION *resume;
 };
 
-struct pair {
-	int sfd, cfd;
-	void *t;
-	SSL_CTX *cctx;
-	SSL *cli;
-	int srv_rc;
-	bool cli_ok;
-	unsigned long cli_err;
-	bool requested; /* the server asked the client for a certificate */
-};
 
 /* On a client, OpenSSL calls this when the server asks for a certificate. */
 static int client_cert_cb(SSL *ssl, void *arg)
@@ -300,66 +292,6 @@ static void pair_open(struct pair *p, struct tls_client_auth *ca, const struct c
 		assert_int_equal(SSL_set_tlsext_host_name(p->cli, c->sni), 1);
 	if (c->resume)
 		assert_int_equal(SSL_set_session(p->cli, c->resume), 1);
-}
-
-static void pair_close(struct pair *p)
-{
-	OPS.free(p->t);
-	SSL_free(p->cli);
-	SSL_CTX_free(p->cctx);
-	close(p->sfd);
-	close(p->cfd);
-	ERR_clear_error();
-}
-
-/* Pumps both handshakes until each side has finished or failed.  No cmocka
- * assertions: it also runs on other threads. */
-static void pair_handshake(struct pair *p)
-{
-	bool sdone = false, cdone = false;
-	short swant = POLLIN, cwant = POLLIN;
-	p->srv_rc = CONN_IO_WANT_READ;
-	for (int i = 0; i < MAX_ITER; i++) {
-		if (!sdone) {
-			int r = OPS.handshake(p->t, p->sfd);
-			p->srv_rc = r;
-			if (r == CONN_IO_WANT_READ)
-				swant = POLLIN;
-			else if (r == CONN_IO_WANT_WRITE)
-				swant = POLLOUT;
-			else
-				sdone = true;
-		}
-		if (!cdone) {
-			ERR_clear_error();
-			int r = SSL_do_handshake(p->cli);
-			if (r == 1) {
-				cdone = true;
-				p->cli_ok = true;
-			} else {
-				int e = SSL_get_error(p->cli, r);
-				if (e == SSL_ERROR_WANT_READ) {
-					cwant = POLLIN;
-				} else if (e == SSL_ERROR_WANT_WRITE) {
-					cwant = POLLOUT;
-				} else {
-					cdone = true;
-					p->cli_err = ERR_peek_error();
-					ERR_clear_error();
-				}
-			}
-		}
-		if (sdone && cdone)
-			break;
-		struct pollfd pf[2];
-		nfds_t n = 0;
-		if (!sdone)
-			pf[n++] = (struct pollfd){.fd = p->sfd, .events = swant};
-		if (!cdone)
-			pf[n++] = (struct pollfd){.fd = p->cfd, .events = cwant};
-		if (poll(pf, n, POLL_MS) <= 0)
-			break;
-	}
 }
 
 /* Both ends complete; returns the server's verdict. */

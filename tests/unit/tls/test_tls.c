@@ -43,6 +43,8 @@ enum {
 
 #define OPS tls_transport_ops
 
+#include "pair.h"
+
 struct fixture {
 	char dir[64];
 	char a_cert[128], a_key[128];
@@ -128,15 +130,6 @@ struct client_opts {
 	SSL_SESSION *resume;
 };
 
-struct pair {
-	int sfd, cfd;
-	void *t;
-	SSL_CTX *cctx;
-	SSL *cli;
-	int srv_rc;             /* the server's last handshake result */
-	int cli_ok;             /* 1 when the client completed its handshake */
-	unsigned long cli_err;  /* the client's first error, when it failed */
-};
 
 static void pair_open(struct pair *p, struct tls_server *srv, const char *const *alpn, size_t nalpn,
 		      const struct client_opts *o)
@@ -175,70 +168,6 @@ static void pair_open(struct pair *p, struct tls_server *srv, const char *const 
 		assert_int_equal(SSL_set_alpn_protos(p->cli, o->alpn, o->alpn_len), 0);
 	if (o->resume)
 		assert_int_equal(SSL_set_session(p->cli, o->resume), 1);
-}
-
-static void pair_close(struct pair *p)
-{
-	OPS.free(p->t);
-	SSL_free(p->cli);
-	SSL_CTX_free(p->cctx);
-	if (p->sfd >= 0)
-		close(p->sfd);
-	if (p->cfd >= 0)
-		close(p->cfd);
-	ERR_clear_error();
-}
-
-/* Pumps both handshakes until each side has finished or failed.  No cmocka
- * assertions inside: it also runs on a second thread. */
-static void pair_handshake(struct pair *p)
-{
-	bool sdone = false, cdone = false;
-	short swant = POLLIN, cwant = POLLIN;
-	p->srv_rc = CONN_IO_WANT_READ;
-	p->cli_ok = 0;
-	for (int i = 0; i < MAX_ITER; i++) {
-		if (!sdone) {
-			int r = OPS.handshake(p->t, p->sfd);
-			p->srv_rc = r;
-			if (r == CONN_IO_WANT_READ)
-				swant = POLLIN;
-			else if (r == CONN_IO_WANT_WRITE)
-				swant = POLLOUT;
-			else
-				sdone = true;
-		}
-		if (!cdone) {
-			ERR_clear_error();
-			int r = SSL_do_handshake(p->cli);
-			if (r == 1) {
-				cdone = true;
-				p->cli_ok = 1;
-			} else {
-				int e = SSL_get_error(p->cli, r);
-				if (e == SSL_ERROR_WANT_READ) {
-					cwant = POLLIN;
-				} else if (e == SSL_ERROR_WANT_WRITE) {
-					cwant = POLLOUT;
-				} else {
-					cdone = true;
-					p->cli_err = ERR_peek_error();
-					ERR_clear_error();
-				}
-			}
-		}
-		if (sdone && cdone)
-			break;
-		struct pollfd pf[2];
-		nfds_t n = 0;
-		if (!sdone)
-			pf[n++] = (struct pollfd){.fd = p->sfd, .events = swant};
-		if (!cdone)
-			pf[n++] = (struct pollfd){.fd = p->cfd, .events = cwant};
-		/* Nothing moves: one side waits for a peer that gave up. */
-		if (poll(pf, n, POLL_MS) <= 0)
-			break;
-	}
 }
 
 static void pair_connect(struct pair *p)
