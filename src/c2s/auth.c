@@ -22,8 +22,6 @@
 #include "tls/tls.h"
 #include "xml/xml.h"
 
-enum { C2S_AUTH_MAX_FAILURES = 5 };
-
 struct c2s_mech {
 	const char *name;
 	enum scram_hash hash;
@@ -141,30 +139,71 @@ static void send_failure_now(struct c2s_stream *s, enum sasl_cond cond, const ch
 }
 
 /*
- * A failed attempt: logged with the rule that refused it, counted against
- * the address, answered after a delay that grows with the address's
- * failures, and after C2S_AUTH_MAX_FAILURES on one stream the stream ends.
+ * How a refused attempt weighs.  Only a failed check of credentials (a
+ * wrong password, no such account, a certificate refused for the account)
+ * is a failed login: it is counted against the account at this address
+ * and against the address, and its answer is delayed.  Anything else is a
+ * negotiation the client could not complete (a channel binding it cannot
+ * give, a 'y' flag we must refuse, a malformed or aborted exchange): it is
+ * answered at once and counts nowhere, so that a stock client walking its
+ * mechanism list reaches one it can complete on the same stream, and so
+ * that one such client cannot lock out its neighbours behind a NAT.
  */
-static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *user, const char *why)
+enum auth_refusal { AUTH_CREDENTIALS, AUTH_NEGOTIATION };
+
+static const char *peer_ip(struct c2s_stream *s, char *buf, size_t len)
+{
+	return conn_peer_ip(s->conn, buf, len);
+}
+
+/* Every refused attempt, of either kind, counts towards the stream's
+ * bound, so that no client can loop forever on one stream. */
+static bool stream_attempts_exhausted(struct c2s_stream *s)
 {
 	const struct config *cfg = s->sh->srv->cfg;
-	uint64_t now = worker_now(s->sh->w);
-	char ipbuf[64];
-	const char *ip = conn_peer_ip(s->conn, ipbuf, sizeof(ipbuf));
-	unsigned ipfails = c2s_throttle_fail(ip, now, cfg->auth.fail_window);
-	s->auth_failures++;
-	log_warn("c2s",
-		 "conn=%llu authentication failed from %s: user=%s mechanism=%s: <%s/> (%s); %u failures "
-		 "from %s in the last %u s (auth.fail_max = %u)",
-		 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?",
-		 s->mech ? s->mech->name : "?", sasl_cond_name(cond), why, ipfails, ip, cfg->auth.fail_window,
-		 cfg->auth.fail_max);
+	if (++s->auth_failures < cfg->auth.attempts_per_stream)
+		return false;
+	char text[128];
+	snprintf(text, sizeof(text), "%u refused authentication attempts on one stream (auth.attempts_per_stream)",
+		 s->auth_failures);
+	c2s_stream_error(s, "policy-violation", text);
+	return true;
+}
+
+static void auth_refused(struct c2s_stream *s, enum auth_refusal kind, enum sasl_cond cond, const char *user,
+			 const char *why)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	const char *mech = s->mech ? s->mech->name : "?";
 	c2s_auth_clear(s);
-	if (s->auth_failures >= C2S_AUTH_MAX_FAILURES) {
-		c2s_stream_error(s, "policy-violation", "too many failed authentication attempts");
+	if (kind == AUTH_NEGOTIATION) {
+		log_info("c2s",
+			 "conn=%llu %s: SASL attempt refused, not counted as a failed login: user=%s mechanism=%s: "
+			 "<%s/> (%s)",
+			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?", mech,
+			 sasl_cond_name(cond), why);
+		if (!stream_attempts_exhausted(s))
+			send_failure_now(s, cond, NULL);
 		return;
 	}
-	unsigned delay = ipfails > 1 ? ipfails - 1 : 0;
+	uint64_t now = worker_now(s->sh->w);
+	char ipbuf[64];
+	const char *ip = peer_ip(s, ipbuf, sizeof(ipbuf));
+	const char *account = user ? user : "";
+	unsigned acct = c2s_throttle_fail(C2S_THROTTLE_ACCOUNT, ip, account, now, cfg->auth.fail_window);
+	unsigned addr = c2s_throttle_fail(C2S_THROTTLE_ADDRESS, ip, NULL, now, cfg->auth.fail_window);
+	log_warn("c2s",
+		 "conn=%llu authentication failed from %s: user=%s mechanism=%s: <%s/> (%s); in the last %u s: "
+		 "%u failures of this account from %s (auth.fail_max = %u), %u from the address "
+		 "(auth.fail_max_address = %u)",
+		 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?", mech,
+		 sasl_cond_name(cond), why, cfg->auth.fail_window, acct, ip, cfg->auth.fail_max, addr,
+		 cfg->auth.fail_max_address);
+	if (stream_attempts_exhausted(s))
+		return;
+	/* One more second per earlier failure of this account here: a
+	 * guesser slows down, its neighbours do not. */
+	unsigned delay = acct > 1 ? acct - 1 : 0;
 	if (delay > cfg->auth.fail_delay_max)
 		delay = cfg->auth.fail_delay_max;
 	if (delay == 0) {
@@ -174,6 +213,55 @@ static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *u
 	s->failure_cond = cond;
 	s->failure_due_ms = now + (uint64_t)delay * 1000;
 	conn_pause_reading(s->conn);
+}
+
+static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *user, const char *why)
+{
+	auth_refused(s, AUTH_CREDENTIALS, cond, user, why);
+}
+
+static void auth_not_completed(struct c2s_stream *s, enum sasl_cond cond, const char *user, const char *why)
+{
+	auth_refused(s, AUTH_NEGOTIATION, cond, user, why);
+}
+
+/*
+ * Before any check of credentials: refused with temporary-auth-failure
+ * when the address, or (with `account`) this account at the address, has
+ * failed too often.  The log line names the limit and its setting.
+ */
+static bool throttle_refuses(struct c2s_stream *s, const char *account)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	uint64_t now = worker_now(s->sh->w);
+	char ipbuf[64];
+	const char *ip = peer_ip(s, ipbuf, sizeof(ipbuf));
+	unsigned addr = c2s_throttle_failures(C2S_THROTTLE_ADDRESS, ip, NULL, now, cfg->auth.fail_window);
+	unsigned acct = account ? c2s_throttle_failures(C2S_THROTTLE_ACCOUNT, ip, account, now, cfg->auth.fail_window)
+				: 0;
+	const char *text;
+	if (addr >= cfg->auth.fail_max_address) {
+		log_warn("c2s",
+			 "conn=%llu refusing authentication from %s: %u failed logins from this address over all "
+			 "accounts in %u s (limit auth.fail_max_address = %u; window auth.fail_window)",
+			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), addr, cfg->auth.fail_window,
+			 cfg->auth.fail_max_address);
+		text = "too many failed logins from your address; try later";
+	} else if (acct >= cfg->auth.fail_max) {
+		log_warn("c2s",
+			 "conn=%llu refusing authentication of %s from %s: %u failed logins of this account from "
+			 "this address in %u s (limit auth.fail_max = %u; window auth.fail_window); other accounts "
+			 "at this address are not affected",
+			 (unsigned long long)conn_id(s->conn), account, conn_peer(s->conn), acct, cfg->auth.fail_window,
+			 cfg->auth.fail_max);
+		text = "too many failed logins for this account from your address; try later";
+	} else {
+		return false;
+	}
+	c2s_auth_clear(s);
+	if (!stream_attempts_exhausted(s))
+		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, text);
+	return true;
 }
 
 void c2s_auth_tick(struct c2s_stream *s, uint64_t now_ms)
@@ -261,19 +349,38 @@ static void scram_send_challenge(struct c2s_stream *s, const struct buf *msg)
 	buf_clear(&b);
 }
 
+/* A refused client-first-message, logged so an operator knows what the
+ * client did and what would serve it. */
+static void scram_first_refused(struct c2s_stream *s, struct arena *a, enum sasl_cond c)
+{
+	enum scram_refusal why = scram_server_refusal(s->scram);
+	const char *text = scram_refusal_text(why);
+	if (why == SCRAM_REFUSED_Y_DOWNGRADE)
+		text = arena_printf(a, "%s: refused as a possible downgrade (RFC 5802 section 6); the client "
+				       "cannot bind to this TLS session (e.g. it knows only tls-unique, which TLS "
+				       "1.3 lacks) and will try its next mechanism. To serve such clients with SCRAM "
+				       "instead, remove the -PLUS mechanisms from c2s.mechanisms, which gives up "
+				       "downgrade protection for clients that can bind",
+				    text);
+	else if (why == SCRAM_REFUSED_CB_TYPE) {
+		const char *types[4];
+		size_t n = tls_session_channel_binding_types(conn_transport(s->conn), types, 4);
+		text = arena_printf(a, "%s: '%s' on %s; this session offers %s%s%s%s%s (XEP-0440)", text,
+				    scram_server_cb_type(s->scram), tls_session_version(conn_transport(s->conn)),
+				    n > 0 ? types[0] : "none", n > 1 ? ", " : "", n > 1 ? types[1] : "",
+				    n > 2 ? ", " : "", n > 2 ? types[2] : "");
+	}
+	auth_not_completed(s, c, scram_server_username(s->scram), text);
+}
+
 static void scram_first(struct c2s_stream *s, struct arena *a, const struct buf *msg)
 {
 	s->sasl_step = 1;
 	enum sasl_cond c = scram_server_client_first(s->scram, msg->data, msg->len);
 	if (c != SASL_OK) {
-		/* sasl/ answers not-authorized for well-formed messages it refuses:
-		 * those are all about channel binding or an unusable username. */
-		auth_failed(s, c, NULL,
-			    c == SASL_NOT_AUTHORIZED
-				    ? "client-first-message refused: channel binding mismatch (a 'y' flag while -PLUS "
-				      "is offered, a binding type this TLS session lacks, e.g. tls-unique on TLS 1.3) "
-				      "or a username SASLprep refuses"
-				    : "malformed client-first-message");
+		/* Nothing about credentials was checked yet: the client could not
+		 * complete this mechanism and may go on to its next one. */
+		scram_first_refused(s, a, c);
 		return;
 	}
 	const char *user = scram_server_username(s->scram);
@@ -282,10 +389,12 @@ static void scram_first(struct c2s_stream *s, struct arena *a, const struct buf 
 	const struct scram_cred *credp = NULL;
 	if (account_jid(s, a, user, &account) == 0) {
 		if (!authzid_ok(a, scram_server_authzid(s->scram), &account)) {
-			auth_failed(s, SASL_INVALID_AUTHZID, account.bare,
-				    "the authzid names another account than the one authenticating");
+			auth_not_completed(s, SASL_INVALID_AUTHZID, account.bare,
+					   "the authzid names another account than the one authenticating");
 			return;
 		}
+		if (throttle_refuses(s, account.bare))
+			return;
 		int r = lookup_cred(s, a, account.bare, s->mech->hash, &cred);
 		if (r == STORE_OK)
 			credp = &cred;
@@ -312,9 +421,9 @@ static void scram_final(struct c2s_stream *s, struct arena *a, const struct buf 
 	struct buf out = BUF_INIT;
 	enum sasl_cond c = scram_server_client_final(s->scram, msg->data, msg->len, &out);
 	if (c != SASL_OK) {
-		auth_failed(s, c, s->authcid ? s->authcid : scram_server_username(s->scram),
-			    c == SASL_NOT_AUTHORIZED ? "wrong password, unknown account or channel binding mismatch"
-						     : "malformed client-final-message");
+		enum scram_refusal why = scram_server_refusal(s->scram);
+		auth_refused(s, why == SCRAM_REFUSED_CREDENTIALS ? AUTH_CREDENTIALS : AUTH_NEGOTIATION, c,
+			     s->authcid ? s->authcid : scram_server_username(s->scram), scram_refusal_text(why));
 		buf_clear(&out);
 		return;
 	}
@@ -385,7 +494,7 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 	size_t plen;
 	enum sasl_cond c = sasl_plain_parse(a, msg->data, msg->len, &authzid, &authcid, &password, &plen);
 	if (c != SASL_OK) {
-		auth_failed(s, c, NULL, "malformed PLAIN message");
+		auth_not_completed(s, c, NULL, "malformed PLAIN message");
 		return;
 	}
 	struct jid account;
@@ -394,10 +503,12 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 		return;
 	}
 	if (!authzid_ok(a, authzid, &account)) {
-		auth_failed(s, SASL_INVALID_AUTHZID, account.bare,
-			    "the authzid names another account than the one authenticating");
+		auth_not_completed(s, SASL_INVALID_AUTHZID, account.bare,
+				   "the authzid names another account than the one authenticating");
 		return;
 	}
+	if (throttle_refuses(s, account.bare))
+		return;
 	struct c2s_plain_job *job = xcalloc(1, sizeof(*job));
 	int r = lookup_cred(s, a, account.bare, SCRAM_SHA256, &job->cred);
 	if (r == STORE_NOT_FOUND)
@@ -440,13 +551,13 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 	struct store *st = s->sh->store;
 	struct tls_cert_ids ids;
 	if (tls_session_peer_identities(conn_transport(s->conn), a, &ids) < 0) {
-		auth_failed(s, SASL_NOT_AUTHORIZED, NULL, "no client certificate");
+		auth_not_completed(s, SASL_NOT_AUTHORIZED, NULL, "no client certificate");
 		return;
 	}
 	const char *authzid = NULL;
 	if (msg->len) {
 		if (memchr(msg->data, '\0', msg->len)) {
-			auth_failed(s, SASL_MALFORMED_REQUEST, NULL, "NUL byte in the authzid");
+			auth_not_completed(s, SASL_MALFORMED_REQUEST, NULL, "NUL byte in the authzid");
 			return;
 		}
 		authzid = arena_strndup(a, msg->data, msg->len);
@@ -480,6 +591,8 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 				     : "no such account (c2s.auto_create_accounts is off)");
 		return;
 	}
+	if (r == STORE_OK && throttle_refuses(s, account.bare))
+		return;
 	size_t npins = 0;
 	if (r == STORE_OK)
 		r = store_cert_pin_count(st, account.bare, &npins);
@@ -518,32 +631,22 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 	const struct c2s_mech *m = name ? mech_by_name(name) : NULL;
 	c2s_auth_clear(s);
 	if (!m || !mech_offered(s, m)) {
-		send_failure_now(s, SASL_INVALID_MECHANISM, NULL);
 		log_info("c2s", "conn=%llu %s asked for SASL mechanism '%s', which this stream does not offer",
 			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), name ? name : "");
+		if (!stream_attempts_exhausted(s))
+			send_failure_now(s, SASL_INVALID_MECHANISM, NULL);
 		return;
 	}
 	s->mech = m;
 	free(s->authcid);
 	s->authcid = NULL;
-	uint64_t now = worker_now(s->sh->w);
-	char ipbuf[64];
-	unsigned fails = c2s_throttle_failures(conn_peer_ip(s->conn, ipbuf, sizeof(ipbuf)), now, cfg->auth.fail_window);
-	if (fails >= cfg->auth.fail_max) {
-		log_warn("c2s",
-			 "conn=%llu refusing authentication from %s: %u failed logins from this address in "
-			 "%u s (auth.fail_max = %u)",
-			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), fails, cfg->auth.fail_window,
-			 cfg->auth.fail_max);
-		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "too many failed logins from your address; try later");
-		c2s_auth_clear(s);
+	if (throttle_refuses(s, NULL))
 		return;
-	}
 	struct buf msg = BUF_INIT;
 	const char *text = xml_node_text(a, el);
 	bool has_initial = *text != '\0';
 	if (has_initial && sasl_base64_decode(&msg, text, strlen(text)) < 0) {
-		auth_failed(s, SASL_INCORRECT_ENCODING, NULL, "initial response is not valid base64");
+		auth_not_completed(s, SASL_INCORRECT_ENCODING, NULL, "initial response is not valid base64");
 		buf_clear(&msg);
 		return;
 	}
@@ -577,7 +680,7 @@ static void auth_response(struct c2s_stream *s, struct arena *a, struct xml_node
 	struct buf msg = BUF_INIT;
 	const char *text = xml_node_text(a, el);
 	if (sasl_base64_decode(&msg, text, strlen(text)) < 0) {
-		auth_failed(s, SASL_INCORRECT_ENCODING, s->authcid, "response is not valid base64");
+		auth_not_completed(s, SASL_INCORRECT_ENCODING, s->authcid, "response is not valid base64");
 		buf_clear(&msg);
 		return;
 	}

@@ -112,9 +112,14 @@ void c2s_bound_features(struct c2s_stream *s, struct buf *out);
 void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node *el);
 void c2s_session_end(struct c2s_stream *s);
 
-/* throttle.c: failed logins per address, shared by all workers through
- * lock-free counters. */
-unsigned c2s_throttle_failures(const char *ip, uint64_t now_ms, unsigned window_s);
-unsigned c2s_throttle_fail(const char *ip, uint64_t now_ms, unsigned window_s);
+/* throttle.c: failed credential checks per address and per account at an
+ * address, shared by all workers through lock-free counters.  `account`
+ * is ignored for C2S_THROTTLE_ADDRESS. */
+enum c2s_throttle_kind { C2S_THROTTLE_ADDRESS, C2S_THROTTLE_ACCOUNT, C2S_THROTTLE_KINDS };
+unsigned c2s_throttle_failures(enum c2s_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
+			       unsigned window_s);
+/* Counts one failure; returns the count including it. */
+unsigned c2s_throttle_fail(enum c2s_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
+			   unsigned window_s);
 
 #endif

@@ -73,7 +73,13 @@ static const struct opt options[] = {
 	{"c2s.mechanisms", OPT_STRLIST, OFF(c2s.mechanisms), 0,
 	 "EXTERNAL,SCRAM-SHA-256-PLUS,SCRAM-SHA-1-PLUS,SCRAM-SHA-256,SCRAM-SHA-1,PLAIN", 0, 0, NULL,
 	 "SASL mechanisms offered, in this order (PLAIN only ever over TLS; EXTERNAL only to a "
-	 "client whose certificate verified)"},
+	 "client whose certificate verified). The -PLUS variants bind the login to this TLS session "
+	 "(tls-exporter, tls-server-end-point) and, because they are offered, a client that could bind "
+	 "cannot be downgraded: RFC 5802 makes us refuse the 'y' flag. A client that knows only "
+	 "tls-unique (slixmpp before 1.8.4) cannot bind on TLS 1.3 and sends 'y'; it is refused at once, "
+	 "without a delay or a counted failure, and goes on to PLAIN over TLS on the same stream. "
+	 "Removing the -PLUS entries serves such clients with SCRAM instead, at the cost of the "
+	 "downgrade protection of every client that can bind (docs/sasl.md)"},
 	{"c2s.resource_conflict", OPT_ENUM, OFF(c2s.resource_conflict), CONFLICT_REPLACE, NULL, 0, 0,
 	 conflicts,
 	 "When a client binds a resource already in use: replace (the old session is closed), "
@@ -138,15 +144,34 @@ static const struct opt options[] = {
 	{"auth.scram_iterations", OPT_UINT, OFF(auth.scram_iterations), 4096, NULL, 4096, 10000000,
 	 NULL, "PBKDF2 iterations for new or changed passwords"},
 	{"auth.fail_delay_max", OPT_UINT, OFF(auth.fail_delay_max), 5, NULL, 0, 60, NULL,
-	 "Seconds a failed login from an address waits at most (one more per failure)"},
+	 "Seconds the answer to a failed login waits at most (one more per earlier failure of the "
+	 "same account from the same address)"},
 	{"auth.fail_max", OPT_UINT, OFF(auth.fail_max), 10, NULL, 1, 100000, NULL,
-	 "Failed logins from one address within fail_window before it is refused"},
+	 "Failed logins of one account from one address within fail_window before that account is "
+	 "refused from that address (other accounts there are not affected). Only a wrong password, "
+	 "unknown account or refused certificate counts; a mechanism the client cannot complete does not"},
+	{"auth.fail_max_address", OPT_UINT, OFF(auth.fail_max_address), 100, NULL, 1, 1000000, NULL,
+	 "Failed logins from one address, over all accounts, within fail_window before the address is "
+	 "refused: stops password spraying; keep it well above fail_max so a NAT survives one bad client"},
 	{"auth.fail_window", OPT_UINT, OFF(auth.fail_window), 300, NULL, 10, 86400, NULL,
-	 "Seconds over which failed logins from one address are counted"},
+	 "Seconds over which failed logins are counted"},
+	{"auth.attempts_per_stream", OPT_UINT, OFF(auth.attempts_per_stream), 10, NULL, 1, 100, NULL,
+	 "Refused SASL attempts of any kind on one stream before it is closed (a client walking its "
+	 "mechanism list needs one per mechanism)"},
 
 	/* im */
-	{"im.offline_max", OPT_UINT, OFF(im.offline_max), 1000, NULL, 0, 1000000, NULL,
-	 "Messages stored per offline account; further ones bounce"},
+	{"im.offline_max", OPT_UINT, OFF(im.offline_max), 100, NULL, 1, 100000, NULL,
+	 "Messages stored for an account while none of its resources is available; the next one "
+	 "is refused with <service-unavailable/>. Any account may send to any other, so without a "
+	 "cap one sender could fill another account's storage (100 is ejabberd's example quota)"},
+	{"im.offline_max_bytes", OPT_SIZE, OFF(im.offline_max_bytes), 1 * MIB, NULL, 1 * KIB,
+	 64 * MIB, NULL,
+	 "Bytes of messages stored for an account while none of its resources is available "
+	 "(counted as stored: each stanza serialised, with its delay stamp); the message that would "
+	 "cross it is refused with <service-unavailable/>. offline_max alone would let one sender "
+	 "make the server keep offline_max stanzas of limits.stanza_bytes each for another account "
+	 "(1 MiB is ejabberd's example quota). Stored messages go out at once on login, up to half "
+	 "of limits.outq_bytes (the rest waits for the next login): keep it below that"},
 	{"im.roster_max", OPT_UINT, OFF(im.roster_max), 1000, NULL, 1, 1000000, NULL,
 	 "Contacts per roster"},
 	{"im.vcard_bytes", OPT_SIZE, OFF(im.vcard_bytes), 64 * KIB, NULL, 1 * KIB, 16 * MIB, NULL,
@@ -644,12 +669,30 @@ static void write_value(FILE *out, const struct config *cfg, const struct opt *o
 	}
 }
 
+/* The help text as comment lines of at most about 78 columns, words kept
+ * whole; the bounds of a number follow it. */
 static void write_help(FILE *out, const char *indent, const struct opt *o)
 {
-	fprintf(out, "%s# %s", indent, o->help);
+	enum { WIDTH = 78 };
+	char bounds[64] = "";
 	if (o->type == OPT_UINT || o->type == OPT_SIZE)
-		fprintf(out, " [%llu..%llu]", o->min, o->max);
-	fputc('\n', out);
+		snprintf(bounds, sizeof(bounds), " [%llu..%llu]", o->min, o->max);
+	size_t room = WIDTH - strlen(indent) - 2, col = 0;
+	const char *p = o->help;
+	fprintf(out, "%s#", indent);
+	while (*p) {
+		size_t w = strcspn(p, " ");
+		if (col > 0 && col + 1 + w > room) {
+			fprintf(out, "\n%s#", indent);
+			col = 0;
+		}
+		fprintf(out, " %.*s", (int)w, p);
+		col += 1 + w;
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	fprintf(out, "%s\n", bounds);
 }
 
 void config_print(FILE *out, const struct config *cfg, const char *header)

@@ -90,12 +90,15 @@ struct config {
 	struct {
 		unsigned scram_iterations;
 		unsigned fail_delay_max;   /* s */
-		unsigned fail_max;         /* failures per address before refusing */
+		unsigned fail_max;         /* failures per account at an address before refusing */
+		unsigned fail_max_address; /* failures per address, all accounts, before refusing */
 		unsigned fail_window;      /* s */
+		unsigned attempts_per_stream;
 	} auth;
 
 	struct {
-		unsigned offline_max;
+		unsigned offline_max;       /* messages stored per account */
+		size_t offline_max_bytes;   /* their stored bytes per account */
 		unsigned roster_max;
 		size_t vcard_bytes;
 		size_t private_bytes;

@@ -125,6 +125,32 @@ void scram_server_first(struct scram_server *s, const struct scram_cred *cred, s
 enum sasl_cond scram_server_client_final(struct scram_server *s, const char *msg, size_t len,
 					 struct buf *out);
 
+/*
+ * Why an exchange was refused, for the log and the login throttle: only
+ * SCRAM_REFUSED_CREDENTIALS is a failed check of credentials.  The others
+ * are a negotiation the client could not complete (it then tries another
+ * mechanism) or a malformed message.  The client sees none of this: every
+ * refusal after syntax is <not-authorized/>.
+ */
+enum scram_refusal {
+	SCRAM_REFUSED_NONE,
+	SCRAM_REFUSED_MALFORMED,
+	SCRAM_REFUSED_Y_DOWNGRADE,  /* 'y' flag while -PLUS is offered (RFC 5802 §6) */
+	SCRAM_REFUSED_N_ON_PLUS,    /* 'n' flag on a -PLUS mechanism */
+	SCRAM_REFUSED_P_ON_PLAIN,   /* 'p' flag on a mechanism without -PLUS */
+	SCRAM_REFUSED_CB_TYPE,      /* a binding type this TLS session cannot give */
+	SCRAM_REFUSED_USERNAME,     /* a username SASLprep refuses */
+	SCRAM_REFUSED_CB_MISMATCH,  /* client-final c= differs from the binding */
+	SCRAM_REFUSED_CREDENTIALS,  /* wrong proof, or no such account */
+	SCRAM_REFUSAL_COUNT
+};
+enum scram_refusal scram_server_refusal(const struct scram_server *s);
+/* One line for the log: what the client did, e.g. "'y' flag while -PLUS
+ * is offered". */
+const char *scram_refusal_text(enum scram_refusal r);
+/* The binding type named by a refused 'p' flag ("" if none). */
+const char *scram_server_cb_type(const struct scram_server *s);
+
 /* ---- PLAIN ---- */
 
 /* Splits "authzid NUL authcid NUL passwd"; the parts are NUL-terminated

@@ -22,6 +22,7 @@
  * a wrong password would.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,8 @@ struct scram_server {
 	void *cb_ud;
 	enum scram_state state;
 	bool unknown_user; /* `cred` is made up: step 3 must fail */
+	enum scram_refusal refusal;
+	char cb_type[24];  /* the binding type a 'p' flag asked for */
 	unsigned unknown_iterations;
 	char *username;	   /* SASLprep'ed */
 	char *authzid;	   /* decoded, or NULL */
@@ -298,24 +301,36 @@ static enum sasl_cond scram_cbind(struct scram_server *s, enum scram_cbind_flag 
 
 	switch (flag) {
 	case SCRAM_CB_N:
-		if (s->plus)
+		if (s->plus) {
+			s->refusal = SCRAM_REFUSED_N_ON_PLUS;
 			return SASL_NOT_AUTHORIZED;
+		}
 		break;
 	case SCRAM_CB_Y:
-		if (s->plus || s->server_plus)
+		/* The client can bind but thinks we cannot: with -PLUS on
+		 * offer, someone removed it from the list on the way. */
+		if (s->plus || s->server_plus) {
+			s->refusal = SCRAM_REFUSED_Y_DOWNGRADE;
 			return SASL_NOT_AUTHORIZED;
+		}
 		break;
 	case SCRAM_CB_P: {
 		const char *type = NULL;
 		for (size_t i = 0; i < sizeof(scram_cb_types) / sizeof(scram_cb_types[0]); i++)
 			if (slice_eq_str(cb_name, scram_cb_types[i]))
 				type = scram_cb_types[i];
-		if (!s->plus || !s->cb || !type)
+		snprintf(s->cb_type, sizeof(s->cb_type), "%.*s", (int)(cb_name.len < 23 ? cb_name.len : 23),
+			 cb_name.p);
+		if (!s->plus) {
+			s->refusal = SCRAM_REFUSED_P_ON_PLAIN;
 			return SASL_NOT_AUTHORIZED;
+		}
 		data_len = sizeof(data);
-		if (s->cb(s->cb_ud, type, data, &data_len) != 0 || data_len == 0 ||
-		    data_len > sizeof(data))
+		if (!s->cb || !type || s->cb(s->cb_ud, type, data, &data_len) != 0 || data_len == 0 ||
+		    data_len > sizeof(data)) {
+			s->refusal = SCRAM_REFUSED_CB_TYPE;
 			return SASL_NOT_AUTHORIZED;
+		}
 		break;
 	}
 	}
@@ -379,8 +394,10 @@ static enum sasl_cond scram_client_first(struct scram_server *s, const char *msg
 	char *username = NULL;
 	if (cond == SASL_OK) {
 		username = sasl_saslprep(raw_user, strlen(raw_user), false);
-		if (!username)
+		if (!username) {
 			cond = SASL_NOT_AUTHORIZED;
+			s->refusal = SCRAM_REFUSED_USERNAME;
+		}
 	}
 	free(raw_user);
 	if (cond != SASL_OK) {
@@ -403,6 +420,8 @@ enum sasl_cond scram_server_client_first(struct scram_server *s, const char *msg
 	}
 	enum sasl_cond cond = scram_client_first(s, msg, len);
 	s->state = cond == SASL_OK ? SCRAM_WANT_SERVER_FIRST : SCRAM_FAILED;
+	if (cond != SASL_OK && s->refusal == SCRAM_REFUSED_NONE)
+		s->refusal = SCRAM_REFUSED_MALFORMED;
 	return cond;
 }
 
@@ -473,8 +492,12 @@ static enum sasl_cond scram_verify(struct scram_server *s, struct slice without_
 	scram_digest(s->hash, key, hlen, stored);
 	int diff = CRYPTO_memcmp(stored, s->cred.stored_key, hlen);
 	OPENSSL_cleanse(key, sizeof(key));
-	if (!cbind_ok || !len_ok || diff != 0 || s->unknown_user)
+	if (!cbind_ok || !len_ok || diff != 0 || s->unknown_user) {
+		/* A binding that differs is a session mismatch (a proxy in
+		 * between, or a client bug), not a wrong password. */
+		s->refusal = cbind_ok ? SCRAM_REFUSED_CREDENTIALS : SCRAM_REFUSED_CB_MISMATCH;
 		return SASL_NOT_AUTHORIZED;
+	}
 
 	scram_hmac(s->hash, s->cred.server_key, hlen, s->auth.data, s->auth.len, sig);
 	buf_append_str(out, "v=");
@@ -537,5 +560,34 @@ enum sasl_cond scram_server_client_final(struct scram_server *s, const char *msg
 	}
 	enum sasl_cond cond = scram_client_final(s, msg, len, out);
 	s->state = cond == SASL_OK ? SCRAM_DONE : SCRAM_FAILED;
+	if (cond != SASL_OK && s->refusal == SCRAM_REFUSED_NONE)
+		s->refusal = SCRAM_REFUSED_MALFORMED;
 	return cond;
+}
+
+enum scram_refusal scram_server_refusal(const struct scram_server *s)
+{
+	return s->refusal;
+}
+
+const char *scram_server_cb_type(const struct scram_server *s)
+{
+	return s->cb_type;
+}
+
+static const char *const scram_refusal_texts[SCRAM_REFUSAL_COUNT] = {
+	[SCRAM_REFUSED_NONE] = "not refused",
+	[SCRAM_REFUSED_MALFORMED] = "malformed SCRAM message",
+	[SCRAM_REFUSED_Y_DOWNGRADE] = "'y' flag (client can bind, believes we cannot) while -PLUS is offered",
+	[SCRAM_REFUSED_N_ON_PLUS] = "'n' flag (no channel binding) on a -PLUS mechanism",
+	[SCRAM_REFUSED_P_ON_PLAIN] = "'p' flag (channel binding) on a mechanism without -PLUS",
+	[SCRAM_REFUSED_CB_TYPE] = "a channel-binding type this TLS session cannot give",
+	[SCRAM_REFUSED_USERNAME] = "a username SASLprep refuses",
+	[SCRAM_REFUSED_CB_MISMATCH] = "channel-binding data that differs from this TLS session's",
+	[SCRAM_REFUSED_CREDENTIALS] = "wrong password or no such account",
+};
+
+const char *scram_refusal_text(enum scram_refusal r)
+{
+	return r < SCRAM_REFUSAL_COUNT ? scram_refusal_texts[r] : "?";
 }

@@ -534,31 +534,79 @@ static void scram_channel_binding(void **state)
 	scram_server_free(s);
 
 	/* Step 1 refusals. */
+	/* Step 1 refusals, each with the reason the throttle and the log see:
+	 * none of them is a failed check of credentials. */
 	struct {
 		bool plus, server_plus, with_cb;
 		const char *msg;
+		enum scram_refusal want;
 	} refused[] = {
 		/* "y" where -PLUS was offered: a downgrade. */
-		{false, true, true, "y,,n=user,r=abc"},
+		{false, true, true, "y,,n=user,r=abc", SCRAM_REFUSED_Y_DOWNGRADE},
 		/* "p" with a non-PLUS mechanism. */
-		{false, true, true, "p=tls-unique,,n=user,r=abc"},
+		{false, true, true, "p=tls-unique,,n=user,r=abc", SCRAM_REFUSED_P_ON_PLAIN},
 		/* "n" or "y" with a PLUS mechanism. */
-		{true, true, true, "n,,n=user,r=abc"},
-		{true, true, true, "y,,n=user,r=abc"},
+		{true, true, true, "n,,n=user,r=abc", SCRAM_REFUSED_N_ON_PLUS},
+		{true, true, true, "y,,n=user,r=abc", SCRAM_REFUSED_Y_DOWNGRADE},
 		/* A type this connection cannot supply, or nobody knows. */
-		{true, true, true, "p=tls-exporter,,n=user,r=abc"},
-		{true, true, true, "p=tls-server-end-point,,n=user,r=abc"},
-		{true, true, true, "p=tls-foo,,n=user,r=abc"},
+		{true, true, true, "p=tls-exporter,,n=user,r=abc", SCRAM_REFUSED_CB_TYPE},
+		{true, true, true, "p=tls-server-end-point,,n=user,r=abc", SCRAM_REFUSED_CB_TYPE},
+		{true, true, true, "p=tls-foo,,n=user,r=abc", SCRAM_REFUSED_CB_TYPE},
 		/* No binding at all on this connection. */
-		{true, true, false, "p=tls-unique,,n=user,r=abc"},
+		{true, true, false, "p=tls-unique,,n=user,r=abc", SCRAM_REFUSED_CB_TYPE},
+		/* A username SASLprep refuses (a control character). */
+		{false, false, false, "n,,n=us\x07" "er,r=abc", SCRAM_REFUSED_USERNAME},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		s = scram_server_new(SCRAM_SHA256, refused[i].plus, refused[i].server_plus,
 				     refused[i].with_cb ? test_cb : NULL, NULL);
 		if (first(s, refused[i].msg) != SASL_NOT_AUTHORIZED)
 			fail_msg("not refused: %s", refused[i].msg);
+		if (scram_server_refusal(s) != refused[i].want)
+			fail_msg("%s: refused as '%s', not '%s'", refused[i].msg,
+				 scram_refusal_text(scram_server_refusal(s)), scram_refusal_text(refused[i].want));
 		scram_server_free(s);
 	}
+}
+
+/* Step 3: only a wrong proof (or no such account) is a failed check of
+ * credentials; binding data that differs is not. */
+static void scram_refusal_kinds(void **state)
+{
+	(void)state;
+	struct scram_server *s = scram_server_new(SCRAM_SHA256, false, false, NULL, NULL);
+	assert_int_equal(exchange(s, &pencil[SCRAM_SHA256], "n,,n=user,r=abc", "wrong", "biws"),
+			 SASL_NOT_AUTHORIZED);
+	assert_int_equal(scram_server_refusal(s), SCRAM_REFUSED_CREDENTIALS);
+	scram_server_free(s);
+
+	s = scram_server_new(SCRAM_SHA256, true, true, test_cb, NULL);
+	assert_int_equal(exchange(s, &pencil[SCRAM_SHA256], "p=tls-unique,,n=user,r=abc", "pencil",
+				  "cD10bHMtdW5pcXVlLCw="),
+			 SASL_NOT_AUTHORIZED);
+	assert_int_equal(scram_server_refusal(s), SCRAM_REFUSED_CB_MISMATCH);
+	scram_server_free(s);
+
+	/* Unknown account: credentials, whatever the password. */
+	s = scram_server_new(SCRAM_SHA256, false, false, NULL, NULL);
+	struct buf sf = BUF_INIT, out = BUF_INIT;
+	assert_int_equal(first(s, "n,,n=user,r=abc"), SASL_OK);
+	scram_server_first(s, NULL, &sf);
+	char *cf = client_final(SCRAM_SHA256, "pencil", "n=user,r=abc", buf_cstr(&sf), "biws");
+	assert_int_equal(final(s, cf, &out), SASL_NOT_AUTHORIZED);
+	assert_int_equal(scram_server_refusal(s), SCRAM_REFUSED_CREDENTIALS);
+	free(cf);
+	buf_clear(&sf);
+	buf_clear(&out);
+	scram_server_free(s);
+
+	/* Malformed is malformed, and every reason has a text. */
+	s = scram_server_new(SCRAM_SHA256, false, false, NULL, NULL);
+	assert_int_equal(first(s, "x,,n=user,r=abc"), SASL_MALFORMED_REQUEST);
+	assert_int_equal(scram_server_refusal(s), SCRAM_REFUSED_MALFORMED);
+	scram_server_free(s);
+	for (int r = 0; r < SCRAM_REFUSAL_COUNT; r++)
+		assert_non_null(scram_refusal_text((enum scram_refusal)r));
 }
 
 static void scram_authzid(void **state)
@@ -901,6 +949,7 @@ int main(void)
 		cmocka_unit_test(scram_wrong_password),
 		cmocka_unit_test(scram_unknown_user),
 		cmocka_unit_test(scram_channel_binding),
+		cmocka_unit_test(scram_refusal_kinds),
 		cmocka_unit_test(scram_authzid),
 		cmocka_unit_test(scram_malformed_first),
 		cmocka_unit_test(scram_malformed_final),
