@@ -46,6 +46,41 @@ static int best_priority(struct user *u)
 	return best;
 }
 
+/*
+ * The quota is checked by the store against counters it keeps per account
+ * (store.h: store_offline_usage), so a full account costs the same as an
+ * empty one.  The bytes counted are those stored: the stanza as serialised
+ * here, delay stamp included.  A refused message leaves what is stored as
+ * it was; that is delivered on login as usual.
+ */
+static void offline_full(struct shard *sh, struct stanza *st, enum store_offline_limit limit,
+			 const struct store_offline_usage *used, size_t len)
+{
+	const struct config *cfg = sh->srv->cfg;
+	char text[160];
+	if (limit == STORE_OFFLINE_COUNT) {
+		log_info("im",
+			 "offline storage of %s is full (%u messages, im.offline_max): refusing a message "
+			 "from %s; raise im.offline_max to store more",
+			 st->to.bare, cfg->im.offline_max, st->from.full);
+		snprintf(text, sizeof(text),
+			 "the recipient's offline storage is full (message count limit: %u messages)",
+			 cfg->im.offline_max);
+	} else {
+		log_info("im",
+			 "offline storage of %s is full (%zu bytes, im.offline_max_bytes): %zu bytes in "
+			 "%zu messages stored, refusing a message of %zu bytes from %s; raise "
+			 "im.offline_max_bytes to store more",
+			 st->to.bare, cfg->im.offline_max_bytes, used->bytes, used->count, len,
+			 st->from.full);
+		snprintf(text, sizeof(text),
+			 "the recipient's offline storage is full (byte limit: %zu bytes)",
+			 cfg->im.offline_max_bytes);
+	}
+	/* cancel: the sender cannot know when the recipient will make room. */
+	im_error(sh, st, ETYPE_CANCEL, "service-unavailable", text);
+}
+
 static void offline_store(struct shard *sh, struct stanza *st)
 {
 	const struct config *cfg = sh->srv->cfg;
@@ -61,16 +96,18 @@ static void offline_store(struct shard *sh, struct stanza *st)
 	stanza_touch(st);
 	struct buf b = BUF_INIT;
 	xml_serialize(&b, st->el, XML_NS_CLIENT);
-	int r = store_offline_push(sh->store, st->to.bare, b.data, b.len, cfg->im.offline_max);
+	const struct store_offline_quota quota = {cfg->im.offline_max, cfg->im.offline_max_bytes};
+	struct store_offline_usage used;
+	enum store_offline_limit limit;
+	size_t len = b.len;
+	int r = store_offline_push(sh->store, st->to.bare, b.data, len, &quota, &used, &limit);
 	buf_clear(&b);
 	if (r == STORE_OK) {
 		stanza_free(st);
 		return;
 	}
 	if (r == STORE_FULL) {
-		log_info("im", "offline storage of %s is full (%u messages, im.offline_max); bouncing a message from %s",
-			 st->to.bare, cfg->im.offline_max, st->from.full);
-		im_error(sh, st, ETYPE_WAIT, "service-unavailable", "the recipient's offline storage is full");
+		offline_full(sh, st, limit, &used, len);
 		return;
 	}
 	log_error("im", "cannot store an offline message for %s: %s", st->to.bare, store_error(sh->store));
@@ -129,6 +166,7 @@ void message_inbound(struct shard *sh, struct stanza *st)
 
 void offline_deliver(struct shard *sh, struct session *s)
 {
+	const struct config *cfg = sh->srv->cfg;
 	struct arena *a = arena_new();
 	struct store_offline_msg *msgs;
 	size_t n;
@@ -137,13 +175,29 @@ void offline_deliver(struct shard *sh, struct session *s)
 		arena_free(a);
 		return;
 	}
-	if (n) {
-		for (size_t i = 0; i < n; i++)
-			s->ops->send_bytes(s, msgs[i].xml, msgs[i].len);
-		if (store_offline_delete(sh->store, s->jid->bare, msgs[n - 1].id) != STORE_OK)
+	/* All of it is queued in this loop iteration, and a connection whose
+	 * queue passes limits.outq_bytes is dropped, after the messages were
+	 * deleted.  The defaults leave room (1 MiB stored, 2 MiB of queue);
+	 * should im.offline_max_bytes be raised past half the queue, what does
+	 * not fit in that half stays stored for the next login. */
+	size_t budget = cfg->limits.outq_bytes / 2, sent = 0, bytes = 0;
+	for (; sent < n; sent++) {
+		if (sent > 0 && (bytes >= budget || msgs[sent].len > budget - bytes))
+			break;
+		s->ops->send_bytes(s, msgs[sent].xml, msgs[sent].len);
+		bytes += msgs[sent].len;
+	}
+	if (sent) {
+		if (store_offline_delete(sh->store, s->jid->bare, msgs[sent - 1].id) != STORE_OK)
 			log_error("im", "cannot delete delivered offline messages of %s: %s (they may come again)",
 				  s->jid->bare, store_error(sh->store));
-		log_info("im", "delivered %zu offline message%s to %s", n, n == 1 ? "" : "s", s->jid->full);
+		log_info("im", "delivered %zu offline message%s to %s", sent, sent == 1 ? "" : "s", s->jid->full);
 	}
+	if (sent < n)
+		log_warn("im",
+			 "%zu offline message%s of %s stay%s stored for its next login: more than half of "
+			 "limits.outq_bytes (%zu bytes) at once; keep im.offline_max_bytes below half of it",
+			 n - sent, n - sent == 1 ? "" : "s", s->jid->bare, n - sent == 1 ? "s" : "",
+			 cfg->limits.outq_bytes);
 	arena_free(a);
 }

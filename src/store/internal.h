@@ -41,12 +41,16 @@ struct store_ops {
 			     uint64_t *version);
 	int (*roster_version)(struct store *s, const char *owner, uint64_t *version);
 
+	/* quota, used and limit are never NULL here; the backend reads the
+	 * usage, applies store_offline_check() and inserts in one write
+	 * transaction, so that two handles cannot both take the last room. */
 	int (*offline_push)(struct store *s, const char *owner, const char *xml, size_t len,
-			    size_t max);
+			    const struct store_offline_quota *quota,
+			    struct store_offline_usage *used, enum store_offline_limit *limit);
 	int (*offline_get)(struct store *s, struct arena *a, const char *owner, size_t max,
 			   struct store_offline_msg **msgs, size_t *n);
 	int (*offline_delete)(struct store *s, const char *owner, int64_t upto);
-	int (*offline_count)(struct store *s, const char *owner, size_t *n);
+	int (*offline_usage)(struct store *s, const char *owner, struct store_offline_usage *u);
 
 	int (*doc_get)(struct store *s, struct arena *a, const char *owner, const char *kind,
 		       const char *key, const char **xml, size_t *len);

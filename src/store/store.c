@@ -174,9 +174,32 @@ int store_roster_version(struct store *s, const char *owner, uint64_t *version)
 
 /* ---- Offline messages ---- */
 
-int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len, size_t max)
+enum store_offline_limit store_offline_check(const struct store_offline_quota *quota,
+					     const struct store_offline_usage *used, size_t len)
 {
-	return s->ops->offline_push(s, owner, xml, len, max);
+	if (!quota)
+		return STORE_OFFLINE_UNDER;
+	if (quota->max && used->count >= quota->max)
+		return STORE_OFFLINE_COUNT;
+	/* Written so that it cannot overflow: bytes + len > max_bytes. */
+	if (quota->max_bytes && (used->bytes > quota->max_bytes || len > quota->max_bytes - used->bytes))
+		return STORE_OFFLINE_BYTES;
+	return STORE_OFFLINE_UNDER;
+}
+
+int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len,
+		       const struct store_offline_quota *quota, struct store_offline_usage *used,
+		       enum store_offline_limit *limit)
+{
+	static const struct store_offline_quota unlimited = {0, 0};
+	struct store_offline_usage u = {0, 0};
+	enum store_offline_limit l = STORE_OFFLINE_UNDER;
+	int rc = s->ops->offline_push(s, owner, xml, len, quota ? quota : &unlimited, &u, &l);
+	if (used)
+		*used = u;
+	if (limit)
+		*limit = l;
+	return rc;
 }
 
 int store_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
@@ -190,9 +213,17 @@ int store_offline_delete(struct store *s, const char *owner, int64_t upto)
 	return s->ops->offline_delete(s, owner, upto);
 }
 
+int store_offline_usage(struct store *s, const char *owner, struct store_offline_usage *u)
+{
+	return s->ops->offline_usage(s, owner, u);
+}
+
 int store_offline_count(struct store *s, const char *owner, size_t *n)
 {
-	return s->ops->offline_count(s, owner, n);
+	struct store_offline_usage u = {0, 0};
+	int rc = s->ops->offline_usage(s, owner, &u);
+	*n = u.count;
+	return rc;
 }
 
 /* ---- Documents ---- */

@@ -129,14 +129,51 @@ struct store_offline_msg {
 	size_t len;
 };
 
-/* Appends; STORE_FULL when the account already holds `max` messages. */
-int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len, size_t max);
+/* What an account's offline storage holds: its messages, and the sum of
+ * their stored bytes (`len` of each, as store_offline_get returns them).
+ * The backend keeps both as counters, so reading them costs one lookup
+ * whatever the account holds. */
+struct store_offline_usage {
+	size_t count;
+	size_t bytes;
+};
+
+/* The quota of one account's offline storage (0: no limit, each). */
+struct store_offline_quota {
+	size_t max;       /* messages */
+	size_t max_bytes; /* stored bytes */
+};
+
+/* Which limit refused a message (store_offline_push). */
+enum store_offline_limit {
+	STORE_OFFLINE_UNDER = 0, /* room left: the message was stored */
+	STORE_OFFLINE_COUNT,     /* the account holds quota.max messages */
+	STORE_OFFLINE_BYTES,     /* the message would take it past quota.max_bytes */
+};
+
+/*
+ * Appends, within the quota: STORE_FULL when the account already holds
+ * `quota->max` messages, or when its stored bytes plus `len` would exceed
+ * `quota->max_bytes` (so a message larger than max_bytes is never stored).
+ * The count is checked first.  Nothing stored is touched either way.
+ * `used` (may be NULL) gets what the account held before this call, and
+ * `limit` (may be NULL) which limit refused, on STORE_OK and STORE_FULL.
+ */
+int store_offline_push(struct store *s, const char *owner, const char *xml, size_t len,
+		       const struct store_offline_quota *quota, struct store_offline_usage *used,
+		       enum store_offline_limit *limit);
 /* Oldest first, at most `max` (0: all).  Each xml is NUL-terminated. */
 int store_offline_get(struct store *s, struct arena *a, const char *owner, size_t max,
 		      struct store_offline_msg **msgs, size_t *n);
 /* Deletes messages with id <= upto (after they were queued for delivery). */
 int store_offline_delete(struct store *s, const char *owner, int64_t upto);
+/* Messages and bytes stored for owner (zero for an unknown account). */
+int store_offline_usage(struct store *s, const char *owner, struct store_offline_usage *u);
 int store_offline_count(struct store *s, const char *owner, size_t *n);
+/* The rule store_offline_push applies, for backends and callers: which
+ * limit, if any, refuses `len` more bytes for an account holding `used`. */
+enum store_offline_limit store_offline_check(const struct store_offline_quota *quota,
+					     const struct store_offline_usage *used, size_t len);
 
 /* ---- Per-account XML documents (vCard-temp, private XML storage) ---- */
 

@@ -127,6 +127,35 @@ static const char *const sq_migrations[] = {
 	"  created INTEGER NOT NULL,"
 	"  PRIMARY KEY (jid, fingerprint)"
 	") WITHOUT ROWID;",
+
+	/* 3: offline storage quotas by count and by bytes.  Checking a quota
+	 * on every store must not read the account's messages: each message
+	 * records its size, and offline_usage keeps per account the count
+	 * and the sum of sizes, maintained by triggers in the same
+	 * transaction as the change.  The triggers hold for every writer
+	 * (parleyctl, an account's cascading delete, the sqlite3 shell), so
+	 * the counters cannot drift from the rows.  The delete trigger reads
+	 * `bytes`, not the message, so delivering does not load each blob a
+	 * second time.  A row at zero is kept: the next message updates it
+	 * in place. */
+	"ALTER TABLE offline_messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE offline_messages SET bytes = length(CAST(xml AS BLOB));"
+	"CREATE TABLE offline_usage ("
+	"  owner TEXT NOT NULL PRIMARY KEY REFERENCES accounts (jid) ON DELETE CASCADE,"
+	"  messages INTEGER NOT NULL CHECK (messages >= 0),"
+	"  bytes INTEGER NOT NULL CHECK (bytes >= 0)"
+	") WITHOUT ROWID;"
+	"INSERT INTO offline_usage (owner, messages, bytes)"
+	"  SELECT owner, count(*), sum(bytes) FROM offline_messages GROUP BY owner;"
+	"CREATE TRIGGER offline_usage_add AFTER INSERT ON offline_messages BEGIN"
+	"  INSERT INTO offline_usage (owner, messages, bytes) VALUES (new.owner, 1, new.bytes)"
+	"  ON CONFLICT (owner) DO UPDATE SET messages = messages + 1,"
+	"  bytes = bytes + excluded.bytes;"
+	"END;"
+	"CREATE TRIGGER offline_usage_remove AFTER DELETE ON offline_messages BEGIN"
+	"  UPDATE offline_usage SET messages = messages - 1, bytes = bytes - old.bytes"
+	"  WHERE owner = old.owner;"
+	"END;",
 };
 
 enum { SQ_SCHEMA_VERSION = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])) };
@@ -163,6 +192,7 @@ enum sq_stmt {
 	SQ_ROSTER_GROUP_INSERT,
 
 	SQ_OFFLINE_COUNT,
+	SQ_OFFLINE_USAGE,
 	SQ_OFFLINE_INSERT,
 	SQ_OFFLINE_GET,
 	SQ_OFFLINE_DELETE,
@@ -256,10 +286,15 @@ static const struct {
 	[SQ_ROSTER_GROUP_INSERT] = {"roster group insert",
 		"INSERT INTO roster_groups (item, name) VALUES (?1, ?2) ON CONFLICT DO NOTHING"},
 
+	/* The counters of migration 3, never a scan of the messages. */
 	[SQ_OFFLINE_COUNT] = {"offline count",
-		"SELECT count(*) FROM offline_messages WHERE owner = ?1"},
+		"SELECT coalesce((SELECT messages FROM offline_usage WHERE owner = ?1), 0)"},
+	[SQ_OFFLINE_USAGE] = {"offline usage",
+		"SELECT messages, bytes FROM offline_usage WHERE owner = ?1"},
+	/* The size is taken from the value stored, so it cannot disagree. */
 	[SQ_OFFLINE_INSERT] = {"offline insert",
-		"INSERT INTO offline_messages (owner, xml, created) VALUES (?1, ?2, ?3)"},
+		"INSERT INTO offline_messages (owner, xml, bytes, created)"
+		" VALUES (?1, ?2, length(?2), ?3)"},
 	[SQ_OFFLINE_GET] = {"offline get",
 		"SELECT id, xml FROM offline_messages WHERE owner = ?1 ORDER BY id LIMIT ?2"},
 	[SQ_OFFLINE_DELETE] = {"offline delete",
@@ -1152,28 +1187,46 @@ done:
 
 /* ---- Offline messages ---- */
 
-static int sq_offline_count(struct store *s, const char *owner, size_t *n)
+/* One primary-key lookup in offline_usage; zero when the account never
+ * had a message (or does not exist). */
+static int sq_offline_usage(struct store *s, const char *owner, struct store_offline_usage *u)
 {
-	return sq_count(sq_of(s), SQ_OFFLINE_COUNT, owner, n);
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_OFFLINE_USAGE];
+	int ret = STORE_OK;
+	u->count = 0;
+	u->bytes = 0;
+	sq_text(q, st, 1, owner);
+	int rc = sq_step(q, st);
+	if (rc == SQLITE_ROW) {
+		int64_t m = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
+		u->count = m > 0 ? (size_t)m : 0;
+		u->bytes = b > 0 ? (size_t)b : 0;
+	} else if (rc != SQLITE_DONE) {
+		ret = sq_failed(q, st, rc);
+	}
+	sq_reset(q, st);
+	return ret;
 }
 
+/* The usage is read under the write lock (BEGIN IMMEDIATE), so another
+ * handle cannot fill the last room between the check and the insert. */
 static int sq_offline_push(struct store *s, const char *owner, const char *xml, size_t len,
-			   size_t max)
+			   const struct store_offline_quota *quota, struct store_offline_usage *used,
+			   enum store_offline_limit *limit)
 {
 	struct sq *q = sq_of(s);
 	int ret = sq_begin(q, SQ_BEGIN_WRITE);
 	if (ret != STORE_OK)
 		return ret;
 
-	if (max) {
-		size_t count;
-		ret = sq_count(q, SQ_OFFLINE_COUNT, owner, &count);
-		if (ret != STORE_OK)
-			goto done;
-		if (count >= max) {
-			ret = STORE_FULL;
-			goto done;
-		}
+	ret = sq_offline_usage(s, owner, used);
+	if (ret != STORE_OK)
+		goto done;
+	*limit = store_offline_check(quota, used, len);
+	if (*limit != STORE_OFFLINE_UNDER) {
+		ret = STORE_FULL;
+		goto done;
 	}
 	sqlite3_stmt *st = q->stmt[SQ_OFFLINE_INSERT];
 	sq_text(q, st, 1, owner);
@@ -1384,7 +1437,7 @@ static const struct store_ops sq_ops = {
 	.offline_push = sq_offline_push,
 	.offline_get = sq_offline_get,
 	.offline_delete = sq_offline_delete,
-	.offline_count = sq_offline_count,
+	.offline_usage = sq_offline_usage,
 	.doc_get = sq_doc_get,
 	.doc_put = sq_doc_put,
 	.doc_delete = sq_doc_delete,

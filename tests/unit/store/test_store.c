@@ -96,6 +96,31 @@ static int64_t raw_int(const char *path, const char *sql)
 	return v;
 }
 
+/* Runs SQL (several statements allowed) on a separate raw connection, as
+ * another writer (the sqlite3 shell) would; returns SQLite's code. */
+static int raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/* Takes a current database back to schema version 2 (before offline
+ * quotas), keeping its offline messages. */
+static void undo_schema_3(const char *path)
+{
+	assert_int_equal(raw_exec(path, "DROP TRIGGER offline_usage_add;"
+					"DROP TRIGGER offline_usage_remove;"
+					"DROP TABLE offline_usage;"
+					"ALTER TABLE offline_messages DROP COLUMN bytes;"
+					"PRAGMA user_version = 2;"),
+			 SQLITE_OK);
+}
+
 static const unsigned char salt[] = "0123456789abcdef";
 static const unsigned char key1a[20] = "stored-key-sha1-....";
 static const unsigned char key1b[20] = "server-key-sha1-....";
@@ -408,7 +433,8 @@ static void fill_account(struct fixture *f, const char *owner)
 		.ngroups = 2,
 	};
 	assert_int_equal(store_roster_put(f->s, owner, &it, 0, NULL), STORE_OK);
-	assert_int_equal(store_offline_push(f->s, owner, "<message/>", 10, 0), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, "<message/>", 10, NULL, NULL, NULL),
+			 STORE_OK);
 	assert_int_equal(store_doc_put(f->s, owner, "vcard", "", "<vCard/>", 8, 0), STORE_OK);
 	assert_int_equal(store_doc_put(f->s, owner, "private", "storage:bookmarks storage",
 				       "<storage/>", 10, 0),
@@ -631,6 +657,8 @@ static void offline_fifo_and_cap(void **state)
 	struct store_offline_msg *msgs;
 	size_t n;
 
+	const struct store_offline_quota three = {.max = 3};
+
 	assert_int_equal(store_offline_get(f->s, f->a, owner, 0, &msgs, &n), STORE_OK);
 	assert_int_equal(n, 0);
 	assert_null(msgs);
@@ -639,10 +667,14 @@ static void offline_fifo_and_cap(void **state)
 	static const char m0[] = "<message id='0'/>";
 	static const char m1[] = "<message id='1'>a\0b</message>";
 	static const char m2[] = "<message id='2'/>";
-	assert_int_equal(store_offline_push(f->s, owner, m0, sizeof(m0) - 1, 3), STORE_OK);
-	assert_int_equal(store_offline_push(f->s, owner, m1, sizeof(m1) - 1, 3), STORE_OK);
-	assert_int_equal(store_offline_push(f->s, owner, m2, sizeof(m2) - 1, 3), STORE_OK);
-	assert_int_equal(store_offline_push(f->s, owner, m0, sizeof(m0) - 1, 3), STORE_FULL);
+	assert_int_equal(store_offline_push(f->s, owner, m0, sizeof(m0) - 1, &three, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, m1, sizeof(m1) - 1, &three, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, m2, sizeof(m2) - 1, &three, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, m0, sizeof(m0) - 1, &three, NULL, NULL),
+			 STORE_FULL);
 	assert_int_equal(store_offline_count(f->s, owner, &n), STORE_OK);
 	assert_int_equal(n, 3);
 
@@ -668,18 +700,316 @@ static void offline_fifo_and_cap(void **state)
 
 	/* Room again; ids keep growing after deletion. */
 	assert_int_equal(store_offline_delete(f->s, owner, last), STORE_OK);
-	assert_int_equal(store_offline_push(f->s, owner, "", 0, 3), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, "", 0, &three, NULL, NULL), STORE_OK);
 	assert_int_equal(store_offline_get(f->s, f->a, owner, 0, &msgs, &n), STORE_OK);
 	assert_int_equal(n, 1);
 	assert_true(msgs[0].id > last);
 	assert_int_equal(msgs[0].len, 0);
 	assert_string_equal(msgs[0].xml, "");
 
-	assert_int_equal(store_offline_push(f->s, "ghost@example.com", m0, sizeof(m0) - 1, 3),
+	assert_int_equal(store_offline_push(f->s, "ghost@example.com", m0, sizeof(m0) - 1, &three,
+					    NULL, NULL),
 			 STORE_NOT_FOUND);
 	assert_int_equal(store_offline_count(f->s, "ghost@example.com", &n), STORE_OK);
 	assert_int_equal(n, 0);
 	assert_int_equal(store_offline_delete(f->s, "ghost@example.com", INT64_MAX), STORE_OK);
+}
+
+/* The bytes of each message as stored, summed per account by the store's
+ * counters, through every way a message comes and goes. */
+static void offline_byte_accounting(void **state)
+{
+	struct fixture *f = *state;
+	const char *owner = "alice@example.com";
+	make_user(f->s, owner);
+	make_user(f->s, "bob@example.com");
+	struct store_offline_usage u = {99, 99};
+	struct store_offline_msg *msgs;
+	size_t n;
+
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+
+	/* Binary-safe: lengths, not strings, are counted; an empty message
+	 * counts as a message of 0 bytes. */
+	static const char m0[] = "<message id='0'>a\0b</message>";
+	char big[5000];
+	memset(big, 'x', sizeof(big));
+	const size_t lens[] = {sizeof(m0) - 1, 0, sizeof(big), 1};
+	const char *data[] = {m0, "", big, "z"};
+	size_t total = 0;
+	for (size_t i = 0; i < 4; i++) {
+		struct store_offline_usage before = {99, 99};
+		enum store_offline_limit limit = STORE_OFFLINE_BYTES;
+		assert_int_equal(store_offline_push(f->s, owner, data[i], lens[i], NULL, &before, &limit),
+				 STORE_OK);
+		/* What was held before this push, and nothing refused it. */
+		assert_int_equal(before.count, i);
+		assert_int_equal(before.bytes, total);
+		assert_int_equal(limit, STORE_OFFLINE_UNDER);
+		total += lens[i];
+		assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+		assert_int_equal(u.count, i + 1);
+		assert_int_equal(u.bytes, total);
+	}
+	/* Another account's messages are its own. */
+	assert_int_equal(store_offline_push(f->s, "bob@example.com", big, 100, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.bytes, total);
+	assert_int_equal(store_offline_usage(f->s, "bob@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 100);
+
+	/* Behind the API: each row's size is its stored length, and the
+	 * counters are the aggregates. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM offline_messages"
+					  " WHERE bytes != length(xml)"),
+			 0);
+	assert_int_equal(raw_int(f->path, "SELECT sum(bytes) FROM offline_messages"
+					  " WHERE owner = 'alice@example.com'"),
+			 (int64_t)total);
+
+	/* Delivery deletes a prefix: the counters lose exactly its bytes. */
+	assert_int_equal(store_offline_get(f->s, f->a, owner, 0, &msgs, &n), STORE_OK);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(msgs[i].len, lens[i]);
+	assert_int_equal(store_offline_delete(f->s, owner, msgs[2].id), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 1);
+	/* Deleting nothing changes nothing. */
+	assert_int_equal(store_offline_delete(f->s, owner, msgs[2].id), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 1);
+	assert_int_equal(store_offline_delete(f->s, owner, INT64_MAX), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+	assert_int_equal(store_offline_count(f->s, owner, &n), STORE_OK);
+	assert_int_equal(n, 0);
+
+	/* An unknown account holds nothing and can be given nothing. */
+	assert_int_equal(store_offline_usage(f->s, "ghost@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+	assert_int_equal(store_offline_push(f->s, "ghost@example.com", "<m/>", 4, NULL, NULL, NULL),
+			 STORE_NOT_FOUND);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM offline_usage"
+					  " WHERE owner = 'ghost@example.com'"),
+			 0);
+
+	/* Reading the usage is one primary-key lookup, never a scan. */
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	static const char plan_sql[] = "EXPLAIN QUERY PLAN SELECT messages, bytes FROM offline_usage"
+				       " WHERE owner = 'alice@example.com'";
+	assert_int_equal(sqlite3_prepare_v2(db, plan_sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	const char *plan = (const char *)sqlite3_column_text(st, 3);
+	assert_non_null(strstr(plan, "PRIMARY KEY"));
+	assert_null(strstr(plan, "SCAN"));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Quotas by count and by bytes: which one refuses, and that a refusal
+ * changes nothing stored. */
+static void offline_quota_by_count_and_bytes(void **state)
+{
+	struct fixture *f = *state;
+	const char *owner = "alice@example.com";
+	make_user(f->s, owner);
+	struct store_offline_usage u;
+	enum store_offline_limit limit;
+	struct store_offline_msg *msgs;
+	size_t n;
+	char buf[200];
+	memset(buf, 'm', sizeof(buf));
+
+	/* 100 bytes: 40 + 60 fills it exactly; one byte more is refused. */
+	const struct store_offline_quota q100 = {.max = 10, .max_bytes = 100};
+	assert_int_equal(store_offline_push(f->s, owner, buf, 40, &q100, &u, &limit), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 60, &q100, &u, &limit), STORE_OK);
+	assert_int_equal(u.bytes, 40);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 1, &q100, &u, &limit), STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_BYTES);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 100);
+	/* Nothing was stored by the refusal; an empty message still fits. */
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 100);
+	assert_int_equal(store_offline_push(f->s, owner, "", 0, &q100, &u, &limit), STORE_OK);
+	assert_int_equal(limit, STORE_OFFLINE_UNDER);
+
+	/* A smaller quota than what is stored (an operator lowered it):
+	 * refused, and what is stored stays to be delivered. */
+	const struct store_offline_quota q50 = {.max = 10, .max_bytes = 50};
+	assert_int_equal(store_offline_push(f->s, owner, "", 0, &q50, &u, &limit), STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_BYTES);
+	assert_int_equal(store_offline_get(f->s, f->a, owner, 0, &msgs, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(msgs[0].len, 40);
+	assert_int_equal(msgs[1].len, 60);
+	assert_int_equal(msgs[2].len, 0);
+
+	/* Room again once delivered. */
+	assert_int_equal(store_offline_delete(f->s, owner, msgs[0].id), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 40, &q100, &u, &limit), STORE_OK);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 60);
+
+	/* A message larger than the whole quota never fits, even when the
+	 * account holds nothing. */
+	assert_int_equal(store_offline_delete(f->s, owner, INT64_MAX), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 101, &q100, &u, &limit), STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_BYTES);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+
+	/* The count is checked first: with both full, it is the one named. */
+	const struct store_offline_quota q2 = {.max = 2, .max_bytes = 20};
+	assert_int_equal(store_offline_push(f->s, owner, buf, 10, &q2, &u, &limit), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 10, &q2, &u, &limit), STORE_OK);
+	assert_int_equal(store_offline_push(f->s, owner, buf, 10, &q2, &u, &limit), STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_COUNT);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 20);
+	/* Only the count full: still the count. */
+	const struct store_offline_quota q2big = {.max = 2, .max_bytes = 1000};
+	assert_int_equal(store_offline_push(f->s, owner, buf, 1, &q2big, &u, &limit), STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_COUNT);
+	/* 0 is no limit, for either. */
+	const struct store_offline_quota bytes_only = {.max = 0, .max_bytes = 1000};
+	assert_int_equal(store_offline_push(f->s, owner, buf, 1, &bytes_only, &u, &limit), STORE_OK);
+	const struct store_offline_quota count_only = {.max = 10, .max_bytes = 0};
+	assert_int_equal(store_offline_push(f->s, owner, buf, 200, &count_only, &u, &limit), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 4);
+	assert_int_equal(u.bytes, 221);
+}
+
+/* The rule itself, at its edges: no overflow near SIZE_MAX. */
+static void offline_check_rule(void **state)
+{
+	(void)state;
+	const struct store_offline_quota q = {.max = 3, .max_bytes = 100};
+	struct store_offline_usage u = {0, 0};
+	assert_int_equal(store_offline_check(NULL, &u, SIZE_MAX), STORE_OFFLINE_UNDER);
+	assert_int_equal(store_offline_check(&q, &u, 100), STORE_OFFLINE_UNDER);
+	assert_int_equal(store_offline_check(&q, &u, 101), STORE_OFFLINE_BYTES);
+	assert_int_equal(store_offline_check(&q, &u, SIZE_MAX), STORE_OFFLINE_BYTES);
+	u = (struct store_offline_usage){2, 99};
+	assert_int_equal(store_offline_check(&q, &u, 1), STORE_OFFLINE_UNDER);
+	assert_int_equal(store_offline_check(&q, &u, 2), STORE_OFFLINE_BYTES);
+	u = (struct store_offline_usage){3, 0};
+	assert_int_equal(store_offline_check(&q, &u, 0), STORE_OFFLINE_COUNT);
+	u = (struct store_offline_usage){0, 150};
+	assert_int_equal(store_offline_check(&q, &u, 0), STORE_OFFLINE_BYTES);
+	const struct store_offline_quota huge = {.max = 0, .max_bytes = SIZE_MAX};
+	u = (struct store_offline_usage){1, SIZE_MAX - 1};
+	assert_int_equal(store_offline_check(&huge, &u, 1), STORE_OFFLINE_UNDER);
+	assert_int_equal(store_offline_check(&huge, &u, 2), STORE_OFFLINE_BYTES);
+	assert_int_equal(store_offline_check(&huge, &u, SIZE_MAX), STORE_OFFLINE_BYTES);
+}
+
+/* The counters live in the database: a writer that is not store.c (the
+ * sqlite3 shell), and an account's cascading delete, keep them right. */
+static void offline_usage_follows_every_writer(void **state)
+{
+	struct fixture *f = *state;
+	const char *owner = "alice@example.com";
+	make_user(f->s, owner);
+	struct store_offline_usage u;
+	assert_int_equal(store_offline_push(f->s, owner, "<a/>", 4, NULL, NULL, NULL), STORE_OK);
+
+	assert_int_equal(raw_exec(f->path, "INSERT INTO offline_messages (owner, xml, bytes, created)"
+					   " VALUES ('alice@example.com', x'00010203', 4, 0)"),
+			 SQLITE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 8);
+	assert_int_equal(raw_exec(f->path, "DELETE FROM offline_messages WHERE xml = x'00010203'"),
+			 SQLITE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 4);
+	/* The counters cannot be driven below zero by a bad writer. */
+	assert_int_equal(raw_exec(f->path, "UPDATE offline_usage SET bytes = -1"), SQLITE_CONSTRAINT);
+
+	/* Deleting the account takes its counters; a new account of the same
+	 * name starts at zero. */
+	assert_int_equal(store_user_delete(f->s, owner), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM offline_usage"), 0);
+	make_user(f->s, owner);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+	assert_int_equal(store_offline_push(f->s, owner, "<b/>", 4, NULL, NULL, NULL), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, owner, &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 4);
+}
+
+/* A database with offline messages made before quotas (schema version 2)
+ * gets sizes and counters for what it holds when opened. */
+static void version_2_database_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	make_user(f->s, "alice@example.com");
+	make_user(f->s, "bob@example.com");
+	make_user(f->s, "carol@example.com");
+	char big[3000];
+	memset(big, 'y', sizeof(big));
+	assert_int_equal(store_offline_push(f->s, "alice@example.com", big, 3000, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_push(f->s, "alice@example.com", "<m/>", 4, NULL, NULL, NULL),
+			 STORE_OK);
+	assert_int_equal(store_offline_push(f->s, "bob@example.com", "<m>\0</m>", 8, NULL, NULL, NULL),
+			 STORE_OK);
+	store_close(f->s);
+	f->s = NULL;
+	undo_schema_3(f->path);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM offline_messages"), 3);
+
+	char *err = NULL;
+	f->s = store_open(f->path, &err);
+	assert_non_null(f->s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	struct store_offline_usage u;
+	assert_int_equal(store_offline_usage(f->s, "alice@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 2);
+	assert_int_equal(u.bytes, 3004);
+	assert_int_equal(store_offline_usage(f->s, "bob@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 8);
+	assert_int_equal(store_offline_usage(f->s, "carol@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 0);
+	assert_int_equal(u.bytes, 0);
+
+	/* The quota applies to what was there before. */
+	const struct store_offline_quota q = {.max = 100, .max_bytes = 3010};
+	enum store_offline_limit limit;
+	assert_int_equal(store_offline_push(f->s, "alice@example.com", big, 7, &q, &u, &limit),
+			 STORE_FULL);
+	assert_int_equal(limit, STORE_OFFLINE_BYTES);
+	assert_int_equal(store_offline_push(f->s, "alice@example.com", big, 6, &q, &u, &limit),
+			 STORE_OK);
+	struct store_offline_msg *msgs;
+	size_t n;
+	assert_int_equal(store_offline_get(f->s, f->a, "alice@example.com", 0, &msgs, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(msgs[0].len, 3000);
+	assert_int_equal(msgs[2].len, 6);
+	assert_int_equal(store_offline_delete(f->s, "alice@example.com", msgs[1].id), STORE_OK);
+	assert_int_equal(store_offline_usage(f->s, "alice@example.com", &u), STORE_OK);
+	assert_int_equal(u.count, 1);
+	assert_int_equal(u.bytes, 6);
 }
 
 /* ---- Documents ---- */
@@ -882,13 +1212,14 @@ static void version_1_database_is_migrated(void **state)
 	make_user(f->s, "alice@example.com");
 	store_close(f->s);
 	f->s = NULL;
+	undo_schema_3(f->path);
 	raw_int(f->path, "DROP TABLE cert_pins");
 	raw_int(f->path, "PRAGMA user_version = 1");
 
 	char *err = NULL;
 	f->s = store_open(f->path, &err);
 	assert_non_null(f->s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_OK);
 	assert_int_equal(store_cert_pin_add(f->s, "alice@example.com", fp_a), STORE_OK);
 	assert_int_equal(store_cert_pin_find(f->s, "alice@example.com", fp_a), STORE_OK);
@@ -904,7 +1235,8 @@ static void handles_see_each_others_commits(void **state)
 	assert_int_equal(store_user_exists(other, "alice@example.com"), STORE_NOT_FOUND);
 	make_user(f->s, "alice@example.com");
 	assert_int_equal(store_user_exists(other, "alice@example.com"), STORE_OK);
-	assert_int_equal(store_offline_push(other, "alice@example.com", "<m/>", 4, 0), STORE_OK);
+	assert_int_equal(store_offline_push(other, "alice@example.com", "<m/>", 4, NULL, NULL, NULL),
+			 STORE_OK);
 	size_t n;
 	assert_int_equal(store_offline_count(f->s, "alice@example.com", &n), STORE_OK);
 	assert_int_equal(n, 1);
@@ -944,7 +1276,8 @@ static void *writer_main(void *arg)
 		size_t n;
 		if (store_user_create(s, jid, creds, 2) != STORE_OK)
 			w->failures++;
-		if (store_offline_push(s, "shared@example.com", jid, strlen(jid), 0) != STORE_OK)
+		if (store_offline_push(s, "shared@example.com", jid, strlen(jid), NULL, NULL, NULL) !=
+		    STORE_OK)
 			w->failures++;
 		if (store_roster_put(s, "shared@example.com", &it, 0, &v) != STORE_OK)
 			w->failures++;
@@ -1044,6 +1377,15 @@ static void concurrent_writers(void **state)
 	/* Each writer deleted its oldest visible message four times; two
 	 * writers may have deleted the same one. */
 	assert_true(n >= WRITERS * (ROUNDS - ROUNDS / 50) && n < WRITERS * ROUNDS);
+	/* The counters, kept by triggers under both writers, match the rows. */
+	struct store_offline_usage u;
+	assert_int_equal(store_offline_usage(f->s, "shared@example.com", &u), STORE_OK);
+	assert_int_equal(u.count,
+			 raw_int(f->path, "SELECT count(*) FROM offline_messages"
+					  " WHERE owner = 'shared@example.com'"));
+	assert_int_equal(u.bytes,
+			 raw_int(f->path, "SELECT sum(length(xml)) FROM offline_messages"
+					  " WHERE owner = 'shared@example.com'"));
 	assert_int_equal(store_roster_version(f->s, "shared@example.com", &v), STORE_OK);
 	assert_int_equal(v, WRITERS * ROUNDS);
 	assert_int_equal(store_user_exists(f->s, "w0-000@example.com"), STORE_OK);
@@ -1074,11 +1416,16 @@ int main(void)
 		T(roster_many_items_with_groups),
 		T(roster_cap),
 		T(offline_fifo_and_cap),
+		T(offline_byte_accounting),
+		T(offline_quota_by_count_and_bytes),
+		T(offline_check_rule),
+		T(offline_usage_follows_every_writer),
 		T(documents),
 		T(block_list),
 		T(fingerprints_are_normalised_or_refused),
 		T(cert_pins_add_find_list_remove),
 		T(version_1_database_is_migrated),
+		T(version_2_database_is_migrated),
 		T(handles_see_each_others_commits),
 		T(concurrent_open_of_new_file),
 		T(concurrent_writers),
