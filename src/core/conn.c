@@ -283,6 +283,20 @@ static void conn_update_poll(struct conn *c)
 
 static void conn_ready_cb(uv_idle_t *h);
 
+/* Moves every node of src to the (uninitialised) head dst; src is left
+ * empty. */
+static void list_take_all(struct list *dst, struct list *src)
+{
+	list_init(dst);
+	if (list_empty(src))
+		return;
+	dst->next = src->next;
+	dst->prev = src->prev;
+	dst->next->prev = dst;
+	dst->prev->next = dst;
+	list_init(src);
+}
+
 static void conn_schedule_read(struct conn *c)
 {
 	if (list_linked(&c->ready_link) || c->closed || c->detaching)
@@ -386,7 +400,13 @@ static void conn_read(struct conn *c)
 					    : CONN_IO_ERROR;
 		}
 		if (n > 0) {
-			c->read_wants_write = false;
+			/* A read that wanted the socket writable polls for
+			 * writability: back to readability, or later bytes
+			 * from the peer are never read. */
+			if (c->read_wants_write) {
+				c->read_wants_write = false;
+				conn_update_poll(c);
+			}
 			c->trimmed = false;
 			c->bytes_in += (uint64_t)n;
 			c->last_read_ms = worker_now(w);
@@ -432,15 +452,8 @@ static void conn_ready_cb(uv_idle_t *h)
 {
 	struct worker *w = h->data;
 	struct list batch;
-	list_init(&batch);
 	/* Move the list aside: reads may schedule the same conn again. */
-	if (!list_empty(&w->ready)) {
-		batch.next = w->ready.next;
-		batch.prev = w->ready.prev;
-		batch.next->prev = &batch;
-		batch.prev->next = &batch;
-		list_init(&w->ready);
-	}
+	list_take_all(&batch, &w->ready);
 	while (!list_empty(&batch)) {
 		struct conn *c = list_entry(batch.next, struct conn, ready_link);
 		list_remove(&c->ready_link);
@@ -697,9 +710,16 @@ void conn_resume_reading(struct conn *c)
 
 void conn_sweep(struct worker *w, uint64_t now_ms)
 {
-	list_for_each_safe(pos, &w->conns)
-	{
-		struct conn *c = list_entry(pos, struct conn, link);
+	/* An owner's on_tick may close or detach any conn of this worker, not
+	 * only its own, which unlinks that conn (a saved next pointer would
+	 * then loop on it): take the list aside and put each conn back before
+	 * its turn, so unlinking works wherever the conn is. */
+	struct list todo;
+	list_take_all(&todo, &w->conns);
+	while (!list_empty(&todo)) {
+		struct conn *c = list_entry(todo.next, struct conn, link);
+		list_remove(&c->link);
+		list_insert_tail(&w->conns, &c->link);
 		if (c->rate) {
 			c->tokens += (int64_t)c->rate;
 			if (c->tokens > (int64_t)c->burst)
