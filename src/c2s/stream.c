@@ -6,8 +6,10 @@
  *
  * Stream restarts (after TLS and after SASL) stop the parser inside the
  * element that caused them; what follows that element in the same read is
- * either forbidden (after <starttls/>: plaintext injection, RFC 6120 §5.4.3.3)
- * or the start of the next stream (after SASL), kept in `pending`.
+ * either forbidden (after <starttls/>: plaintext injection, RFC 6120 §5.4.3.3,
+ * whitespace apart) or the start of the next stream (after SASL), kept in
+ * `pending`.  Whitespace between top-level elements is always ignored: the
+ * parser skips it before a stream's first byte.
  */
 #include "c2s/c2s.h"
 
@@ -238,7 +240,8 @@ static void c2s_starttls(struct c2s_stream *s)
 	c2s_send_raw(s, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
 	s->state = C2S_STARTTLS;
 	c2s_stop_parser(s, RESTART_TLS);
-	conn_set_transport(s->conn, &tls_transport_ops, c2s_tls_session(s->sh->srv, NULL, 0));
+	struct tls_session_config tc = {.client_auth = s->sh->srv->client_auth, .skip_leading_whitespace = true};
+	conn_set_transport(s->conn, &tls_transport_ops, tls_session_new_server_ex(s->sh->srv->tls, &tc));
 }
 
 /* ---- elements ---- */
@@ -398,13 +401,18 @@ static void c2s_input(struct c2s_stream *s, const char *data, size_t len)
 		s->restart = RESTART_NONE;
 		if (why == RESTART_TLS) {
 			xml_parser_reset(s->parser);
-			if (len > 0) {
-				/* Bytes after <starttls/> would be processed as if they
-				 * came over TLS: a known injection attack. */
+			/* Whitespace after <starttls/> is what clients send
+			 * between elements (go-sendxmpp: a newline); anything
+			 * else would be processed as if it came over TLS, a
+			 * known injection attack. */
+			size_t ws = 0;
+			while (ws < len && (data[ws] == ' ' || data[ws] == '\t' || data[ws] == '\r' || data[ws] == '\n'))
+				ws++;
+			if (ws < len) {
 				log_warn("c2s",
 					 "conn=%llu %s: %zu plaintext bytes after <starttls/> before the TLS "
 					 "handshake; closing (STARTTLS command injection attempt?)",
-					 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), len);
+					 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), len - ws);
 				s->state = C2S_CLOSING;
 				conn_abort(s->conn, "plaintext after <starttls/>");
 			}

@@ -58,6 +58,7 @@ struct tls_session {
 	size_t nalpn;
 	char *err;                 /* error(): why the last failure happened (made on the first) */
 	struct tls_verify *verify; /* only when a client certificate was asked for */
+	bool skip_whitespace;      /* until the first non-whitespace byte (STARTTLS) */
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
 	 * tls_session_alpn() return a C string without copying. */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -60,6 +61,7 @@ void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
 	tls_verify_attach(t, cfg->client_auth);
+	t->skip_whitespace = cfg->skip_leading_whitespace;
 	return t;
 }
 
@@ -282,11 +284,43 @@ static int session_fail(struct tls_session *t, int r, int saved_errno, bool in_h
 	}
 }
 
+/* Drops whitespace at the head of the socket before OpenSSL reads it:
+ * 0 when a non-whitespace byte is next, else a CONN_IO_* code. */
+static int session_skip_whitespace(struct tls_session *t, int fd)
+{
+	char peek[64];
+	for (;;) {
+		ssize_t n = recv(fd, peek, sizeof(peek), MSG_PEEK);
+		if (n == 0)
+			return CONN_IO_EOF;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? CONN_IO_WANT_READ
+											 : CONN_IO_ERROR;
+		ssize_t ws = 0;
+		while (ws < n && (peek[ws] == ' ' || peek[ws] == '\t' || peek[ws] == '\r' || peek[ws] == '\n'))
+			ws++;
+		if (ws > 0 && recv(fd, peek, (size_t)ws, 0) != ws)
+			return CONN_IO_ERROR;
+		if (ws < n) {
+			t->skip_whitespace = false;
+			return 0;
+		}
+	}
+}
+
 static int session_handshake(void *tv, int fd)
 {
 	struct tls_session *t = tv;
 	if (t->failed)
 		return CONN_IO_ERROR;
+	if (t->skip_whitespace) {
+		int r = session_skip_whitespace(t, fd);
+		if (r != 0) {
+			if (r == CONN_IO_ERROR)
+				snprintf(err_buf(t), TLS_ERR_MAX, "reading before the TLS handshake: %s", strerror(errno));
+			return r;
+		}
+	}
 	session_bind_fd(t, fd);
 	/* SSL_get_error reads the thread's queue: start from a clean one. */
 	ERR_clear_error();

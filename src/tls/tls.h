@@ -74,6 +74,10 @@ struct tls_session_config {
 	/* Client certificates as its current generation says (the session
 	 * holds that generation until it is freed); NULL: never asked for. */
 	struct tls_client_auth *client_auth;
+	/* STARTTLS: whitespace the client sent after <starttls/> (between
+	 * XMPP elements) is dropped before the ClientHello.  No TLS record
+	 * starts with a whitespace byte, so nothing real is lost. */
+	bool skip_leading_whitespace;
 };
 
 /* tls_session_new_server with everything a listener may set. */

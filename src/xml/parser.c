@@ -899,6 +899,21 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 	if (p->dormant)
 		parser_wake(p);
 
+	/* Whitespace before a stream's first byte is skipped, not fed: it is
+	 * what clients send between top-level elements (a newline after
+	 * </auth>, before the restarted header), and expat would refuse an
+	 * XML declaration after it. */
+	size_t skipped = 0;
+	if (p->fed == 0) {
+		while (skipped < len && is_xml_space(data + skipped, 1))
+			skipped++;
+		data += skipped;
+		len -= skipped;
+		*consumed = skipped;
+		if (len == 0)
+			return XML_FEED_OK;
+	}
+
 	size_t done = 0;
 	if (p->fed < 2 && !utf8_start(p, data, len))
 		goto failed;
@@ -951,10 +966,10 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 	switch (p->state) {
 	case PARSER_RUNNING:
 		keep_tail(p);
-		*consumed = len;
+		*consumed = skipped + len;
 		return XML_FEED_OK;
 	case PARSER_STOPPED:
-		*consumed = (size_t)(p->stop_off - p->data_off);
+		*consumed = skipped + (size_t)(p->stop_off - p->data_off);
 		p->data = NULL;
 		parser_release(p);
 		return XML_FEED_STOPPED;
@@ -962,7 +977,7 @@ enum xml_feed xml_parser_feed(struct xml_parser *p, const char *data, size_t len
 		break;
 	}
 failed:
-	*consumed = done;
+	*consumed = skipped + done;
 	p->data = NULL;
 	parser_release(p);
 	return XML_FEED_ERROR;
