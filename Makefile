@@ -8,11 +8,13 @@ FUZZBUILD ?= build-fuzz
 DATA ?= data
 DOMAIN ?= localhost
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= xml scram jid base64 config
 PYTHON ?= /usr/bin/python3
 
 BUILD_DEPS = gcc pkg-config meson ninja-build libuv1-dev libexpat1-dev libssl-dev \
              libsqlite3-dev libidn-dev libidn2-dev libconfig-dev
 TEST_DEPS  = libcmocka-dev python3-pytest python3-slixmpp libstrophe-dev sqlite3 \
+             python3-aioxmpp python3-nbxmpp go-sendxmpp sendxmpp \
              $(if $(shell command -v node),,nodejs npm)
 FUZZ_DEPS  = clang libclang-rt-14-dev
 
@@ -55,11 +57,11 @@ test: deps-test build
 fuzz: deps
 	@scripts/deps.sh $(FUZZ_DEPS)
 	[ -f $(FUZZBUILD)/build.ninja ] || CC=clang meson setup $(FUZZBUILD) -Dfuzz=true -Dunit_tests=false
-	ninja -C $(FUZZBUILD) fuzz/fuzz_xml fuzz/fuzz_scram
+	ninja -C $(FUZZBUILD) $(addprefix fuzz/fuzz_,$(FUZZ_TARGETS))
 	mkdir -p fuzz/crashes
-	# New inputs go to a scratch corpus in the build dir; the seeds in
-	# fuzz/corpus/ stay as committed.
-	for f in xml scram; do \
+	# Each target runs FUZZ_SECONDS.  New inputs go to a scratch corpus in
+	# the build dir; the seeds in fuzz/corpus/ stay as committed.
+	for f in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZBUILD)/corpus/$$f; \
 		$(FUZZBUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz/crashes/ \
 			-print_final_stats=1 $(FUZZBUILD)/corpus/$$f fuzz/corpus/$$f || exit 1; \

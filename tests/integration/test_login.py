@@ -32,11 +32,14 @@ def sasl_failures(client):
 
 @pytest.mark.parametrize("mech", ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"])
 def test_login_with_mechanism(make_server, mech):
+    # The client asks for the mechanism by name, and the server offers it
+    # alone (with -PLUS offered, RFC 5802 refuses plain SCRAM's 'y' flag:
+    # test_scram_downgrade_refused).
     s = make_server(options={"mechanisms": [mech]})
     s.add_user("alice@localhost")
 
     async def body():
-        c = Client(s, "alice@localhost/desk", mechs=None)
+        c = Client(s, "alice@localhost/desk", mechs=[mech])
         await c.login()
         assert offered_mechanisms(c) == [mech]
         assert c.full == "alice@localhost/desk"
@@ -54,13 +57,36 @@ def test_login_with_channel_binding_on_tls12(make_server, mech):
     s.add_user("alice@localhost")
 
     async def body():
-        c = Client(s, "alice@localhost/desk", mechs=None, tls_max=ssl.TLSVersion.TLSv1_2)
+        c = Client(s, "alice@localhost/desk", mechs=[mech], tls_max=ssl.TLSVersion.TLSv1_2)
         await c.login()
         assert offered_mechanisms(c) == [mech]
         assert c.x.socket.version() == "TLSv1.2"
 
     run(body())
     s.wait_log(rf"authenticated as alice@localhost with {re.escape(mech)} from 127\.0\.0\.1:\d+ \(TLSv1\.2\)")
+
+
+@pytest.mark.parametrize("mech,tls_max", [("PLAIN", None),
+                                          ("SCRAM-SHA-1-PLUS", ssl.TLSVersion.TLSv1_2),
+                                          ("SCRAM-SHA-256-PLUS", ssl.TLSVersion.TLSv1_2)],
+                         ids=["PLAIN", "SCRAM-SHA-1-PLUS-tls12", "SCRAM-SHA-256-PLUS-tls12"])
+def test_login_by_name_on_default_server(make_server, mech, tls_max):
+    # A default instance offers every mechanism; a client that asks for one
+    # by name gets it on its first try, and no failure is logged.  (-PLUS:
+    # slixmpp binds to tls-unique, which exists on TLS 1.2 alone.)
+    s = make_server()
+    s.add_user("alice@localhost")
+
+    async def body():
+        c = Client(s, "alice@localhost/desk", mechs=[mech], tls_max=tls_max)
+        await c.login()
+        offered = offered_mechanisms(c)
+        assert mech in offered and len(offered) > 1, offered
+        await c.sync()
+
+    run(body())
+    s.wait_log(rf"authenticated as alice@localhost with {re.escape(mech)} from 127\.0\.0\.1:\d+ ")
+    assert "authentication failed" not in s.log()
 
 
 def test_channel_binding_data_is_checked(make_server):
@@ -86,7 +112,8 @@ def test_channel_binding_data_is_checked(make_server):
         assert not c.had("session_start")
 
     run(body())
-    s.wait_log(r"authentication failed from 127\.0\.0\.1:\d+: user=\S+ mechanism=SCRAM-SHA-256-PLUS: <not-authorized/>")
+    s.wait_log(r"127\.0\.0\.1:\d+: SASL attempt refused, not counted as a failed login: user=\S+ "
+               r"mechanism=SCRAM-SHA-256-PLUS: <not-authorized/> \(channel-binding data that differs")
     assert "authenticated as" not in s.log()
 
 
@@ -102,7 +129,8 @@ def test_tls_unique_refused_on_tls13(make_server):
         assert sasl_failures(c) == ["not-authorized"]
 
     run(body())
-    s.wait_log(r"authentication failed .* mechanism=SCRAM-SHA-256-PLUS: <not-authorized/>")
+    s.wait_log(r"SASL attempt refused, not counted as a failed login: .* mechanism=SCRAM-SHA-256-PLUS: "
+               r"<not-authorized/> \(a channel-binding type this TLS session cannot give: 'tls-unique'")
     assert "authenticated as" not in s.log()
 
 
@@ -122,7 +150,9 @@ def test_scram_downgrade_refused(make_server, mech):
         assert sasl_failures(c) == ["not-authorized"]
 
     run(body())
-    s.wait_log(rf"authentication failed .* mechanism={re.escape(mech)}: <not-authorized/>")
+    line = s.wait_log(rf"SASL attempt refused, not counted as a failed login: .* mechanism={re.escape(mech)}: "
+                      r"<not-authorized/> \('y' flag")
+    assert "remove the -PLUS mechanisms from c2s.mechanisms" in line
     assert "authenticated as" not in s.log()
 
 
@@ -177,7 +207,7 @@ def test_direct_tls(make_server):
 
     run(body())
     s.wait_log(r"TLS established \(TLSv1\.[23], [^)]*direct TLS\)")
-    s.wait_log(r"authenticated as alice@localhost with PLAIN")
+    s.wait_log(r"authenticated as alice@localhost with \S+ from 127\.0\.0\.1:\d+ \(TLSv1\.[23]\)")
 
 
 def test_starttls_required_before_auth(make_server):

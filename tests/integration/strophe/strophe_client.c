@@ -26,6 +26,15 @@
  * accepts as an authzid).  Without --password, EXTERNAL is the only mechanism
  * libstrophe can try, so a refusal ends the login (exit 3).
  *
+ * With --defaults the connection keeps libstrophe's default flags (0:
+ * STARTTLS whenever the server offers it, stream management when offered),
+ * as an application that sets nothing would; only --direct-tls still adds
+ * XMPP_CONN_FLAG_LEGACY_SSL, which is how libstrophe is told that a port
+ * speaks TLS at once.  Without it the client insists on TLS
+ * (XMPP_CONN_FLAG_MANDATORY_TLS) and leaves stream management off, as the
+ * older tests expect.  Certificates are verified against --cafile either
+ * way; only --trust turns verification off (XMPP_CONN_FLAG_TRUST_TLS).
+ *
  * It is not a general client: no roster, no reconnects, one account.
  */
 #include <errno.h>
@@ -54,6 +63,7 @@ struct opts {
 	const char *cert_password; /* of a PKCS#12 file */
 	unsigned short port;
 	bool direct_tls, trust;
+	bool defaults;         /* libstrophe's default connection flags */
 	const char *send_to, *body;
 	int wait_messages;     /* messages to wait for after login */
 	bool echo;             /* answer each received message */
@@ -183,7 +193,7 @@ static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *stanza, void *ud)
 		xmpp_stanza_release(r);
 	}
 	xmpp_free(st->ctx, body);
-	if (++st->received >= st->o.wait_messages)
+	if (st->o.wait_messages > 0 && ++st->received >= st->o.wait_messages)
 		st->done = true;
 	return 1;
 }
@@ -283,7 +293,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: strophe_client --jid JID [--password PW] --host IP --port N\n"
-		"         [--direct-tls] [--cafile FILE | --trust] [--resource R]\n"
+		"         [--direct-tls] [--cafile FILE | --trust] [--resource R] [--defaults]\n"
 		"         [--cert FILE [--key FILE | --cert-password PW]]\n"
 		"                                      (a password, a certificate or both)\n"
 		"         [--send JID [--body TEXT]] [--wait-messages N [--echo]]\n"
@@ -313,6 +323,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{"cert", required_argument, NULL, 'C'},
 		{"key", required_argument, NULL, 'K'},
 		{"cert-password", required_argument, NULL, 'W'},
+		{"defaults", no_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct opts){.host = "127.0.0.1", .timeout = 20.0};
@@ -336,6 +347,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'C': o->cert = optarg; break;
 		case 'K': o->key = optarg; break;
 		case 'W': o->cert_password = optarg; break;
+		case 'D': o->defaults = true; break;
 		default: usage();
 		}
 	}
@@ -359,6 +371,8 @@ int main(int argc, char **argv)
 	long flags = XMPP_CONN_FLAG_MANDATORY_TLS | XMPP_CONN_FLAG_DISABLE_SM;
 	if (st.o.direct_tls)
 		flags = XMPP_CONN_FLAG_LEGACY_SSL | XMPP_CONN_FLAG_DISABLE_SM;
+	if (st.o.defaults)
+		flags = st.o.direct_tls ? XMPP_CONN_FLAG_LEGACY_SSL : 0;
 	if (st.o.trust)
 		flags |= XMPP_CONN_FLAG_TRUST_TLS;
 	xmpp_conn_set_flags(st.conn, flags);
