@@ -2,7 +2,8 @@
  * fuzz_xml: libFuzzer target for the xml module.  The input is a stream fed
  * to a parser with small limits, in pieces chosen by its first bytes.  Every
  * element delivered is serialised by both paths (raw bytes and tree), each
- * result is parsed back and must give the tree the serializer promised;
+ * result is parsed back and must give the tree the serializer promised
+ * (the namespace rule of src/xml/serialize.c, restated in tree_matches);
  * a stopping handler exercises the consumed count and reset.
  *
  * Input layout: flags, piece count n (mod 8), n piece lengths, stream bytes.
@@ -91,10 +92,16 @@ static bool str_eq0(const char *a, const char *b)
 
 /*
  * Whether `got` (parsed back) is `want` as written into a stream whose
- * default namespace in scope is `dflt`: stanza namespaces inside stanza
- * namespaces take the stream's (RFC 6120 §4.8.3), everything else stays.
+ * content namespace is `target` (NULL when the stream's namespace is not
+ * jabber:client or jabber:server).  The namespace rule of serialize.c,
+ * restated: an element on the line (the top-level element in a content
+ * namespace, and below it every element in that namespace whose parent is
+ * on the line) comes back in `target`; every other element in its own
+ * namespace.  `line` is the line's namespace when the parent is on it,
+ * else NULL.
  */
-static bool tree_matches(const struct xml_node *want, const struct xml_node *got, const char *dflt)
+static bool tree_matches(const struct xml_node *want, const struct xml_node *got,
+			 const char *target, const char *line)
 {
 	if (!want->name != !got->name)
 		return false;
@@ -103,20 +110,9 @@ static bool tree_matches(const struct xml_node *want, const struct xml_node *got
 		       memcmp(want->text, got->text, want->text_len) == 0;
 	if (strcmp(want->name, got->name) != 0 || want->nattrs != got->nattrs)
 		return false;
-	const char *inner;
-	if (want->ns == XML_NS_STREAM || want->ns == XML_NS_XML) {
-		if (got->ns != want->ns)
-			return false;
-		inner = dflt;
-	} else if (is_content(want->ns) && is_content(dflt)) {
-		if (got->ns != dflt)
-			return false;
-		inner = dflt;
-	} else {
-		if (!str_eq0(want->ns, got->ns))
-			return false;
-		inner = got->ns;
-	}
+	bool on_line = line && want->ns == line;
+	if (!str_eq0(on_line && target ? target : want->ns, got->ns))
+		return false;
 	for (unsigned i = 0; i < want->nattrs; i++) {
 		const struct xml_attr *x = &want->attrs[i];
 		bool found = false;
@@ -131,7 +127,7 @@ static bool tree_matches(const struct xml_node *want, const struct xml_node *got
 	}
 	const struct xml_node *a = want->children, *b = got->children;
 	for (; a && b; a = a->next, b = b->next) {
-		if (!tree_matches(a, b, inner))
+		if (!tree_matches(a, b, target, on_line ? line : NULL))
 			return false;
 	}
 	return !a && !b;
@@ -153,7 +149,8 @@ static void check_output(const struct xml_node *n, const struct buf *out, const 
 			(int)out->len, out->data);
 		abort();
 	}
-	if (!tree_matches(n, r.root, stream_ns)) {
+	const char *target = is_content(stream_ns) ? stream_ns : NULL;
+	if (!tree_matches(n, r.root, target, is_content(n->ns) ? n->ns : NULL)) {
 		fprintf(stderr, "%s output parses to another tree: %.*s\n", path, (int)out->len,
 			out->data);
 		abort();

@@ -166,7 +166,7 @@ static bool stream_attempts_exhausted(struct c2s_stream *s)
 	char text[128];
 	snprintf(text, sizeof(text), "%u refused authentication attempts on one stream (auth.attempts_per_stream)",
 		 s->auth_failures);
-	c2s_stream_error(s, "policy-violation", text);
+	c2s_stream_error(s, STREAM_ERR_POLICY_VIOLATION, text);
 	return true;
 }
 
@@ -699,7 +699,7 @@ void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el
 {
 	if (s->work_pending || s->failure_due_ms) {
 		/* The client did not wait for our answer. */
-		c2s_stream_error(s, "policy-violation", "SASL element while the previous one is being answered");
+		c2s_stream_error(s, STREAM_ERR_POLICY_VIOLATION, "SASL element while the previous one is being answered");
 	} else if (strcmp(el->name, "auth") == 0) {
 		auth_start(s, a, el);
 	} else if (strcmp(el->name, "response") == 0) {
@@ -708,7 +708,7 @@ void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el
 		c2s_auth_clear(s);
 		send_failure_now(s, SASL_ABORTED, NULL);
 	} else {
-		c2s_stream_error(s, "unsupported-stanza-type", el->name);
+		c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, el->name);
 	}
 	arena_free(a);
 }

@@ -22,7 +22,7 @@
 
 static void session_send(struct session *se, struct stanza *st);
 static void session_send_bytes(struct session *se, const char *xml, size_t len);
-static void session_kick(struct session *se, const char *cond, const char *text);
+static void session_kick(struct session *se, enum stream_cond cond, const char *text);
 
 static const struct session_ops c2s_session_ops = {
 	.send = session_send,
@@ -56,7 +56,7 @@ static void session_send_bytes(struct session *se, const char *xml, size_t len)
 		conn_write(s->conn, xml, len);
 }
 
-static void session_kick(struct session *se, const char *cond, const char *text)
+static void session_kick(struct session *se, enum stream_cond cond, const char *text)
 {
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	c2s_session_end(s);
@@ -81,7 +81,7 @@ static void reply(struct c2s_stream *s, struct stanza *r)
 	stanza_free(r);
 }
 
-static void reply_error(struct c2s_stream *s, struct stanza *st, enum stanza_etype t, const char *cond,
+static void reply_error(struct c2s_stream *s, struct stanza *st, enum stanza_etype t, enum stanza_cond cond,
 			const char *text)
 {
 	if (!stanza_is_error(st))
@@ -112,14 +112,14 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 	}
 	struct jid full;
 	if (jid_make(a, s->jid->local, s->jid->domain, want, &full) < 0) {
-		reply_error(s, st, ETYPE_MODIFY, "bad-request", "the resource is not a valid resourcepart");
+		reply_error(s, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "the resource is not a valid resourcepart");
 		return;
 	}
 	struct user *u = user_find(s->sh, full.bare);
 	if (u && u->nsessions >= cfg->c2s.max_sessions_per_user) {
 		log_warn("c2s", "conn=%llu %s: bind refused: %u sessions already (c2s.max_sessions_per_user)",
 			 (unsigned long long)conn_id(s->conn), full.bare, u->nsessions);
-		reply_error(s, st, ETYPE_WAIT, "resource-constraint", "too many sessions for this account");
+		reply_error(s, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "too many sessions for this account");
 		return;
 	}
 	struct session *old = u ? user_session(u, full.resource) : NULL;
@@ -128,19 +128,19 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 		case CONFLICT_REJECT:
 			log_info("c2s", "conn=%llu bind of %s refused: resource in use (c2s.resource_conflict = reject)",
 				 (unsigned long long)conn_id(s->conn), full.full);
-			reply_error(s, st, ETYPE_CANCEL, "conflict", "this resource is in use");
+			reply_error(s, st, ETYPE_CANCEL, STANZA_ERR_CONFLICT, "this resource is in use");
 			return;
 		case CONFLICT_RENAME:
 			random_resource(generated, sizeof(generated));
 			if (jid_make(a, s->jid->local, s->jid->domain, generated, &full) < 0) {
-				reply_error(s, st, ETYPE_WAIT, "internal-server-error", NULL);
+				reply_error(s, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 				return;
 			}
 			break;
 		default:
 			log_info("c2s", "conn=%llu %s replaces session conn=%llu (c2s.resource_conflict = replace)",
 				 (unsigned long long)conn_id(s->conn), full.full, (unsigned long long)old->id);
-			old->ops->kick(old, "conflict", "replaced by a new connection for this resource");
+			old->ops->kick(old, STREAM_ERR_CONFLICT, "replaced by a new connection for this resource");
 			break;
 		}
 	}
@@ -166,16 +166,6 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 
 /* ---- stanzas ---- */
 
-static bool iq_type_ok(const char *t)
-{
-	return t && (!strcmp(t, "get") || !strcmp(t, "set") || !strcmp(t, "result") || !strcmp(t, "error"));
-}
-
-static bool is_request(const struct stanza *st)
-{
-	return st->kind == STANZA_IQ && st->type && (!strcmp(st->type, "get") || !strcmp(st->type, "set"));
-}
-
 /* The checks RFC 6120 asks of a server for a client stanza; false when
  * the stanza was answered (and freed) or the stream ended. */
 static bool stanza_check(struct c2s_stream *s, struct stanza *st)
@@ -190,14 +180,14 @@ static bool stanza_check(struct c2s_stream *s, struct stanza *st)
 			char text[200];
 			snprintf(text, sizeof(text), "'from' must be your own JID, not '%.120s'", from);
 			stanza_free(st);
-			c2s_stream_error(s, "invalid-from", text);
+			c2s_stream_error(s, STREAM_ERR_INVALID_FROM, text);
 			return false;
 		}
 	}
 	const char *to = xml_node_attr(st->el, "to");
 	if (to) {
 		if (jid_parse_str(st->arena, to, &st->to) < 0) {
-			reply_error(s, st, ETYPE_MODIFY, "jid-malformed", "the 'to' address is not a valid JID");
+			reply_error(s, st, ETYPE_MODIFY, STANZA_ERR_JID_MALFORMED, "the 'to' address is not a valid JID");
 			return false;
 		}
 	} else {
@@ -205,12 +195,13 @@ static bool stanza_check(struct c2s_stream *s, struct stanza *st)
 		st->to_absent = true;
 	}
 	if (st->kind == STANZA_IQ) {
-		if (!iq_type_ok(st->type) || !st->id) {
-			reply_error(s, st, ETYPE_MODIFY, "bad-request", "an iq needs an id and a type of get, set, result or error");
+		/* Every type stanza_type_parse knows for an iq is valid on it. */
+		if (st->type == STANZA_TYPE_UNKNOWN || !st->id) {
+			reply_error(s, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "an iq needs an id and a type of get, set, result or error");
 			return false;
 		}
-		if (is_request(st) && xml_node_count_elements(st->el) != 1) {
-			reply_error(s, st, ETYPE_MODIFY, "bad-request", "an iq get or set carries exactly one child element");
+		if (stanza_is_request(st) && xml_node_count_elements(st->el) != 1) {
+			reply_error(s, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "an iq get or set carries exactly one child element");
 			return false;
 		}
 	}
@@ -224,26 +215,25 @@ void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node 
 		char text[256];
 		snprintf(text, sizeof(text), "<%.60s xmlns='%.80s'> is not a stanza this server handles", el->name, el->ns);
 		arena_free(a);
-		c2s_stream_error(s, "unsupported-stanza-type", text);
+		c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, text);
 		return;
 	}
 	if (!s->bound) {
-		struct xml_node *bind = st->kind == STANZA_IQ && st->type && !strcmp(st->type, "set")
-						? xml_node_child(st->el, XML_NS_BIND, "bind")
-						: NULL;
+		struct xml_node *bind =
+			st->type == STANZA_TYPE_SET ? xml_node_child(st->el, XML_NS_BIND, "bind") : NULL;
 		if (bind && st->id) {
 			st->from = *s->jid;
 			bind_resource(s, st, bind);
 			return;
 		}
 		stanza_free(st);
-		c2s_stream_error(s, "not-authorized", "bind a resource before sending stanzas");
+		c2s_stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "bind a resource before sending stanzas");
 		return;
 	}
 	if (!stanza_check(s, st))
 		return;
 	stanza_set_from(st, s->session.jid);
-	if (is_request(st) && st->to_absent) {
+	if (stanza_is_request(st) && st->to_absent) {
 		struct xml_node *q = xml_node_first_element(st->el);
 		if (q->ns == XML_NS_SESSION) {
 			/* RFC 3921 session establishment: a no-op kept for old clients. */
@@ -252,7 +242,7 @@ void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node 
 			return;
 		}
 		if (q->ns == XML_NS_BIND) {
-			reply_error(s, st, ETYPE_CANCEL, "not-allowed", "this stream has a bound resource already");
+			reply_error(s, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, "this stream has a bound resource already");
 			return;
 		}
 	}

@@ -12,6 +12,7 @@
 #include "router/session.h"
 #include "router/shard.h"
 #include "sasl/sasl.h"
+#include "xml/cond.h"
 
 struct arena;
 struct conn;
@@ -77,7 +78,7 @@ struct c2s_stream {
 };
 
 /* stream.c */
-void c2s_stream_error(struct c2s_stream *s, const char *cond, const char *text);
+void c2s_stream_error(struct c2s_stream *s, enum stream_cond cond, const char *text);
 void c2s_send_node(struct c2s_stream *s, const struct xml_node *n);
 void c2s_send_raw(struct c2s_stream *s, const char *xml);
 void c2s_stop_parser(struct c2s_stream *s, enum c2s_restart why);

@@ -111,14 +111,15 @@ static void c2s_send_header(struct c2s_stream *s, const char *to)
 	s->header_sent = true;
 }
 
-void c2s_stream_error(struct c2s_stream *s, const char *cond, const char *text)
+void c2s_stream_error(struct c2s_stream *s, enum stream_cond cond, const char *text)
 {
 	if (s->state == C2S_CLOSING)
 		return;
 	if (!s->header_sent)
 		c2s_send_header(s, NULL);
+	const char *name = stream_cond_name(cond);
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", cond);
+	buf_printf(&b, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", name);
 	if (text) {
 		buf_append_str(&b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>");
 		xml_escape_text(&b, text, strlen(text));
@@ -127,7 +128,7 @@ void c2s_stream_error(struct c2s_stream *s, const char *cond, const char *text)
 	buf_append_str(&b, "</stream:error></stream:stream>");
 	conn_write(s->conn, b.data, b.len);
 	buf_reset(&b);
-	buf_printf(&b, "stream error <%s/>%s%s", cond, text ? ": " : "", text ? text : "");
+	buf_printf(&b, "stream error <%s/>%s%s", name, text ? ": " : "", text ? text : "");
 	log_info("c2s", "conn=%llu %s: sending %s", (unsigned long long)conn_id(s->conn), c2s_who(s),
 		 buf_cstr(&b));
 	s->state = C2S_CLOSING;
@@ -174,11 +175,11 @@ static void c2s_stream_start(void *ud, const struct xml_node *h)
 	const struct config_host *host = to ? config_host_find(cfg, to) : &cfg->hosts[0];
 	s->domain = host ? host->domain : cfg->hosts[0].domain;
 	if (s->state != C2S_WAIT_HEADER) {
-		c2s_stream_error(s, "bad-format", "stream header out of place");
+		c2s_stream_error(s, STREAM_ERR_BAD_FORMAT, "stream header out of place");
 		return;
 	}
 	if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
-		c2s_stream_error(s, "invalid-namespace",
+		c2s_stream_error(s, STREAM_ERR_INVALID_NAMESPACE,
 				 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
 		return;
 	}
@@ -187,22 +188,22 @@ static void c2s_stream_start(void *ud, const struct xml_node *h)
 		if (!d->prefix)
 			content_ns = d->uri;
 	if (!content_ns || strcmp(content_ns, XML_NS_CLIENT) != 0) {
-		c2s_stream_error(s, "invalid-namespace", "client streams use the jabber:client namespace");
+		c2s_stream_error(s, STREAM_ERR_INVALID_NAMESPACE, "client streams use the jabber:client namespace");
 		return;
 	}
 	if (host && s->authenticated && strcmp(host->domain, s->jid->domain) != 0) {
-		c2s_stream_error(s, "host-unknown", "the stream after authentication names another host");
+		c2s_stream_error(s, STREAM_ERR_HOST_UNKNOWN, "the stream after authentication names another host");
 		return;
 	}
 	if (!host) {
 		char text[300];
 		snprintf(text, sizeof(text), "this server does not serve '%.200s'", to);
-		c2s_stream_error(s, "host-unknown", text);
+		c2s_stream_error(s, STREAM_ERR_HOST_UNKNOWN, text);
 		return;
 	}
 	const char *version = xml_node_attr(h, "version");
 	if (!version || strncmp(version, "1.", 2) != 0) {
-		c2s_stream_error(s, "unsupported-version", "only XMPP 1.0 streams (version='1.0') are supported");
+		c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
 		return;
 	}
 	c2s_send_header(s, xml_node_attr(h, "from"));
@@ -265,7 +266,7 @@ static void c2s_element(void *ud, struct arena *a, struct xml_node *el)
 		}
 		if (el->ns == XML_NS_SASL && !s->authenticated) {
 			if (!conn_secure(s->conn) && s->sh->srv->cfg->c2s.require_tls) {
-				c2s_stream_error(s, "policy-violation", "authentication needs TLS first (STARTTLS)");
+				c2s_stream_error(s, STREAM_ERR_POLICY_VIOLATION, "authentication needs TLS first (STARTTLS)");
 				break;
 			}
 			c2s_auth_element(s, a, el);
@@ -276,12 +277,12 @@ static void c2s_element(void *ud, struct arena *a, struct xml_node *el)
 			return;
 		}
 		if (el->ns == XML_NS_CLIENT || el->ns == XML_NS_SERVER)
-			c2s_stream_error(s, "not-authorized", "stanzas need authentication first");
+			c2s_stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "stanzas need authentication first");
 		else
-			c2s_stream_error(s, "unsupported-stanza-type", el->name);
+			c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, el->name);
 		break;
 	default:
-		c2s_stream_error(s, "bad-format", "element before the stream header");
+		c2s_stream_error(s, STREAM_ERR_BAD_FORMAT, "element before the stream header");
 		break;
 	}
 	arena_free(a);
@@ -307,7 +308,7 @@ static void c2s_arrive(struct worker *w, struct worker_msg *m)
 	if (conn_closing(s->conn))
 		return;
 	if (atomic_load(&w->stopping)) {
-		c2s_stream_error(s, "system-shutdown", "the server is stopping");
+		c2s_stream_error(s, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
 		return;
 	}
 	s->state = C2S_WAIT_HEADER;
@@ -462,7 +463,7 @@ static void c2s_on_handshake(void *owner, struct conn *c)
 				 (unsigned long long)conn_id(c), conn_peer(c), reason);
 			char text[400];
 			snprintf(text, sizeof(text), "client certificate refused: %s", reason);
-			c2s_stream_error(s, "not-authorized", text);
+			c2s_stream_error(s, STREAM_ERR_NOT_AUTHORIZED, text);
 		} else {
 			log_info("c2s", "conn=%llu %s: client certificate refused (%s); SASL EXTERNAL not offered, "
 					"password mechanisms remain",
@@ -487,14 +488,14 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 			s->state = C2S_CLOSING;
 			conn_abort(c, "TLS handshake timeout");
 		} else {
-			c2s_stream_error(s, "connection-timeout", text);
+			c2s_stream_error(s, STREAM_ERR_CONNECTION_TIMEOUT, text);
 		}
 		return;
 	}
 	if (now - conn_last_read_ms(c) > (uint64_t)cfg->limits.idle_timeout * 1000) {
 		char text[128];
 		snprintf(text, sizeof(text), "no data for %u s (limits.idle_timeout)", cfg->limits.idle_timeout);
-		c2s_stream_error(s, "connection-timeout", text);
+		c2s_stream_error(s, STREAM_ERR_CONNECTION_TIMEOUT, text);
 		return;
 	}
 	c2s_auth_tick(s, now);
@@ -608,6 +609,6 @@ void c2s_shutdown(struct shard *sh)
 	list_for_each_safe(pos, &sh->streams)
 	{
 		struct c2s_stream *s = list_entry(pos, struct c2s_stream, link);
-		c2s_stream_error(s, "system-shutdown", "the server is stopping");
+		c2s_stream_error(s, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
 	}
 }

@@ -96,7 +96,7 @@ static void push(struct shard *sh, struct user *u, const struct xml_node *change
 			continue;
 		struct stanza *p = stanza_new(STANZA_IQ);
 		xml_node_set_attr(p->arena, p->el, "id", "block-push");
-		stanza_set_type(p, "set");
+		stanza_set_type(p, STANZA_TYPE_SET);
 		stanza_set_to(p, s->jid);
 		xml_node_append(p->el, xml_node_copy(p->arena, change));
 		router_send_to_session(s, p);
@@ -123,16 +123,16 @@ void blocking_iq(struct shard *sh, struct session *own, struct stanza *st)
 {
 	struct arena *a = st->arena;
 	struct xml_node *q = xml_node_first_element(st->el);
-	bool get = !strcmp(st->type, "get");
+	bool get = st->type == STANZA_TYPE_GET;
 	if (!strcmp(q->name, "blocklist")) {
 		if (get)
 			blocklist_get(sh, own, st);
 		else
-			im_error(sh, st, ETYPE_MODIFY, "bad-request", NULL);
+			im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, NULL);
 		return;
 	}
 	if (get) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", NULL);
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, NULL);
 		return;
 	}
 	bool block = !strcmp(q->name, "block");
@@ -143,14 +143,14 @@ void blocking_iq(struct shard *sh, struct session *own, struct stanza *st)
 		const char *j = xml_node_attr(it, "jid");
 		struct jid parsed;
 		if (!j || jid_parse_str(a, j, &parsed) < 0) {
-			im_error(sh, st, ETYPE_MODIFY, "jid-malformed", "an item has no valid jid");
+			im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_JID_MALFORMED, "an item has no valid jid");
 			return;
 		}
 		xml_node_set_attr(a, it, "jid", parsed.full);
 		n++;
 	}
 	if (block && n == 0) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", "block needs at least one item");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "block needs at least one item");
 		return;
 	}
 	const char *me = own->jid->bare;
@@ -160,7 +160,7 @@ void blocking_iq(struct shard *sh, struct session *own, struct stanza *st)
 		for (size_t i = 0; i < u->im->nblocked; i++)
 			presence_if_subscribed(sh, u, u->im->blocked[i], true);
 		if (store_block_remove(sh->store, me, NULL) != STORE_OK) {
-			im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 			return;
 		}
 	}
@@ -171,13 +171,13 @@ void blocking_iq(struct shard *sh, struct session *own, struct stanza *st)
 			      : store_block_remove(sh->store, me, j);
 		if (r == STORE_FULL) {
 			blocking_load(sh, u->im, u->bare);
-			im_error(sh, st, ETYPE_WAIT, "resource-constraint", "the block list is full (im.blocklist_max)");
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "the block list is full (im.blocklist_max)");
 			return;
 		}
 		if (r == STORE_ERROR) {
 			log_error("im", "cannot change the block list of %s: %s", me, store_error(sh->store));
 			blocking_load(sh, u->im, u->bare);
-			im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 			return;
 		}
 		presence_if_subscribed(sh, u, j, !block);

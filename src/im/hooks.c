@@ -21,7 +21,7 @@ void im_reply(struct shard *sh, struct stanza *r)
 	router_route(sh, r);
 }
 
-void im_error(struct shard *sh, struct stanza *st, enum stanza_etype t, const char *cond, const char *text)
+void im_error(struct shard *sh, struct stanza *st, enum stanza_etype t, enum stanza_cond cond, const char *text)
 {
 	router_bounce(sh, st, t, cond, text);
 }
@@ -57,7 +57,7 @@ bool im_account_exists(struct shard *sh, const char *bare)
 	return store_user_exists(sh->store, bare) == STORE_OK;
 }
 
-void im_send_presence(struct shard *sh, const char *from, const char *to, const char *type)
+void im_send_presence(struct shard *sh, const char *from, const char *to, enum stanza_type type)
 {
 	struct stanza *p = stanza_new(STANZA_PRESENCE);
 	if (jid_parse_str(p->arena, from, &p->from) < 0 || jid_parse_str(p->arena, to, &p->to) < 0) {
@@ -66,8 +66,7 @@ void im_send_presence(struct shard *sh, const char *from, const char *to, const 
 	}
 	stanza_set_from(p, &p->from);
 	stanza_set_to(p, &p->to);
-	if (type)
-		stanza_set_type(p, type);
+	stanza_set_type(p, type);
 	router_route(sh, p);
 }
 
@@ -89,7 +88,7 @@ static bool blocked_outbound(struct shard *sh, struct session *s, struct stanza 
 		stanza_free(st);
 		return true;
 	}
-	struct stanza *e = stanza_error(st, ETYPE_CANCEL, "not-acceptable", "you have blocked this contact");
+	struct stanza *e = stanza_error(st, ETYPE_CANCEL, STANZA_ERR_NOT_ACCEPTABLE, "you have blocked this contact");
 	struct xml_node *err = xml_node_child(e->el, NULL, "error");
 	xml_node_add(e->arena, err, XML_NS_BLOCKING_ERRORS, "blocked");
 	stanza_free(st);
@@ -127,11 +126,10 @@ static bool blocked_inbound(struct shard *sh, struct stanza *st)
 	if (!blocking_blocks(sh, st->to.bare, &st->from))
 		return false;
 	/* XEP-0191 §3.5: as if the account were not there. */
-	if (st->kind == STANZA_PRESENCE || stanza_is_error(st) ||
-	    (st->kind == STANZA_IQ && st->type && (!strcmp(st->type, "result"))))
+	if (st->kind == STANZA_PRESENCE || stanza_is_error(st) || st->type == STANZA_TYPE_RESULT)
 		stanza_free(st);
 	else
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 	return true;
 }
 
@@ -159,8 +157,8 @@ static void im_inbound(struct shard *sh, struct stanza *st)
 			stanza_free(st);
 			return;
 		}
-		if (st->type && (!strcmp(st->type, "get") || !strcmp(st->type, "set")))
-			im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		if (stanza_is_request(st))
+			im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 		else
 			stanza_free(st);
 		return;
@@ -175,9 +173,9 @@ static void im_server(struct shard *sh, struct stanza *st)
 		return;
 	}
 	/* Messages and presence to the server itself have no recipient. */
-	if (st->kind == STANZA_MESSAGE && !stanza_is_error(st) &&
-	    !(st->type && (!strcmp(st->type, "headline") || !strcmp(st->type, "groupchat"))))
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+	if (st->kind == STANZA_MESSAGE && !stanza_is_error(st) && st->type != STANZA_TYPE_HEADLINE &&
+	    st->type != STANZA_TYPE_GROUPCHAT)
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 	else
 		stanza_free(st);
 }

@@ -101,7 +101,7 @@ bool blocking_blocks(struct shard *sh, const char *owner, const struct jid *jid)
 /* Sends a reply that this worker produced (routes it). */
 void im_reply(struct shard *sh, struct stanza *r);
 /* Answers st with an error and frees it. */
-void im_error(struct shard *sh, struct stanza *st, enum stanza_etype t, const char *cond, const char *text);
+void im_error(struct shard *sh, struct stanza *st, enum stanza_etype t, enum stanza_cond cond, const char *text);
 /* Answers an iq get/set with an empty result and frees it. */
 void im_result(struct shard *sh, struct stanza *st);
 /* Delivers a copy of st to every available session of u (priority >= min
@@ -110,7 +110,8 @@ unsigned im_deliver_available(struct user *u, struct stanza *st, bool use_min, i
 			      const struct session *except);
 /* True when the account exists (online here or in storage). */
 bool im_account_exists(struct shard *sh, const char *bare);
-/* A new stanza from `from` (bare or full) to `to` (string), routed. */
-void im_send_presence(struct shard *sh, const char *from, const char *to, const char *type);
+/* A new presence of `type` from `from` (bare or full) to `to` (string),
+ * routed. */
+void im_send_presence(struct shard *sh, const char *from, const char *to, enum stanza_type type);
 
 #endif

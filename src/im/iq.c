@@ -42,7 +42,7 @@ static void disco_info(struct shard *sh, struct stanza *st, bool server)
 {
 	struct xml_node *q = xml_node_first_element(st->el);
 	if (xml_node_attr(q, "node")) {
-		im_error(sh, st, ETYPE_CANCEL, "item-not-found", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_ITEM_NOT_FOUND, NULL);
 		return;
 	}
 	struct stanza *r = stanza_iq_result(st);
@@ -70,7 +70,7 @@ static void disco_items(struct shard *sh, struct stanza *st)
 {
 	struct xml_node *q = xml_node_first_element(st->el);
 	if (xml_node_attr(q, "node")) {
-		im_error(sh, st, ETYPE_CANCEL, "item-not-found", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_ITEM_NOT_FOUND, NULL);
 		return;
 	}
 	struct stanza *r = stanza_iq_result(st);
@@ -81,14 +81,14 @@ static void disco_items(struct shard *sh, struct stanza *st)
 
 static bool is_get(const struct stanza *st)
 {
-	return !strcmp(st->type, "get");
+	return st->type == STANZA_TYPE_GET;
 }
 
 static void server_disco_info(struct shard *sh, struct session *own, struct stanza *st)
 {
 	(void)own;
 	if (!is_get(st))
-		im_error(sh, st, ETYPE_CANCEL, "not-allowed", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, NULL);
 	else
 		disco_info(sh, st, true);
 }
@@ -97,9 +97,9 @@ static void account_disco_info(struct shard *sh, struct session *own, struct sta
 {
 	(void)own;
 	if (!is_get(st))
-		im_error(sh, st, ETYPE_CANCEL, "not-allowed", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, NULL);
 	else if (!im_account_exists(sh, st->to.bare))
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 	else
 		disco_info(sh, st, false);
 }
@@ -108,7 +108,7 @@ static void any_disco_items(struct shard *sh, struct session *own, struct stanza
 {
 	(void)own;
 	if (!is_get(st))
-		im_error(sh, st, ETYPE_CANCEL, "not-allowed", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, NULL);
 	else
 		disco_items(sh, st);
 }
@@ -117,7 +117,7 @@ static void ping(struct shard *sh, struct session *own, struct stanza *st)
 {
 	(void)own;
 	if (!is_get(st))
-		im_error(sh, st, ETYPE_CANCEL, "not-allowed", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, NULL);
 	else
 		im_result(sh, st);
 }
@@ -126,11 +126,11 @@ static void version(struct shard *sh, struct session *own, struct stanza *st)
 {
 	(void)own;
 	if (!sh->srv->cfg->im.version_reply) {
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 		return;
 	}
 	if (!is_get(st)) {
-		im_error(sh, st, ETYPE_CANCEL, "not-allowed", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, NULL);
 		return;
 	}
 	struct stanza *r = stanza_iq_result(st);
@@ -181,7 +181,7 @@ static const struct iq_handler account_handlers[] = {
 
 static void dispatch(struct shard *sh, struct session *own, struct stanza *st, const struct iq_handler *table)
 {
-	if (!st->type || (strcmp(st->type, "get") != 0 && strcmp(st->type, "set") != 0)) {
+	if (!stanza_is_request(st)) {
 		stanza_free(st); /* a result or error for the server: nothing waits */
 		return;
 	}
@@ -190,21 +190,21 @@ static void dispatch(struct shard *sh, struct session *own, struct stanza *st, c
 		if (q->ns != *h->ns || strcmp(q->name, h->name) != 0)
 			continue;
 		if (h->own_only && !own) {
-			im_error(sh, st, ETYPE_AUTH, "forbidden", "only the account itself may do this");
+			im_error(sh, st, ETYPE_AUTH, STANZA_ERR_FORBIDDEN, "only the account itself may do this");
 			return;
 		}
 		h->fn(sh, own, st);
 		return;
 	}
-	im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+	im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 }
 
 void iq_server(struct shard *sh, struct stanza *st)
 {
 	if (st->to.resource) {
 		/* No resources on the server itself. */
-		if (st->type && (!strcmp(st->type, "get") || !strcmp(st->type, "set")))
-			im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		if (stanza_is_request(st))
+			im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 		else
 			stanza_free(st);
 		return;

@@ -13,23 +13,6 @@
 #include "im/internal.h"
 #include "xml/xml.h"
 
-enum msg_type { MSG_NORMAL, MSG_CHAT, MSG_GROUPCHAT, MSG_HEADLINE, MSG_ERROR };
-
-static enum msg_type msg_type(const struct stanza *st)
-{
-	if (!st->type || !strcmp(st->type, "normal"))
-		return MSG_NORMAL;
-	if (!strcmp(st->type, "chat"))
-		return MSG_CHAT;
-	if (!strcmp(st->type, "groupchat"))
-		return MSG_GROUPCHAT;
-	if (!strcmp(st->type, "headline"))
-		return MSG_HEADLINE;
-	if (!strcmp(st->type, "error"))
-		return MSG_ERROR;
-	return MSG_NORMAL; /* unknown types are treated as normal (RFC 6121 §5.2.2) */
-}
-
 /* The highest priority among available, non-negative resources; -1 when
  * there is none. */
 static int best_priority(struct user *u)
@@ -78,7 +61,7 @@ static void offline_full(struct shard *sh, struct stanza *st, enum store_offline
 			 cfg->im.offline_max_bytes);
 	}
 	/* cancel: the sender cannot know when the recipient will make room. */
-	im_error(sh, st, ETYPE_CANCEL, "service-unavailable", text);
+	im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, text);
 }
 
 static void offline_store(struct shard *sh, struct stanza *st)
@@ -111,41 +94,73 @@ static void offline_store(struct shard *sh, struct stanza *st)
 		return;
 	}
 	log_error("im", "cannot store an offline message for %s: %s", st->to.bare, store_error(sh->store));
-	im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+	im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 }
 
-/* To the bare JID (or a full JID treated as bare). */
-static void deliver_bare(struct shard *sh, struct user *u, struct stanza *st, enum msg_type t)
+/* ---- to the bare JID (or a full JID treated as bare) ---- */
+
+/* normal and chat: the resources of the highest non-negative priority,
+ * else offline storage. */
+static void bare_to_best(struct shard *sh, struct user *u, struct stanza *st)
 {
-	if (t == MSG_GROUPCHAT) {
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
-		return;
-	}
 	int best = best_priority(u);
 	if (best < 0) {
-		if (t == MSG_NORMAL || t == MSG_CHAT)
-			offline_store(sh, st);
-		else
-			stanza_free(st);
+		offline_store(sh, st);
 		return;
 	}
-	if (t == MSG_HEADLINE || t == MSG_ERROR)
-		im_deliver_available(u, st, true, 0, NULL);
-	else
-		im_deliver_available(u, st, true, best, NULL);
+	im_deliver_available(u, st, true, best, NULL);
 	stanza_free(st);
+}
+
+/* headline and error: every non-negative resource, else nobody. */
+static void bare_to_all(struct shard *sh, struct user *u, struct stanza *st)
+{
+	(void)sh;
+	if (best_priority(u) >= 0)
+		im_deliver_available(u, st, true, 0, NULL);
+	stanza_free(st);
+}
+
+/* groupchat: an account is not a room. */
+static void bare_refuse(struct shard *sh, struct user *u, struct stanza *st)
+{
+	(void)u;
+	im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
+}
+
+/* RFC 6121 §8.5, one row per message type. */
+static const struct msg_rule {
+	bool refuse_no_account; /* §8.5.2: service-unavailable, else dropped */
+	bool drop_no_resource;  /* §8.5.3.2: dropped, else as to the bare JID */
+	void (*to_bare)(struct shard *sh, struct user *u, struct stanza *st);
+} msg_rules[] = {
+	/* Unknown types are treated as normal (RFC 6121 §5.2.2). */
+	[STANZA_TYPE_UNKNOWN] = {.refuse_no_account = true, .to_bare = bare_to_best},
+	[STANZA_TYPE_NORMAL] = {.refuse_no_account = true, .to_bare = bare_to_best},
+	[STANZA_TYPE_CHAT] = {.refuse_no_account = true, .to_bare = bare_to_best},
+	[STANZA_TYPE_GROUPCHAT] = {.to_bare = bare_refuse},
+	[STANZA_TYPE_HEADLINE] = {.drop_no_resource = true, .to_bare = bare_to_all},
+	[STANZA_TYPE_ERROR] = {.drop_no_resource = true, .to_bare = bare_to_all},
+};
+
+static const struct msg_rule *msg_rule(const struct stanza *st)
+{
+	/* A message has one of the types above (stanza_type_parse). */
+	if ((unsigned)st->type >= sizeof(msg_rules) / sizeof(msg_rules[0]) || !msg_rules[st->type].to_bare)
+		return &msg_rules[STANZA_TYPE_UNKNOWN];
+	return &msg_rules[st->type];
 }
 
 void message_inbound(struct shard *sh, struct stanza *st)
 {
-	enum msg_type t = msg_type(st);
+	const struct msg_rule *rule = msg_rule(st);
 	struct user *u = user_find(sh, st->to.bare);
 	if (!u && !im_account_exists(sh, st->to.bare)) {
 		/* RFC 6121 §8.5.2: no such account. */
-		if (t == MSG_HEADLINE || t == MSG_GROUPCHAT || t == MSG_ERROR)
-			stanza_free(st);
+		if (rule->refuse_no_account)
+			im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 		else
-			im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+			stanza_free(st);
 		return;
 	}
 	if (!jid_is_bare(&st->to)) {
@@ -156,12 +171,12 @@ void message_inbound(struct shard *sh, struct stanza *st)
 			return;
 		}
 		/* RFC 6121 §8.5.3.2: no such resource. */
-		if (t == MSG_HEADLINE || t == MSG_ERROR) {
+		if (rule->drop_no_resource) {
 			stanza_free(st);
 			return;
 		}
 	}
-	deliver_bare(sh, u, st, t);
+	rule->to_bare(sh, u, st);
 }
 
 void offline_deliver(struct shard *sh, struct session *s)

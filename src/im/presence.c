@@ -14,17 +14,6 @@
 #include "im/internal.h"
 #include "xml/xml.h"
 
-static bool type_is(const struct stanza *st, const char *t)
-{
-	return st->type && strcmp(st->type, t) == 0;
-}
-
-static bool is_subscription(const struct stanza *st)
-{
-	return type_is(st, "subscribe") || type_is(st, "subscribed") || type_is(st, "unsubscribe") ||
-	       type_is(st, "unsubscribed");
-}
-
 /* A copy of st addressed to `to`, routed. */
 static void route_copy(struct shard *sh, const struct stanza *st, const char *to)
 {
@@ -71,7 +60,7 @@ void presence_send_unavailable(struct shard *sh, struct user *u, const char *to)
 	{
 		struct session *s = list_entry(pos, struct session, link);
 		if (s->available)
-			im_send_presence(sh, s->jid->full, to, "unavailable");
+			im_send_presence(sh, s->jid->full, to, STANZA_TYPE_UNAVAILABLE);
 	}
 }
 
@@ -103,7 +92,7 @@ static void broadcast_item(void *ud, const struct store_roster_item *it)
 	struct broadcast *b = ud;
 	if (b->probe) {
 		if (sub_has_to(it->sub))
-			im_send_presence(b->sh, b->from_bare, it->contact, "probe");
+			im_send_presence(b->sh, b->from_bare, it->contact, STANZA_TYPE_PROBE);
 		return;
 	}
 	if (sub_has_from(it->sub) && !broadcast_blocked(b, it->contact))
@@ -162,7 +151,7 @@ static void pending_item(void *ud, const struct store_roster_item *it)
 	if (jid_parse_str(p->arena, it->contact, &p->from) == 0) {
 		stanza_set_from(p, &p->from);
 		stanza_set_to(p, c->s->jid);
-		stanza_set_type(p, "subscribe");
+		stanza_set_type(p, STANZA_TYPE_SUBSCRIBE);
 		router_send_to_session(c->s, p);
 	}
 	stanza_free(p);
@@ -182,7 +171,7 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 {
 	struct user *u = s->user;
 	struct broadcast b = {.sh = sh, .st = st, .from_bare = u->bare, .u = u};
-	if (type_is(st, "unavailable")) {
+	if (st->type == STANZA_TYPE_UNAVAILABLE) {
 		bool was = s->available;
 		s->available = false;
 		if (was) {
@@ -236,7 +225,7 @@ void presence_session_end(struct shard *sh, struct session *s)
 		return;
 	struct stanza *p = stanza_new(STANZA_PRESENCE);
 	stanza_set_from(p, s->jid);
-	stanza_set_type(p, "unavailable");
+	stanza_set_type(p, STANZA_TYPE_UNAVAILABLE);
 	p->to = jid_bare(s->jid);
 	p->to_absent = true;
 	presence_broadcast(sh, s, p);
@@ -262,7 +251,7 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 	}
 	bool route = true;
 	bool changed = false;
-	if (type_is(st, "subscribe")) {
+	if (st->type == STANZA_TYPE_SUBSCRIBE) {
 		if (!sub_has_to(it.sub) && !it.ask_out) {
 			it.ask_out = true;
 			changed = true;
@@ -271,7 +260,7 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 			it.hidden = false;
 			changed = true;
 		}
-	} else if (type_is(st, "subscribed")) {
+	} else if (st->type == STANZA_TYPE_SUBSCRIBED) {
 		if (sub_has_from(it.sub)) {
 			route = false;
 		} else if (it.pending_in) {
@@ -289,7 +278,7 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 				changed = true;
 			}
 		}
-	} else if (type_is(st, "unsubscribe")) {
+	} else if (st->type == STANZA_TYPE_UNSUBSCRIBE) {
 		if (sub_has_to(it.sub) || it.ask_out) {
 			it.sub = it.sub == STORE_SUB_BOTH ? STORE_SUB_FROM : sub_has_to(it.sub) ? STORE_SUB_NONE : it.sub;
 			it.ask_out = false;
@@ -313,7 +302,7 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 		else
 			r = roster_put(sh, me, &it);
 		if (r == STORE_FULL) {
-			im_error(sh, st, ETYPE_WAIT, "resource-constraint", "your roster is full (im.roster_max)");
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "your roster is full (im.roster_max)");
 			return;
 		}
 	}
@@ -323,7 +312,7 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 	}
 	/* Decided before routing: router_route takes st (and its arena, where
 	 * contact.bare lives too) and may free it at once. */
-	bool approved = type_is(st, "subscribed") && changed;
+	bool approved = st->type == STANZA_TYPE_SUBSCRIBED && changed;
 	char *to = approved ? xstrdup(contact.bare) : NULL;
 	/* Subscription stanzas travel between bare JIDs (RFC 6121 §3.1.2). */
 	struct jid from = jid_bare(s->jid);
@@ -336,33 +325,56 @@ static void subscription_outbound(struct shard *sh, struct session *s, struct st
 	free(to);
 }
 
-void presence_outbound(struct shard *sh, struct session *s, struct stanza *st)
+/* Available, unavailable or error: broadcast, or directed. */
+static void availability_outbound(struct shard *sh, struct session *s, struct stanza *st)
 {
-	if (is_subscription(st)) {
-		subscription_outbound(sh, s, st);
-		return;
-	}
-	if (type_is(st, "probe") || (st->type && !type_is(st, "unavailable") && !type_is(st, "error"))) {
-		/* Clients do not probe (RFC 6121 §4.3); unknown types are errors. */
-		if (type_is(st, "probe"))
-			stanza_free(st);
-		else
-			im_error(sh, st, ETYPE_MODIFY, "bad-request", "unknown presence type");
-		return;
-	}
 	if (st->to_absent) {
 		presence_broadcast(sh, s, st);
 		return;
 	}
 	/* Directed presence (RFC 6121 §4.6): remembered so the target gets
 	 * unavailable when this session ends. */
-	if (!type_is(st, "error")) {
-		if (type_is(st, "unavailable"))
-			directed_forget(s, st->to.full);
-		else if (s->available)
-			directed_remember(s, st->to.full);
-	}
+	if (st->type == STANZA_TYPE_UNAVAILABLE)
+		directed_forget(s, st->to.full);
+	else if (st->type == STANZA_TYPE_AVAILABLE && s->available)
+		directed_remember(s, st->to.full);
 	router_route(sh, st);
+}
+
+/* Clients do not probe (RFC 6121 §4.3). */
+static void probe_outbound(struct shard *sh, struct session *s, struct stanza *st)
+{
+	(void)sh;
+	(void)s;
+	stanza_free(st);
+}
+
+/* A type RFC 6121 §4.7.1 does not define (type='available' too). */
+static void unknown_outbound(struct shard *sh, struct session *s, struct stanza *st)
+{
+	(void)s;
+	im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "unknown presence type");
+}
+
+typedef void presence_outbound_fn(struct shard *sh, struct session *s, struct stanza *st);
+
+/* Every presence type (stanza_type_parse gives no other to a presence). */
+static presence_outbound_fn *const outbound_by_type[STANZA_TYPE_COUNT] = {
+	[STANZA_TYPE_UNKNOWN] = unknown_outbound,
+	[STANZA_TYPE_ERROR] = availability_outbound,
+	[STANZA_TYPE_AVAILABLE] = availability_outbound,
+	[STANZA_TYPE_UNAVAILABLE] = availability_outbound,
+	[STANZA_TYPE_SUBSCRIBE] = subscription_outbound,
+	[STANZA_TYPE_SUBSCRIBED] = subscription_outbound,
+	[STANZA_TYPE_UNSUBSCRIBE] = subscription_outbound,
+	[STANZA_TYPE_UNSUBSCRIBED] = subscription_outbound,
+	[STANZA_TYPE_PROBE] = probe_outbound,
+};
+
+void presence_outbound(struct shard *sh, struct session *s, struct stanza *st)
+{
+	presence_outbound_fn *fn = outbound_by_type[st->type];
+	(fn ? fn : unknown_outbound)(sh, s, st);
 }
 
 /* ---- inbound (the contact's server) ---- */
@@ -375,8 +387,8 @@ static void subscription_inbound(struct shard *sh, struct stanza *st)
 	struct user *u = user_find(sh, me);
 	if (!im_account_exists(sh, me)) {
 		/* RFC 6121 §3.1.3: no such user: tell the requester. */
-		if (type_is(st, "subscribe"))
-			im_send_presence(sh, me, from.bare, "unsubscribed");
+		if (st->type == STANZA_TYPE_SUBSCRIBE)
+			im_send_presence(sh, me, from.bare, STANZA_TYPE_UNSUBSCRIBED);
 		stanza_free(st);
 		return;
 	}
@@ -388,15 +400,15 @@ static void subscription_inbound(struct shard *sh, struct stanza *st)
 		it.hidden = true;
 	}
 	bool deliver = false, changed = false;
-	if (type_is(st, "subscribe")) {
+	if (st->type == STANZA_TYPE_SUBSCRIBE) {
 		if (sub_has_from(it.sub)) {
-			im_send_presence(sh, me, from.bare, "subscribed");
+			im_send_presence(sh, me, from.bare, STANZA_TYPE_SUBSCRIBED);
 		} else if (it.approved) {
 			it.sub = it.sub == STORE_SUB_TO ? STORE_SUB_BOTH : STORE_SUB_FROM;
 			it.approved = false;
 			it.hidden = false;
 			changed = true;
-			im_send_presence(sh, me, from.bare, "subscribed");
+			im_send_presence(sh, me, from.bare, STANZA_TYPE_SUBSCRIBED);
 		} else {
 			if (!it.pending_in) {
 				it.pending_in = true;
@@ -404,13 +416,13 @@ static void subscription_inbound(struct shard *sh, struct stanza *st)
 			}
 			deliver = true;
 		}
-	} else if (type_is(st, "subscribed")) {
+	} else if (st->type == STANZA_TYPE_SUBSCRIBED) {
 		if (it.ask_out) {
 			it.sub = it.sub == STORE_SUB_FROM ? STORE_SUB_BOTH : STORE_SUB_TO;
 			it.ask_out = false;
 			changed = deliver = true;
 		}
-	} else if (type_is(st, "unsubscribe")) {
+	} else if (st->type == STANZA_TYPE_UNSUBSCRIBE) {
 		if (sub_has_from(it.sub) || it.pending_in) {
 			/* RFC 6121 §3.3.3: they stop seeing us, so they get
 			 * unavailable from each of our available resources. */
@@ -436,7 +448,7 @@ static void subscription_inbound(struct shard *sh, struct stanza *st)
 		if (r != STORE_OK)
 			deliver = false;
 	}
-	if (type_is(st, "subscribe") && changed && !deliver) {
+	if (st->type == STANZA_TYPE_SUBSCRIBE && changed && !deliver) {
 		/* pre-approved: they see us now */
 		presence_send_current(sh, u, from.bare);
 	}
@@ -452,7 +464,7 @@ static void probe_inbound(struct shard *sh, struct stanza *st)
 	struct arena *a = st->arena;
 	const char *me = st->to.bare;
 	if (!im_account_exists(sh, me)) {
-		im_send_presence(sh, me, st->from.bare, "unsubscribed");
+		im_send_presence(sh, me, st->from.bare, STANZA_TYPE_UNSUBSCRIBED);
 		stanza_free(st);
 		return;
 	}
@@ -476,20 +488,14 @@ static void probe_inbound(struct shard *sh, struct stanza *st)
 		}
 	}
 	if (!any)
-		im_send_presence(sh, me, st->from.full, "unavailable");
+		im_send_presence(sh, me, st->from.full, STANZA_TYPE_UNAVAILABLE);
 	stanza_free(st);
 }
 
-void presence_inbound(struct shard *sh, struct stanza *st)
+/* Available, unavailable or error (and an unknown type, which a local
+ * sender cannot send): to the resources. */
+static void availability_inbound(struct shard *sh, struct stanza *st)
 {
-	if (is_subscription(st)) {
-		subscription_inbound(sh, st);
-		return;
-	}
-	if (type_is(st, "probe")) {
-		probe_inbound(sh, st);
-		return;
-	}
 	struct user *u = user_find(sh, st->to.bare);
 	if (!u) {
 		stanza_free(st);
@@ -504,4 +510,20 @@ void presence_inbound(struct shard *sh, struct stanza *st)
 	}
 	im_deliver_available(u, st, false, 0, NULL);
 	stanza_free(st);
+}
+
+typedef void presence_inbound_fn(struct shard *sh, struct stanza *st);
+
+static presence_inbound_fn *const inbound_by_type[STANZA_TYPE_COUNT] = {
+	[STANZA_TYPE_SUBSCRIBE] = subscription_inbound,
+	[STANZA_TYPE_SUBSCRIBED] = subscription_inbound,
+	[STANZA_TYPE_UNSUBSCRIBE] = subscription_inbound,
+	[STANZA_TYPE_UNSUBSCRIBED] = subscription_inbound,
+	[STANZA_TYPE_PROBE] = probe_inbound,
+};
+
+void presence_inbound(struct shard *sh, struct stanza *st)
+{
+	presence_inbound_fn *fn = inbound_by_type[st->type];
+	(fn ? fn : availability_inbound)(sh, st);
 }

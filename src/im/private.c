@@ -16,24 +16,24 @@ void private_iq(struct shard *sh, struct session *own, struct stanza *st)
 	struct xml_node *q = xml_node_first_element(st->el);
 	struct xml_node *doc = xml_node_first_element(q);
 	if (!doc || xml_node_next(doc, NULL, NULL)) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", "exactly one element inside the query");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "exactly one element inside the query");
 		return;
 	}
 	if (!*doc->ns || doc->ns == XML_NS_PRIVATE || doc->ns == XML_NS_CLIENT || doc->ns == XML_NS_SERVER) {
-		im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "this namespace cannot be stored");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "this namespace cannot be stored");
 		return;
 	}
 	const char *key = arena_printf(a, "%s %s", doc->ns, doc->name);
-	if (!strcmp(st->type, "set")) {
+	if (st->type == STANZA_TYPE_SET) {
 		struct buf b = BUF_INIT;
 		xml_serialize(&b, doc, XML_NS_CLIENT);
 		int r = store_doc_put(sh->store, own->jid->bare, "private", key, b.data, b.len,
 				      sh->srv->cfg->im.private_bytes);
 		buf_clear(&b);
 		if (r == STORE_FULL)
-			im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "larger than this server accepts (im.private_bytes)");
+			im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "larger than this server accepts (im.private_bytes)");
 		else if (r != STORE_OK)
-			im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 		else
 			im_result(sh, st);
 		return;

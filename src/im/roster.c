@@ -228,7 +228,7 @@ static void roster_push(struct shard *sh, const char *owner, const struct store_
 		char id[32];
 		snprintf(id, sizeof(id), "push%u", ++u->im->push_id);
 		xml_node_set_attr(p->arena, p->el, "id", id);
-		stanza_set_type(p, "set");
+		stanza_set_type(p, STANZA_TYPE_SET);
 		stanza_set_to(p, s->jid);
 		struct xml_node *q = xml_node_add(p->arena, p->el, XML_NS_ROSTER, "query");
 		char ver[24];
@@ -312,18 +312,18 @@ static void roster_iq_remove(struct shard *sh, struct session *s, struct stanza 
 	struct arena *a = st->arena;
 	struct store_roster_item old;
 	if (roster_get(sh, a, s->jid->bare, contact->bare, &old) != STORE_OK || old.hidden) {
-		im_error(sh, st, ETYPE_MODIFY, "item-not-found", NULL);
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_ITEM_NOT_FOUND, NULL);
 		return;
 	}
 	/* RFC 6121 §2.5.2: cancel both directions before forgetting. */
 	if (sub_has_from(old.sub) || old.pending_in || old.approved)
-		im_send_presence(sh, s->jid->bare, contact->bare, "unsubscribed");
+		im_send_presence(sh, s->jid->bare, contact->bare, STANZA_TYPE_UNSUBSCRIBED);
 	if (sub_has_to(old.sub) || old.ask_out)
-		im_send_presence(sh, s->jid->bare, contact->bare, "unsubscribe");
+		im_send_presence(sh, s->jid->bare, contact->bare, STANZA_TYPE_UNSUBSCRIBE);
 	if (sub_has_from(old.sub))
 		presence_send_unavailable(sh, s->user, contact->bare);
 	if (roster_remove(sh, s->jid->bare, contact->bare) == STORE_ERROR) {
-		im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+		im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 		return;
 	}
 	im_result(sh, st);
@@ -334,13 +334,13 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	struct arena *a = st->arena;
 	struct xml_node *x = xml_node_child(q, XML_NS_ROSTER, "item");
 	if (!x || xml_node_next(x, XML_NS_ROSTER, "item") || xml_node_count_elements(q) != 1) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", "a roster set carries exactly one item");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "a roster set carries exactly one item");
 		return;
 	}
 	const char *jid = xml_node_attr(x, "jid");
 	struct jid contact;
 	if (!jid || jid_parse_str(a, jid, &contact) < 0) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", "the item has no valid jid");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "the item has no valid jid");
 		return;
 	}
 	contact = jid_bare(&contact);
@@ -351,7 +351,7 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	}
 	if (subattr && strcmp(subattr, "none") != 0 && strcmp(subattr, "to") != 0 &&
 	    strcmp(subattr, "from") != 0 && strcmp(subattr, "both") != 0) {
-		im_error(sh, st, ETYPE_MODIFY, "bad-request", "subscription may only be 'remove' in a roster set");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_BAD_REQUEST, "subscription may only be 'remove' in a roster set");
 		return;
 	}
 	/* The subscription state is the server's (RFC 6121 §2.1.2.5): take
@@ -364,7 +364,7 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	item.hidden = false;
 	const char *name = xml_node_attr(x, "name");
 	if (name && strlen(name) > ROSTER_NAME_MAX) {
-		im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "the item name is too long");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "the item name is too long");
 		return;
 	}
 	item.name = name && *name ? name : NULL;
@@ -372,7 +372,7 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	for (struct xml_node *g = xml_node_child(x, XML_NS_ROSTER, "group"); g; g = xml_node_next(g, XML_NS_ROSTER, "group"))
 		ng++;
 	if (ng > ROSTER_GROUPS_MAX) {
-		im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "too many groups");
+		im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "too many groups");
 		return;
 	}
 	const char **groups = ng ? arena_alloc(a, ng * sizeof(char *)) : NULL;
@@ -380,7 +380,7 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	for (struct xml_node *g = xml_node_child(x, XML_NS_ROSTER, "group"); g; g = xml_node_next(g, XML_NS_ROSTER, "group")) {
 		const char *gname = xml_node_text(a, g);
 		if (!*gname || strlen(gname) > ROSTER_NAME_MAX) {
-			im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "a group name is empty or too long");
+			im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "a group name is empty or too long");
 			return;
 		}
 		bool dup = false;
@@ -395,11 +395,11 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 	if (r == STORE_FULL) {
 		char text[96];
 		snprintf(text, sizeof(text), "the roster holds %u contacts already (im.roster_max)", sh->srv->cfg->im.roster_max);
-		im_error(sh, st, ETYPE_WAIT, "resource-constraint", text);
+		im_error(sh, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, text);
 		return;
 	}
 	if (r != STORE_OK) {
-		im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+		im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 		return;
 	}
 	im_result(sh, st);
@@ -410,10 +410,10 @@ void roster_iq(struct shard *sh, struct session *s, struct stanza *st)
 	struct xml_node *q = xml_node_first_element(st->el);
 	if (!s) {
 		/* Nobody reads another account's roster. */
-		im_error(sh, st, ETYPE_AUTH, "forbidden", NULL);
+		im_error(sh, st, ETYPE_AUTH, STANZA_ERR_FORBIDDEN, NULL);
 		return;
 	}
-	if (!strcmp(st->type, "get"))
+	if (st->type == STANZA_TYPE_GET)
 		roster_iq_get(sh, s, st, q);
 	else
 		roster_iq_set(sh, s, st, q);

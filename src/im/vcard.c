@@ -14,9 +14,9 @@
 void vcard_iq(struct shard *sh, struct session *own, struct stanza *st)
 {
 	struct xml_node *v = xml_node_first_element(st->el);
-	if (!strcmp(st->type, "set")) {
+	if (st->type == STANZA_TYPE_SET) {
 		if (!own) {
-			im_error(sh, st, ETYPE_AUTH, "forbidden", "only the account itself may change its vCard");
+			im_error(sh, st, ETYPE_AUTH, STANZA_ERR_FORBIDDEN, "only the account itself may change its vCard");
 			return;
 		}
 		struct buf b = BUF_INIT;
@@ -24,16 +24,16 @@ void vcard_iq(struct shard *sh, struct session *own, struct stanza *st)
 		int r = store_doc_put(sh->store, own->jid->bare, "vcard", "", b.data, b.len, sh->srv->cfg->im.vcard_bytes);
 		buf_clear(&b);
 		if (r == STORE_FULL)
-			im_error(sh, st, ETYPE_MODIFY, "not-acceptable", "the vCard is larger than this server accepts (im.vcard_bytes)");
+			im_error(sh, st, ETYPE_MODIFY, STANZA_ERR_NOT_ACCEPTABLE, "the vCard is larger than this server accepts (im.vcard_bytes)");
 		else if (r != STORE_OK)
-			im_error(sh, st, ETYPE_WAIT, "internal-server-error", NULL);
+			im_error(sh, st, ETYPE_WAIT, STANZA_ERR_INTERNAL_SERVER_ERROR, NULL);
 		else
 			im_result(sh, st);
 		return;
 	}
 	const char *owner = st->to.bare;
 	if (!own && !im_account_exists(sh, owner)) {
-		im_error(sh, st, ETYPE_CANCEL, "service-unavailable", NULL);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_SERVICE_UNAVAILABLE, NULL);
 		return;
 	}
 	struct stanza *r = stanza_iq_result(st);

@@ -39,7 +39,7 @@ void router_route(struct shard *sh, struct stanza *st)
 	struct server *srv = sh->srv;
 	if (!server_is_local(srv, st->to.domain)) {
 		/* Federation is not there yet: say so to the sender. */
-		router_bounce(sh, st, ETYPE_CANCEL, "remote-server-not-found",
+		router_bounce(sh, st, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			      "this server does not federate with other domains");
 		return;
 	}
@@ -59,11 +59,11 @@ void router_route(struct shard *sh, struct stanza *st)
 			 "raise inbox_max or add workers if this persists",
 			 owner, srv->workers[owner].inbox_max, stanza_kind_name(st->kind), st->from.full,
 			 st->to.full);
-		router_bounce(sh, st, ETYPE_WAIT, "resource-constraint", "server busy, try again");
+		router_bounce(sh, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "server busy, try again");
 	}
 }
 
-void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, const char *cond,
+void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 		   const char *text)
 {
 	/* Errors are never answered (no loops), and there must be somebody to

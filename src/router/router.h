@@ -47,7 +47,7 @@ void router_set_hooks(const struct router_hooks *h);
 void router_route(struct shard *sh, struct stanza *st);
 
 /* Answers st with an error (unless st is itself an error) and frees st. */
-void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, const char *cond,
+void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 		   const char *text);
 
 /* A stanza from a bound session (see hooks.outbound); takes ownership. */

@@ -13,6 +13,7 @@
 
 #include "core/list.h"
 #include "jid/jid.h"
+#include "xml/cond.h"
 
 struct chunk;
 struct session;
@@ -26,8 +27,8 @@ struct session_ops {
 	void (*send)(struct session *s, struct stanza *st);
 	/* Writes serialised stanzas (offline messages as stored). */
 	void (*send_bytes)(struct session *s, const char *xml, size_t len);
-	/* Ends the stream with a stream error (e.g. "conflict"). */
-	void (*kick)(struct session *s, const char *cond, const char *text);
+	/* Ends the stream with a stream error (e.g. STREAM_ERR_CONFLICT). */
+	void (*kick)(struct session *s, enum stream_cond cond, const char *text);
 };
 
 struct directed {

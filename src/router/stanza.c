@@ -24,6 +24,69 @@ static const char *const kind_names[] = {
 	[STANZA_IQ] = "iq",
 };
 
+static const char *const cond_names[] = {
+	[STANZA_ERR_BAD_REQUEST] = "bad-request",
+	[STANZA_ERR_CONFLICT] = "conflict",
+	[STANZA_ERR_FEATURE_NOT_IMPLEMENTED] = "feature-not-implemented",
+	[STANZA_ERR_FORBIDDEN] = "forbidden",
+	[STANZA_ERR_GONE] = "gone",
+	[STANZA_ERR_INTERNAL_SERVER_ERROR] = "internal-server-error",
+	[STANZA_ERR_ITEM_NOT_FOUND] = "item-not-found",
+	[STANZA_ERR_JID_MALFORMED] = "jid-malformed",
+	[STANZA_ERR_NOT_ACCEPTABLE] = "not-acceptable",
+	[STANZA_ERR_NOT_ALLOWED] = "not-allowed",
+	[STANZA_ERR_NOT_AUTHORIZED] = "not-authorized",
+	[STANZA_ERR_POLICY_VIOLATION] = "policy-violation",
+	[STANZA_ERR_RECIPIENT_UNAVAILABLE] = "recipient-unavailable",
+	[STANZA_ERR_REDIRECT] = "redirect",
+	[STANZA_ERR_REGISTRATION_REQUIRED] = "registration-required",
+	[STANZA_ERR_REMOTE_SERVER_NOT_FOUND] = "remote-server-not-found",
+	[STANZA_ERR_REMOTE_SERVER_TIMEOUT] = "remote-server-timeout",
+	[STANZA_ERR_RESOURCE_CONSTRAINT] = "resource-constraint",
+	[STANZA_ERR_SERVICE_UNAVAILABLE] = "service-unavailable",
+	[STANZA_ERR_SUBSCRIPTION_REQUIRED] = "subscription-required",
+	[STANZA_ERR_UNDEFINED_CONDITION] = "undefined-condition",
+	[STANZA_ERR_UNEXPECTED_REQUEST] = "unexpected-request",
+};
+_Static_assert(sizeof(cond_names) / sizeof(cond_names[0]) == STANZA_COND_COUNT,
+	       "a name for every stanza condition");
+
+#define KIND(k) (1u << (k))
+#define ANY_KIND (KIND(STANZA_MESSAGE) | KIND(STANZA_PRESENCE) | KIND(STANZA_IQ))
+
+/* Each type's attribute value and the kinds that define it. */
+static const struct {
+	const char *name;
+	unsigned kinds;
+} types[] = {
+	[STANZA_TYPE_UNKNOWN] = {NULL, 0},
+	[STANZA_TYPE_ERROR] = {"error", ANY_KIND},
+	[STANZA_TYPE_NORMAL] = {"normal", KIND(STANZA_MESSAGE)},
+	[STANZA_TYPE_CHAT] = {"chat", KIND(STANZA_MESSAGE)},
+	[STANZA_TYPE_GROUPCHAT] = {"groupchat", KIND(STANZA_MESSAGE)},
+	[STANZA_TYPE_HEADLINE] = {"headline", KIND(STANZA_MESSAGE)},
+	/* RFC 6121 §4.7.1 has no 'available': it is the absence of a type. */
+	[STANZA_TYPE_AVAILABLE] = {NULL, KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_UNAVAILABLE] = {"unavailable", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_SUBSCRIBE] = {"subscribe", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_SUBSCRIBED] = {"subscribed", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_UNSUBSCRIBE] = {"unsubscribe", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_UNSUBSCRIBED] = {"unsubscribed", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_PROBE] = {"probe", KIND(STANZA_PRESENCE)},
+	[STANZA_TYPE_GET] = {"get", KIND(STANZA_IQ)},
+	[STANZA_TYPE_SET] = {"set", KIND(STANZA_IQ)},
+	[STANZA_TYPE_RESULT] = {"result", KIND(STANZA_IQ)},
+};
+_Static_assert(sizeof(types) / sizeof(types[0]) == STANZA_TYPE_COUNT, "a row for every stanza type");
+
+/* What a stanza without a type attribute is (RFC 6121 §5.2.2, §4.7.1;
+ * RFC 6120 §8.2.3 requires one on an iq). */
+static const enum stanza_type untyped[] = {
+	[STANZA_MESSAGE] = STANZA_TYPE_NORMAL,
+	[STANZA_PRESENCE] = STANZA_TYPE_AVAILABLE,
+	[STANZA_IQ] = STANZA_TYPE_UNKNOWN,
+};
+
 const char *stanza_etype_name(enum stanza_etype t)
 {
 	return etype_names[t];
@@ -32,6 +95,33 @@ const char *stanza_etype_name(enum stanza_etype t)
 const char *stanza_kind_name(enum stanza_kind k)
 {
 	return kind_names[k];
+}
+
+const char *stanza_cond_name(enum stanza_cond c)
+{
+	/* A value outside the enum is a bug upstream; the catch-all keeps
+	 * the <error/> well-formed. */
+	if ((unsigned)c >= STANZA_COND_COUNT)
+		return "undefined-condition";
+	return cond_names[c];
+}
+
+const char *stanza_type_name(enum stanza_type t)
+{
+	if ((unsigned)t >= STANZA_TYPE_COUNT)
+		return NULL;
+	return types[t].name;
+}
+
+enum stanza_type stanza_type_parse(enum stanza_kind k, const char *value)
+{
+	if (!value)
+		return untyped[k];
+	for (unsigned t = 0; t < STANZA_TYPE_COUNT; t++) {
+		if ((types[t].kinds & KIND(k)) && types[t].name && strcmp(types[t].name, value) == 0)
+			return (enum stanza_type)t;
+	}
+	return STANZA_TYPE_UNKNOWN;
 }
 
 static bool kind_of(const struct xml_node *el, enum stanza_kind *k)
@@ -58,7 +148,7 @@ struct stanza *stanza_wrap(struct arena *a, struct xml_node *el)
 	st->arena = a;
 	st->el = el;
 	st->kind = k;
-	st->type = xml_node_attr(el, "type");
+	st->type = stanza_type_parse(k, xml_node_attr(el, "type"));
 	st->id = xml_node_attr(el, "id");
 	return st;
 }
@@ -71,6 +161,7 @@ struct stanza *stanza_new(enum stanza_kind kind)
 	st->arena = a;
 	st->el = el;
 	st->kind = kind;
+	st->type = untyped[kind];
 	return st;
 }
 
@@ -104,7 +195,7 @@ struct stanza *stanza_copy(const struct stanza *src)
 		st->el->raw_start_len = src->el->raw_start_len;
 	}
 	st->kind = src->kind;
-	st->type = xml_node_attr(st->el, "type");
+	st->type = src->type;
 	st->id = xml_node_attr(st->el, "id");
 	jid_copy_into(a, &st->from, &src->from);
 	jid_copy_into(a, &st->to, &src->to);
@@ -173,10 +264,11 @@ void stanza_set_to(struct stanza *st, const struct jid *j)
 	stanza_touch(st);
 }
 
-void stanza_set_type(struct stanza *st, const char *type)
+void stanza_set_type(struct stanza *st, enum stanza_type t)
 {
-	xml_node_set_attr(st->arena, st->el, "type", type);
-	st->type = xml_node_attr(st->el, "type");
+	xml_node_set_attr(st->arena, st->el, "type", stanza_type_name(t));
+	/* Read back, so that the field always says what the element says. */
+	st->type = stanza_type_parse(st->kind, xml_node_attr(st->el, "type"));
 	stanza_touch(st);
 }
 
@@ -193,10 +285,15 @@ struct chunk *stanza_wire(struct stanza *st)
 
 bool stanza_is_error(const struct stanza *st)
 {
-	return st->type && strcmp(st->type, "error") == 0;
+	return st->type == STANZA_TYPE_ERROR;
 }
 
-static struct stanza *stanza_reply(const struct stanza *st, const char *type)
+bool stanza_is_request(const struct stanza *st)
+{
+	return st->type == STANZA_TYPE_GET || st->type == STANZA_TYPE_SET;
+}
+
+static struct stanza *stanza_reply(const struct stanza *st, enum stanza_type type)
 {
 	struct stanza *r = stanza_new(st->kind);
 	if (st->id) {
@@ -216,13 +313,13 @@ static struct stanza *stanza_reply(const struct stanza *st, const char *type)
 	return r;
 }
 
-struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, const char *cond,
+struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 			    const char *text)
 {
-	struct stanza *r = stanza_reply(st, "error");
+	struct stanza *r = stanza_reply(st, STANZA_TYPE_ERROR);
 	struct xml_node *err = xml_node_add(r->arena, r->el, XML_NS_CLIENT, "error");
 	xml_node_set_attr(r->arena, err, "type", etype_names[etype]);
-	xml_node_add(r->arena, err, XML_NS_STANZAS, cond);
+	xml_node_add(r->arena, err, XML_NS_STANZAS, stanza_cond_name(cond));
 	if (text) {
 		struct xml_node *t = xml_node_add(r->arena, err, XML_NS_STANZAS, "text");
 		xml_node_add_text(r->arena, t, text, strlen(text));
@@ -232,5 +329,5 @@ struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, co
 
 struct stanza *stanza_iq_result(const struct stanza *st)
 {
-	return stanza_reply(st, "result");
+	return stanza_reply(st, STANZA_TYPE_RESULT);
 }

@@ -24,6 +24,36 @@ enum stanza_kind {
 	STANZA_IQ,
 };
 
+/*
+ * The type attribute (RFC 6120 §8.2.3, RFC 6121 §4.7.1 and §5.2.2), parsed
+ * once when the stanza is wrapped.  A value counts only for the kinds that
+ * define it: type='chat' on an iq is STANZA_TYPE_UNKNOWN, and so is
+ * type='available' (a presence is available by having no type).  The
+ * element keeps the attribute as written, so forwarding needs no string.
+ */
+enum stanza_type {
+	STANZA_TYPE_UNKNOWN,     /* not defined for the kind, or an iq without one */
+	STANZA_TYPE_ERROR,       /* every kind */
+	/* message (none: normal) */
+	STANZA_TYPE_NORMAL,
+	STANZA_TYPE_CHAT,
+	STANZA_TYPE_GROUPCHAT,
+	STANZA_TYPE_HEADLINE,
+	/* presence (none: available) */
+	STANZA_TYPE_AVAILABLE,
+	STANZA_TYPE_UNAVAILABLE,
+	STANZA_TYPE_SUBSCRIBE,
+	STANZA_TYPE_SUBSCRIBED,
+	STANZA_TYPE_UNSUBSCRIBE,
+	STANZA_TYPE_UNSUBSCRIBED,
+	STANZA_TYPE_PROBE,
+	/* iq */
+	STANZA_TYPE_GET,
+	STANZA_TYPE_SET,
+	STANZA_TYPE_RESULT,
+};
+enum { STANZA_TYPE_COUNT = STANZA_TYPE_RESULT + 1 };
+
 /* Error types of RFC 6120 §8.3.2. */
 enum stanza_etype {
 	ETYPE_AUTH,
@@ -33,12 +63,39 @@ enum stanza_etype {
 	ETYPE_WAIT,
 };
 
+/* Defined stanza error conditions of RFC 6120 §8.3.3, in its order. */
+enum stanza_cond {
+	STANZA_ERR_BAD_REQUEST,
+	STANZA_ERR_CONFLICT,
+	STANZA_ERR_FEATURE_NOT_IMPLEMENTED,
+	STANZA_ERR_FORBIDDEN,
+	STANZA_ERR_GONE,
+	STANZA_ERR_INTERNAL_SERVER_ERROR,
+	STANZA_ERR_ITEM_NOT_FOUND,
+	STANZA_ERR_JID_MALFORMED,
+	STANZA_ERR_NOT_ACCEPTABLE,
+	STANZA_ERR_NOT_ALLOWED,
+	STANZA_ERR_NOT_AUTHORIZED,
+	STANZA_ERR_POLICY_VIOLATION,
+	STANZA_ERR_RECIPIENT_UNAVAILABLE,
+	STANZA_ERR_REDIRECT,
+	STANZA_ERR_REGISTRATION_REQUIRED,
+	STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+	STANZA_ERR_REMOTE_SERVER_TIMEOUT,
+	STANZA_ERR_RESOURCE_CONSTRAINT,
+	STANZA_ERR_SERVICE_UNAVAILABLE,
+	STANZA_ERR_SUBSCRIPTION_REQUIRED,
+	STANZA_ERR_UNDEFINED_CONDITION,
+	STANZA_ERR_UNEXPECTED_REQUEST,
+};
+enum { STANZA_COND_COUNT = STANZA_ERR_UNEXPECTED_REQUEST + 1 };
+
 struct stanza {
 	struct worker_msg msg; /* for posting to the owner worker */
 	struct arena *arena;   /* owns all of the below */
 	struct xml_node *el;
 	enum stanza_kind kind;
-	const char *type;      /* the type attribute, NULL when absent */
+	enum stanza_type type; /* kept equal to the type attribute (stanza_set_type) */
 	const char *id;        /* NULL when absent */
 	struct jid from;       /* stamped: the authenticated sender */
 	struct jid to;         /* where it goes (filled in when absent) */
@@ -68,7 +125,9 @@ void stanza_frozen_free(struct stanza_frozen *f);
  * the stanza's arena. */
 void stanza_set_from(struct stanza *st, const struct jid *j);
 void stanza_set_to(struct stanza *st, const struct jid *j);
-void stanza_set_type(struct stanza *st, const char *type);
+/* `t` is a type of the stanza's kind, not UNKNOWN.  AVAILABLE removes the
+ * attribute: a presence is available by having none. */
+void stanza_set_type(struct stanza *st, enum stanza_type t);
 
 /* The stanza as bytes for a client stream (jabber:client), serialised on
  * first use and cached until the stanza changes.  Borrowed reference: take
@@ -80,13 +139,28 @@ void stanza_touch(struct stanza *st);
 /* The error reply to `st` (RFC 6120 §8.3): from and to swapped, type
  * "error", the same id, an <error/> with the condition (and text).  Never
  * call it for a stanza of type "error" (errors are not answered). */
-struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, const char *cond,
+struct stanza *stanza_error(const struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 			    const char *text);
 /* An empty result to an iq get/set (from and to swapped). */
 struct stanza *stanza_iq_result(const struct stanza *st);
 
+/* ---- names ---- */
+
 const char *stanza_etype_name(enum stanza_etype t);
 const char *stanza_kind_name(enum stanza_kind k);
+/* The element name ("service-unavailable", ...), never NULL: a value
+ * outside the enum is named "undefined-condition". */
+const char *stanza_cond_name(enum stanza_cond c);
+/* The attribute value ("chat", "get", ...); NULL for STANZA_TYPE_UNKNOWN,
+ * STANZA_TYPE_AVAILABLE (written as no attribute) and values outside the
+ * enum. */
+const char *stanza_type_name(enum stanza_type t);
+/* The type of a stanza of kind `k` whose type attribute is `value` (NULL
+ * when absent): absent is NORMAL for a message, AVAILABLE for a presence
+ * and UNKNOWN for an iq; a value the kind does not define is UNKNOWN. */
+enum stanza_type stanza_type_parse(enum stanza_kind k, const char *value);
 bool stanza_is_error(const struct stanza *st);
+/* An iq get or set: a request that must be answered. */
+bool stanza_is_request(const struct stanza *st);
 
 #endif

@@ -25,6 +25,14 @@ static inline bool xml_ns_is_content(const char *ns)
 	return ns == XML_NS_CLIENT || ns == XML_NS_SERVER;
 }
 
+/* serialize.c: whether the raw content bytes of the stanza that `n` is
+ * parsed into still mean what the tree means under the namespace rule of
+ * serialize.c, now that `n` (its parent and own namespace declarations
+ * set; `prefixed` as written) was parsed.  For the parser, element by
+ * element in document order. */
+struct xml_node;
+bool xml_raw_follows_ns_rule(const struct xml_node *n, bool prefixed);
+
 /* Namespace equality: interned pointers compare equal fast; arena copies
  * of unknown URIs need the bytes. */
 static inline bool xml_ns_eq(const char *a, const char *b)

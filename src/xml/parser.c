@@ -244,6 +244,10 @@ static struct xml_node *node_build(struct xml_parser *p, struct arena *a, struct
 	p->ndecls = 0;
 	if (in_stanza && q.prefix && (!parent || !prefix_in_stanza(n, q.prefix)))
 		p->raw_ok = false;
+	/* Raw content that would translate another set of elements than the
+	 * tree's namespace rule (serialize.c) must not be reused. */
+	if (in_stanza && parent && p->raw_ok && !xml_raw_follows_ns_rule(n, q.prefix != NULL))
+		p->raw_ok = false;
 
 	if (nattrs) {
 		n->attrs = arena_alloc(a, nattrs * sizeof(*n->attrs));
@@ -585,11 +589,6 @@ static void XMLCALL on_nsdecl(void *ud, const XML_Char *prefix, const XML_Char *
 	*p->decls_tail = d;
 	p->decls_tail = &d->next;
 	p->ndecls++;
-	/* Raw content that re-declares a stanza namespace inside a stanza
-	 * namespace would escape the translation the serializer applies to
-	 * the tree, so such a stanza is re-serialised instead. */
-	if (!prefix && p->depth >= 2 && xml_ns_is_content(d->uri) && xml_ns_is_content(p->cur->ns))
-		p->raw_ok = false;
 }
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
@@ -995,19 +994,27 @@ size_t xml_parser_buffered(const struct xml_parser *p)
 	return p->keep.len;
 }
 
-const char *xml_error_condition(enum xml_error e)
+enum stream_cond xml_error_condition(enum xml_error e)
 {
-	static const char *const names[] = {
-		[XML_ERR_NOT_WELL_FORMED] = "not-well-formed",
-		[XML_ERR_RESTRICTED] = "restricted-xml",
-		[XML_ERR_POLICY] = "policy-violation",
-		[XML_ERR_BAD_PREFIX] = "bad-namespace-prefix",
-		[XML_ERR_UNSUPPORTED_ENCODING] = "unsupported-encoding",
-		[XML_ERR_BAD_FORMAT] = "bad-format",
-	};
+	/* A switch, not a table: -Wswitch names an error added without its
+	 * condition. */
+	switch (e) {
+	case XML_ERR_NOT_WELL_FORMED:
+		return STREAM_ERR_NOT_WELL_FORMED;
+	case XML_ERR_RESTRICTED:
+		return STREAM_ERR_RESTRICTED_XML;
+	case XML_ERR_POLICY:
+		return STREAM_ERR_POLICY_VIOLATION;
+	case XML_ERR_BAD_PREFIX:
+		return STREAM_ERR_BAD_NAMESPACE_PREFIX;
+	case XML_ERR_UNSUPPORTED_ENCODING:
+		return STREAM_ERR_UNSUPPORTED_ENCODING;
+	case XML_ERR_BAD_FORMAT:
+		return STREAM_ERR_BAD_FORMAT;
+	case XML_OK:
+		break;
+	}
 	/* XML_OK is no error; a caller that turns it into one gets the
-	 * catch-all condition rather than an empty element name. */
-	if ((unsigned)e >= sizeof(names) / sizeof(names[0]) || !names[e])
-		return "undefined-condition";
-	return names[e];
+	 * catch-all condition. */
+	return STREAM_ERR_UNDEFINED_CONDITION;
 }

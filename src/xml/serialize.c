@@ -9,6 +9,29 @@
  * `stream:` prefix every stream header declares (and the predeclared
  * `xml:`, which cannot be a default namespace).
  *
+ * The namespace rule, the one both paths (and the parser's choice of
+ * keeping raw bytes, and fuzz/fuzz_xml.c's oracle) follow:
+ *
+ *   A top-level element in a content namespace (jabber:client,
+ *   jabber:server) is written in the content namespace of the stream it
+ *   goes to, and so is every element below it that is in the same
+ *   namespace through an unbroken line of elements in that namespace.
+ *   Every other element keeps its own namespace, and so does everything
+ *   below it.
+ *
+ * RFC 6120 §4.8.3 makes the content namespace the stream's default
+ * namespace: a stanza and the children that inherit it are "in the stream's
+ * namespace" and are translated when the stanza crosses from a c2s to an
+ * s2s stream.  An element that names a content namespace itself, under an
+ * element of another namespace (XEP-0297 <forwarded/>) or as the other
+ * content namespace (<x:t xmlns:x='jabber:client'/> in a jabber:server
+ * stanza), was put there on purpose and keeps it: a forwarded stanza stays
+ * jabber:client over s2s.  The line is a property of the tree alone, so a
+ * stanza means the same whichever path writes it; where raw content
+ * would mean something else (the stanza's own namespace prefixed or
+ * re-declared on the line, or inherited below an element off it),
+ * xml_raw_follows_ns_rule() makes the parser drop the raw bytes.
+ *
  * This is not a pretty-printer and does not reproduce the original
  * prefixes, quoting or attribute order of a parsed element.
  */
@@ -170,13 +193,18 @@ static void put_prefix(struct buf *out, const char *ns)
 /*
  * Writes "<name ..." (without the closing '>') and returns the default
  * namespace in scope for the element's content.  `dflt` is the default
- * namespace in scope where the element is written.
+ * namespace in scope where the element is written.  `*line` is the
+ * content namespace of the translated line the parent is on (NULL when it
+ * is not on one); it is updated for the element's content.
  */
 static const char *put_start(struct buf *out, const struct xml_node *n, const char *dflt,
-			     bool with_prefix_decls)
+			     const char **line, bool with_prefix_decls)
 {
 	const char *ns = n->ns ? n->ns : "";
 	const char *inner = dflt;
+	bool translated = *line && ns == *line;
+	if (!translated)
+		*line = NULL;
 	buf_append_char(out, '<');
 	if (ns == XML_NS_STREAM || ns == XML_NS_XML) {
 		/* The XML namespace cannot be a default namespace; the
@@ -185,9 +213,11 @@ static const char *put_start(struct buf *out, const struct xml_node *n, const ch
 		put_str(out, n->name);
 	} else {
 		put_str(out, n->name);
-		/* RFC 6120 §4.8.3: a stanza namespace inside a stanza namespace
-		 * takes the namespace of the stream it is written to. */
-		if (!(xml_ns_is_content(ns) && xml_ns_is_content(dflt)) && !xml_ns_eq(ns, dflt)) {
+		/* The namespace rule (top of the file): an element on the
+		 * line takes the content namespace in scope, which is the
+		 * stream's or its translated parent's; any other element is
+		 * written in its own namespace. */
+		if (!(translated && xml_ns_is_content(dflt)) && !xml_ns_eq(ns, dflt)) {
 			buf_append(out, " xmlns", 6);
 			put_attr_value(out, ns, strlen(ns));
 			inner = ns;
@@ -216,9 +246,10 @@ static void put_end(struct buf *out, const struct xml_node *n)
 
 /* Recursion depth is the tree's depth, bounded by the parser's limits for
  * parsed trees. */
-static void put_element(struct buf *out, const struct xml_node *n, const char *dflt)
+static void put_element(struct buf *out, const struct xml_node *n, const char *dflt,
+			const char *line)
 {
-	const char *inner = put_start(out, n, dflt, false);
+	const char *inner = put_start(out, n, dflt, &line, false);
 	if (!n->children) {
 		buf_append(out, "/>", 2);
 		return;
@@ -226,7 +257,7 @@ static void put_element(struct buf *out, const struct xml_node *n, const char *d
 	buf_append_char(out, '>');
 	for (const struct xml_node *c = n->children; c; c = c->next) {
 		if (c->name)
-			put_element(out, c, inner);
+			put_element(out, c, inner, line);
 		else
 			escape(out, c->text, c->text_len, ESC_TEXT);
 	}
@@ -244,19 +275,75 @@ void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream
 		const char *in = xml_ns_lookup(stream_ns);
 		dflt = in ? in : stream_ns;
 	}
+	/* The element written is the top of its line, whether or not it has
+	 * a parent in its tree. */
+	const char *line = xml_ns_is_content(n->ns) ? n->ns : NULL;
 	/* Raw bytes end in "</name>", which the stream-prefixed start tag
 	 * would not match; only parsed top-level elements carry raw bytes. */
 	if (!n->raw || n->parent || n->ns == XML_NS_STREAM || n->ns == XML_NS_XML ||
 	    n->raw_len < n->raw_start_len) {
-		put_element(out, n, dflt);
+		put_element(out, n, dflt, line);
 		return;
 	}
 	buf_reserve(out, n->raw_len + 64);
-	put_start(out, n, dflt, true);
+	put_start(out, n, dflt, &line, true);
 	if (n->raw_len == n->raw_start_len) {
 		buf_append(out, "/>", 2);
 		return;
 	}
 	buf_append_char(out, '>');
 	buf_append(out, n->raw + n->raw_start_len, n->raw_len - n->raw_start_len);
+}
+
+static bool declares_default(const struct xml_node *n)
+{
+	for (const struct xml_nsdecl *d = n->nsdecls; d; d = d->next) {
+		if (!d->prefix)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * In raw content an element is in the namespace of the fresh start tag
+ * (the translated one) exactly when it is unprefixed and neither it nor an
+ * element between it and the top-level one declares a default namespace:
+ * it "inherits".  Raw bytes follow the rule when every element inherits
+ * exactly when it is on the line.
+ *
+ * Called for each element in document order while the stanza's raw bytes
+ * still follow the rule, so the parent does: a parent on the line inherits,
+ * hence nothing above declares a default namespace, and n alone decides.
+ * Off the line the walk up is needed only for an unprefixed element in the
+ * top-level element's namespace without a declaration of its own, and
+ * stops at the first default declaration (a forwarded stanza's own).
+ */
+bool xml_raw_follows_ns_rule(const struct xml_node *n, bool prefixed)
+{
+	const struct xml_node *top = n;
+	while (top->parent)
+		top = top->parent;
+	/* Nothing is translated below a top-level element in another
+	 * namespace: raw bytes mean what they say. */
+	if (n == top || !xml_ns_is_content(top->ns))
+		return true;
+	bool parent_on_line = true;
+	for (const struct xml_node *e = n->parent; e != top; e = e->parent) {
+		if (e->ns != top->ns) {
+			parent_on_line = false;
+			break;
+		}
+	}
+	bool plain = !prefixed && !declares_default(n);
+	if (parent_on_line)
+		return plain == (n->ns == top->ns);
+	/* n keeps its namespace; raw content would translate it only if it
+	 * inherited, which needs its namespace to be the top-level one. */
+	if (!plain || n->ns != top->ns)
+		return true;
+	for (const struct xml_node *e = n->parent; e != top; e = e->parent) {
+		if (declares_default(e))
+			return true;
+	}
+	return false;
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "xml/cond.h"
 #include "xml/ns.h"
 
 struct arena;
@@ -67,7 +68,10 @@ struct xml_node {
 	 * so a forwarded stanza is written from its original bytes with only
 	 * its start tag re-serialised.  raw is NULL when the original bytes
 	 * cannot be reused: an element inside used a namespace prefix declared
-	 * outside the stanza, or the tree was changed below the root.
+	 * outside the stanza, the bytes would translate other elements than
+	 * the namespace rule of xml_serialize() (a prefix or a re-declaration
+	 * of the stanza's own content namespace), or the tree was changed
+	 * below the root.
 	 */
 	const char *raw;
 	size_t raw_len;
@@ -123,15 +127,18 @@ unsigned xml_node_count_elements(const struct xml_node *n);
  * Appends the element to `out` as it should appear inside a stream whose
  * default namespace is `stream_ns` (XML_NS_CLIENT, XML_NS_SERVER, ...;
  * NULL or "" for none).
- * Elements in either stanza content namespace (jabber:client,
- * jabber:server) are written in `stream_ns` without an xmlns attribute
- * when the default namespace in scope is one of the two (the stream's, or
- * a parent's): that is the namespace translation RFC 6120 §4.8.3 asks of
- * a server.  So a stanza forwarded inside <forwarded xmlns=...> keeps its
- * own jabber:client.  Other namespaces get xmlns declarations where they
- * change; elements in XML_NS_STREAM are written with the `stream:` prefix
- * the stream header declares.  Namespaced attributes are written as
- * xml:lang, or with a generated prefix declared on the same element.
+ * The namespace translation RFC 6120 §4.8.3 asks of a server: when `n` is
+ * in a stanza content namespace (jabber:client, jabber:server) and
+ * `stream_ns` is one too, `n` is written in `stream_ns`, and so is every
+ * descendant in n's namespace whose ancestors up to `n` all are in it (the
+ * "line").  Every other element keeps its namespace, with what is below
+ * it: a stanza forwarded inside <forwarded xmlns=...> keeps its
+ * jabber:client (XEP-0297), and so does a jabber:client child that a
+ * jabber:server stanza declares itself.  Other namespaces get xmlns
+ * declarations where they change; elements in XML_NS_STREAM are written
+ * with the `stream:` prefix the stream header declares.  Namespaced
+ * attributes are written as xml:lang, or with a generated prefix declared
+ * on the same element.
  * When a top-level element (no parent) has raw bytes, only its start tag
  * is re-serialised (from its current name, attributes and prefixed
  * namespace declarations); the output means the same as the tree's.
@@ -166,9 +173,9 @@ enum xml_error {
 	XML_ERR_BAD_FORMAT,      /* <bad-format/>: e.g. text at stream level */
 };
 
-/* The stream condition name for an error ("not-well-formed", ...);
- * "undefined-condition" for XML_OK or an unknown value. */
-const char *xml_error_condition(enum xml_error e);
+/* The stream condition for an error (STREAM_ERR_NOT_WELL_FORMED, ...);
+ * STREAM_ERR_UNDEFINED_CONDITION for XML_OK or an unknown value. */
+enum stream_cond xml_error_condition(enum xml_error e);
 
 /* All three are required.  Handlers may call xml_parser_stop() and
  * xml_parser_set_limits(), but never feed, reset or free the parser they

@@ -312,14 +312,36 @@ static void ns_interning(void **state)
 static void error_conditions(void **state)
 {
 	(void)state;
-	assert_string_equal(xml_error_condition(XML_ERR_NOT_WELL_FORMED), "not-well-formed");
-	assert_string_equal(xml_error_condition(XML_ERR_RESTRICTED), "restricted-xml");
-	assert_string_equal(xml_error_condition(XML_ERR_POLICY), "policy-violation");
-	assert_string_equal(xml_error_condition(XML_ERR_BAD_PREFIX), "bad-namespace-prefix");
-	assert_string_equal(xml_error_condition(XML_ERR_UNSUPPORTED_ENCODING),
-			    "unsupported-encoding");
-	assert_string_equal(xml_error_condition(XML_ERR_BAD_FORMAT), "bad-format");
-	assert_string_equal(xml_error_condition(XML_OK), "undefined-condition");
+#define COND(e) stream_cond_name(xml_error_condition(e))
+	assert_string_equal(COND(XML_ERR_NOT_WELL_FORMED), "not-well-formed");
+	assert_string_equal(COND(XML_ERR_RESTRICTED), "restricted-xml");
+	assert_string_equal(COND(XML_ERR_POLICY), "policy-violation");
+	assert_string_equal(COND(XML_ERR_BAD_PREFIX), "bad-namespace-prefix");
+	assert_string_equal(COND(XML_ERR_UNSUPPORTED_ENCODING), "unsupported-encoding");
+	assert_string_equal(COND(XML_ERR_BAD_FORMAT), "bad-format");
+	assert_string_equal(COND(XML_OK), "undefined-condition");
+	assert_string_equal(COND((enum xml_error)99), "undefined-condition");
+#undef COND
+}
+
+/* The names are the RFC 6120 §4.9.3 element names, one per condition:
+ * every stream writes them as they are. */
+static void stream_cond_names(void **state)
+{
+	(void)state;
+	static const char *const rfc[] = {
+		"bad-format", "bad-namespace-prefix", "conflict", "connection-timeout", "host-gone",
+		"host-unknown", "improper-addressing", "internal-server-error", "invalid-from",
+		"invalid-namespace", "invalid-xml", "not-authorized", "not-well-formed", "policy-violation",
+		"remote-connection-failed", "reset", "resource-constraint", "restricted-xml", "see-other-host",
+		"system-shutdown", "undefined-condition", "unsupported-encoding", "unsupported-feature",
+		"unsupported-stanza-type", "unsupported-version",
+	};
+	assert_int_equal(sizeof(rfc) / sizeof(rfc[0]), STREAM_COND_COUNT);
+	for (unsigned c = 0; c < STREAM_COND_COUNT; c++)
+		assert_string_equal(stream_cond_name((enum stream_cond)c), rfc[c]);
+	assert_string_equal(stream_cond_name(STREAM_ERR_SEE_OTHER_HOST), "see-other-host");
+	assert_string_equal(stream_cond_name((enum stream_cond)STREAM_COND_COUNT), "undefined-condition");
 }
 
 /* ---- Parsing a client stream ------------------------------------------ */
@@ -1197,6 +1219,177 @@ static void serialize_raw_matches_tree_for_many(void **state)
 	collect_clear(&c);
 }
 
+/* ---- The namespace rule (serialize.c) ------------------------------------ */
+
+/* One letter per element in document order: c jabber:client, s
+ * jabber:server, f urn:xmpp:forward:0, x urn:x, ? anything else. */
+static void ns_letters(struct buf *b, const struct xml_node *n)
+{
+	if (!n->name)
+		return;
+	char l = '?';
+	if (n->ns == XML_NS_CLIENT)
+		l = 'c';
+	else if (n->ns == XML_NS_SERVER)
+		l = 's';
+	else if (n->ns == XML_NS_FORWARD)
+		l = 'f';
+	else if (strcmp(n->ns, "urn:x") == 0)
+		l = 'x';
+	buf_append_char(b, l);
+	for (const struct xml_node *c = n->children; c; c = c->next)
+		ns_letters(b, c);
+}
+
+/* Writes `n` into a stream of namespace `ns` by the raw path (when it has
+ * raw bytes) and by the tree path; both must parse back to one tree whose
+ * namespaces are `want` (ns_letters). */
+static void check_ns_rule(const struct xml_node *n, const char *ns, const char *want)
+{
+	struct arena *a = arena_new();
+	struct xml_node *copy = xml_node_copy(a, n);
+	const struct xml_node *paths[2] = {copy, n->raw ? n : NULL};
+	struct collect first;
+	struct xml_node *first_tree = NULL;
+	for (int i = 0; i < 2 && paths[i]; i++) {
+		char *s = serialize_str(paths[i], ns);
+		struct collect r;
+		struct xml_node *back = reparse(&r, ns, s, strlen(s));
+		struct buf got = BUF_INIT;
+		ns_letters(&got, back);
+		if (strcmp(buf_cstr(&got), want) != 0)
+			fail_msg("%s path into %s: %s parses to %s, want %s", i ? "raw" : "tree", ns,
+				 s, buf_cstr(&got), want);
+		if (first_tree && !tree_eq(first_tree, back))
+			fail_msg("raw path %s differs from the tree path", s);
+		buf_clear(&got);
+		free(s);
+		if (i == 0) {
+			first = r;
+			first_tree = back;
+		} else {
+			collect_clear(&r);
+		}
+	}
+	collect_clear(&first);
+	arena_free(a);
+}
+
+#define HDR_SERVER                                                                     \
+	"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>"
+
+/* The fuzz finding of issue 7 (fuzz/corpus/xml/regress-prefixed-client-in-server):
+ * a jabber:server stanza's prefixed jabber:client child stays jabber:client,
+ * by the raw path as by the tree path. */
+static void ns_rule_prefixed_client_in_server_stanza(void **state)
+{
+	(void)state;
+	struct collect c;
+	struct xml_node *n = parse_one(&c, HDR_SERVER, "<m xmlns:x='jabber:client'><x:t/></m>");
+	assert_ptr_equal(n->ns, XML_NS_SERVER);
+	assert_ptr_equal(n->children->ns, XML_NS_CLIENT);
+	/* The raw bytes already mean what the rule says: kept. */
+	assert_non_null(n->raw);
+	char *s = serialize_str(n, XML_NS_SERVER);
+	assert_string_equal(s, "<m xmlns:x='jabber:client'><x:t/></m>");
+	free(s);
+	struct arena *a = arena_new();
+	s = serialize_str(xml_node_copy(a, n), XML_NS_SERVER);
+	assert_string_equal(s, "<m><t xmlns='jabber:client'/></m>");
+	free(s);
+	arena_free(a);
+	check_ns_rule(n, XML_NS_SERVER, "sc");
+	check_ns_rule(n, XML_NS_CLIENT, "cc");
+	check_raw_equals_tree(n, XML_NS_SERVER);
+	check_raw_equals_tree(n, XML_NS_CLIENT);
+	collect_clear(&c);
+}
+
+/* Both paths give the namespaces of the rule into either content
+ * namespace, and keep every namespace into a stream of another one. */
+static void ns_rule_raw_and_tree_agree(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *hdr;
+		const char *stanza;
+		bool raw;          /* whether the parser keeps the raw bytes */
+		const char *to_server, *to_client, *kept;
+	} cases[] = {
+		/* Plain children are on the line. */
+		{HDR, "<message><body>x</body></message>", true, "ss", "cc", "cc"},
+		{HDR_SERVER, "<message><body>x</body></message>", true, "ss", "cc", "ss"},
+		/* The other content namespace, declared by the stanza: kept,
+		 * with what is below it. */
+		{HDR_SERVER, "<m xmlns:x='jabber:client'><x:t/></m>", true, "sc", "cc", "sc"},
+		{HDR_SERVER, "<m><t xmlns='jabber:client'><u/></t></m>", true, "scc", "ccc", "scc"},
+		{HDR, "<m xmlns:x='jabber:server'><x:t><u/></x:t></m>", false, "ssc", "csc", "csc"},
+		{HDR_SERVER, "<m xmlns:x='jabber:client'><x:t><u/></x:t></m>", false, "scs", "ccs",
+		 "scs"},
+		/* XEP-0297: a forwarded stanza keeps jabber:client. */
+		{HDR,
+		 "<message><f xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'>"
+		 "<body/></message></f></message>",
+		 true, "sfcc", "cfcc", "cfcc"},
+		{HDR_SERVER,
+		 "<message><f xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'>"
+		 "<body/></message></f></message>",
+		 true, "sfcc", "cfcc", "sfcc"},
+		/* Off the line through an element of another namespace. */
+		{HDR, "<message><x:y xmlns:x='urn:x'><body/></x:y></message>", false, "sxc", "cxc",
+		 "cxc"},
+		{HDR, "<message><x:y xmlns:x='urn:x'><body xmlns='jabber:client'/></x:y></message>",
+		 true, "sxc", "cxc", "cxc"},
+		{HDR, "<message><y xmlns='urn:x'><body xmlns='jabber:client'/></y></message>", true,
+		 "sxc", "cxc", "cxc"},
+		/* The stanza's own namespace re-declared or prefixed: on the
+		 * line, so the raw bytes (which would keep it) are dropped. */
+		{HDR, "<message><body xmlns='jabber:client'>x</body></message>", false, "ss", "cc",
+		 "cc"},
+		{HDR, "<message xmlns:c='jabber:client'><c:body/></message>", false, "ss", "cc", "cc"},
+		{HDR_SERVER, "<m><t xmlns='jabber:server'/></m>", false, "ss", "cc", "ss"},
+		/* A stanza in another namespace is never translated. */
+		{HDR, "<x xmlns='urn:x'><message xmlns='jabber:client'/></x>", true, "xc", "xc",
+		 "xc"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct collect c;
+		struct xml_node *n = parse_one(&c, cases[i].hdr, cases[i].stanza);
+		if ((n->raw != NULL) != cases[i].raw)
+			fail_msg("%s: raw %s", cases[i].stanza, n->raw ? "kept" : "NULL");
+		check_ns_rule(n, XML_NS_SERVER, cases[i].to_server);
+		check_ns_rule(n, XML_NS_CLIENT, cases[i].to_client);
+		check_ns_rule(n, "urn:other", cases[i].kept);
+		check_ns_rule(n, "", cases[i].kept);
+		collect_clear(&c);
+	}
+}
+
+/* Trees built by the server follow the same rule. */
+static void ns_rule_built_trees(void **state)
+{
+	(void)state;
+	struct arena *a = arena_new();
+	struct xml_node *m = xml_node_new(a, XML_NS_SERVER, "message");
+	xml_node_add(a, m, NULL, "body");
+	struct xml_node *t = xml_node_add(a, m, XML_NS_CLIENT, "t");
+	xml_node_add(a, t, XML_NS_SERVER, "u");
+	char *s = serialize_str(m, XML_NS_SERVER);
+	assert_string_equal(s, "<message><body/><t xmlns='jabber:client'>"
+			       "<u xmlns='jabber:server'/></t></message>");
+	free(s);
+	check_ns_rule(m, XML_NS_SERVER, "sscs");
+	s = serialize_str(m, XML_NS_CLIENT);
+	assert_string_equal(s, "<message><body/><t><u xmlns='jabber:server'/></t></message>");
+	free(s);
+	check_ns_rule(m, XML_NS_CLIENT, "cccs");
+	/* Written on its own, a child is the top of its own line. */
+	s = serialize_str(t, XML_NS_SERVER);
+	assert_string_equal(s, "<t><u/></t>");
+	free(s);
+	arena_free(a);
+}
+
 /* ---- Node API ----------------------------------------------------------- */
 
 static void node_api_raw_rules(void **state)
@@ -1396,6 +1589,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ns_interning),
 		cmocka_unit_test(error_conditions),
+		cmocka_unit_test(stream_cond_names),
 		cmocka_unit_test(parse_client_stream),
 		cmocka_unit_test(trim_and_wake),
 		cmocka_unit_test(split_at_every_byte),
@@ -1423,6 +1617,9 @@ int main(void)
 		cmocka_unit_test(serialize_namespaces),
 		cmocka_unit_test(serialize_parsed_translation),
 		cmocka_unit_test(serialize_raw_matches_tree_for_many),
+		cmocka_unit_test(ns_rule_prefixed_client_in_server_stanza),
+		cmocka_unit_test(ns_rule_raw_and_tree_agree),
+		cmocka_unit_test(ns_rule_built_trees),
 		cmocka_unit_test(node_api_raw_rules),
 		cmocka_unit_test(node_api_build_and_read),
 	};
