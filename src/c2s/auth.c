@@ -55,18 +55,18 @@ static const struct c2s_mech *mech_by_name(const char *name)
 static bool stream_has_cbind(struct c2s_stream *s)
 {
 	const char *types[4];
-	return conn_secure(s->conn) &&
-	       tls_session_channel_binding_types(conn_transport(s->conn), types, 4) > 0;
+	return conn_secure(s->xs.conn) &&
+	       tls_session_channel_binding_types(conn_transport(s->xs.conn), types, 4) > 0;
 }
 
 static bool mech_available(struct c2s_stream *s, const struct c2s_mech *m)
 {
-	if (!m->scram && !conn_secure(s->conn))
+	if (!m->scram && !conn_secure(s->xs.conn))
 		return false;
 	/* EXTERNAL only with a certificate that verified (XEP-0178 §3). */
 	if (m->external)
 		return s->sh->srv->cfg->c2s.client_certs != CLIENT_CERTS_DISABLED &&
-		       tls_session_peer_cert_status(conn_transport(s->conn), NULL) == TLS_PEER_CERT_VALID;
+		       tls_session_peer_cert_status(conn_transport(s->xs.conn), NULL) == TLS_PEER_CERT_VALID;
 	if (m->plus && !stream_has_cbind(s))
 		return false;
 	return true;
@@ -100,10 +100,10 @@ void c2s_auth_features(struct c2s_stream *s, struct buf *out)
 			buf_printf(out, "<mechanism>%s</mechanism>", m->name);
 	}
 	buf_append_str(out, "</mechanisms>");
-	if (conn_secure(s->conn)) {
+	if (conn_secure(s->xs.conn)) {
 		/* XEP-0440: tell clients which bindings -PLUS can use here. */
 		const char *types[4];
-		size_t n = tls_session_channel_binding_types(conn_transport(s->conn), types, 4);
+		size_t n = tls_session_channel_binding_types(conn_transport(s->xs.conn), types, 4);
 		if (n) {
 			buf_append_str(out, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
 			for (size_t i = 0; i < n; i++)
@@ -133,9 +133,9 @@ static void send_failure_now(struct c2s_stream *s, enum sasl_cond cond, const ch
 		buf_append_str(&b, "</text>");
 	}
 	buf_append_str(&b, "</failure>");
-	conn_write(s->conn, b.data, b.len);
+	conn_write(s->xs.conn, b.data, b.len);
 	buf_clear(&b);
-	s->state = C2S_OPEN;
+	s->xs.state = XS_OPEN;
 }
 
 /*
@@ -153,7 +153,7 @@ enum auth_refusal { AUTH_CREDENTIALS, AUTH_NEGOTIATION };
 
 static const char *peer_ip(struct c2s_stream *s, char *buf, size_t len)
 {
-	return conn_peer_ip(s->conn, buf, len);
+	return conn_peer_ip(s->xs.conn, buf, len);
 }
 
 /* Every refused attempt, of either kind, counts towards the stream's
@@ -166,7 +166,7 @@ static bool stream_attempts_exhausted(struct c2s_stream *s)
 	char text[128];
 	snprintf(text, sizeof(text), "%u refused authentication attempts on one stream (auth.attempts_per_stream)",
 		 s->auth_failures);
-	c2s_stream_error(s, STREAM_ERR_POLICY_VIOLATION, text);
+	xs_error(&s->xs, STREAM_ERR_POLICY_VIOLATION, text);
 	return true;
 }
 
@@ -180,7 +180,7 @@ static void auth_refused(struct c2s_stream *s, enum auth_refusal kind, enum sasl
 		log_info("c2s",
 			 "conn=%llu %s: SASL attempt refused, not counted as a failed login: user=%s mechanism=%s: "
 			 "<%s/> (%s)",
-			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?", mech,
+			 (unsigned long long)conn_id(s->xs.conn), conn_peer(s->xs.conn), user ? user : "?", mech,
 			 sasl_cond_name(cond), why);
 		if (!stream_attempts_exhausted(s))
 			send_failure_now(s, cond, NULL);
@@ -196,7 +196,7 @@ static void auth_refused(struct c2s_stream *s, enum auth_refusal kind, enum sasl
 		 "conn=%llu authentication failed from %s: user=%s mechanism=%s: <%s/> (%s); in the last %u s: "
 		 "%u failures of this account from %s (auth.fail_max = %u), %u from the address "
 		 "(auth.fail_max_address = %u)",
-		 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), user ? user : "?", mech,
+		 (unsigned long long)conn_id(s->xs.conn), conn_peer(s->xs.conn), user ? user : "?", mech,
 		 sasl_cond_name(cond), why, cfg->auth.fail_window, acct, ip, cfg->auth.fail_max, addr,
 		 cfg->auth.fail_max_address);
 	if (stream_attempts_exhausted(s))
@@ -212,7 +212,7 @@ static void auth_refused(struct c2s_stream *s, enum auth_refusal kind, enum sasl
 	}
 	s->failure_cond = cond;
 	s->failure_due_ms = now + (uint64_t)delay * 1000;
-	conn_pause_reading(s->conn);
+	conn_pause_reading(s->xs.conn);
 }
 
 static void auth_failed(struct c2s_stream *s, enum sasl_cond cond, const char *user, const char *why)
@@ -244,7 +244,7 @@ static bool throttle_refuses(struct c2s_stream *s, const char *account)
 		log_warn("c2s",
 			 "conn=%llu refusing authentication from %s: %u failed logins from this address over all "
 			 "accounts in %u s (limit auth.fail_max_address = %u; window auth.fail_window)",
-			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), addr, cfg->auth.fail_window,
+			 (unsigned long long)conn_id(s->xs.conn), conn_peer(s->xs.conn), addr, cfg->auth.fail_window,
 			 cfg->auth.fail_max_address);
 		text = "too many failed logins from your address; try later";
 	} else if (acct >= cfg->auth.fail_max) {
@@ -252,7 +252,7 @@ static bool throttle_refuses(struct c2s_stream *s, const char *account)
 			 "conn=%llu refusing authentication of %s from %s: %u failed logins of this account from "
 			 "this address in %u s (limit auth.fail_max = %u; window auth.fail_window); other accounts "
 			 "at this address are not affected",
-			 (unsigned long long)conn_id(s->conn), account, conn_peer(s->conn), acct, cfg->auth.fail_window,
+			 (unsigned long long)conn_id(s->xs.conn), account, conn_peer(s->xs.conn), acct, cfg->auth.fail_window,
 			 cfg->auth.fail_max);
 		text = "too many failed logins for this account from your address; try later";
 	} else {
@@ -269,18 +269,18 @@ void c2s_auth_tick(struct c2s_stream *s, uint64_t now_ms)
 	if (s->failure_due_ms && now_ms >= s->failure_due_ms) {
 		s->failure_due_ms = 0;
 		send_failure_now(s, s->failure_cond, NULL);
-		conn_resume_reading(s->conn);
+		conn_resume_reading(s->xs.conn);
 	}
 }
 
 static void auth_succeeded(struct c2s_stream *s, const struct jid *bare, const char *server_final,
 			   size_t final_len)
 {
-	void *t = conn_transport(s->conn);
-	s->authenticated = true;
+	void *t = conn_transport(s->xs.conn);
+	s->xs.authenticated = true;
 	s->jid = jid_dup(bare);
 	log_info("c2s", "conn=%llu authenticated as %s with %s from %s (%s)",
-		 (unsigned long long)conn_id(s->conn), bare->bare, s->mech->name, conn_peer(s->conn),
+		 (unsigned long long)conn_id(s->xs.conn), bare->bare, s->mech->name, conn_peer(s->xs.conn),
 		 t ? tls_session_version(t) : "no TLS");
 	struct buf b = BUF_INIT;
 	if (server_final) {
@@ -290,16 +290,16 @@ static void auth_succeeded(struct c2s_stream *s, const struct jid *bare, const c
 	} else {
 		buf_append_str(&b, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 	}
-	conn_write(s->conn, b.data, b.len);
+	conn_write(s->xs.conn, b.data, b.len);
 	buf_clear(&b);
 	c2s_auth_clear(s);
-	c2s_restart_after_sasl(s);
+	xs_restart_after_auth(&s->xs);
 }
 
 /* The account JID for a SASL username on this stream's host, or -1. */
 static int account_jid(struct c2s_stream *s, struct arena *a, const char *user, struct jid *out)
 {
-	return jid_make(a, user, s->domain, NULL, out);
+	return jid_make(a, user, s->xs.domain, NULL, out);
 }
 
 /* A non-empty authzid must name the authenticated account itself. */
@@ -345,7 +345,7 @@ static void scram_send_challenge(struct c2s_stream *s, const struct buf *msg)
 	buf_append_str(&b, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>");
 	sasl_base64_encode(&b, msg->data, msg->len);
 	buf_append_str(&b, "</challenge>");
-	conn_write(s->conn, b.data, b.len);
+	conn_write(s->xs.conn, b.data, b.len);
 	buf_clear(&b);
 }
 
@@ -364,9 +364,9 @@ static void scram_first_refused(struct c2s_stream *s, struct arena *a, enum sasl
 				    text);
 	else if (why == SCRAM_REFUSED_CB_TYPE) {
 		const char *types[4];
-		size_t n = tls_session_channel_binding_types(conn_transport(s->conn), types, 4);
+		size_t n = tls_session_channel_binding_types(conn_transport(s->xs.conn), types, 4);
 		text = arena_printf(a, "%s: '%s' on %s; this session offers %s%s%s%s%s (XEP-0440)", text,
-				    scram_server_cb_type(s->scram), tls_session_version(conn_transport(s->conn)),
+				    scram_server_cb_type(s->scram), tls_session_version(conn_transport(s->xs.conn)),
 				    n > 0 ? types[0] : "none", n > 1 ? ", " : "", n > 1 ? types[1] : "",
 				    n > 2 ? ", " : "", n > 2 ? types[2] : "");
 	}
@@ -400,7 +400,7 @@ static void scram_first(struct c2s_stream *s, struct arena *a, const struct buf 
 			credp = &cred;
 		else if (r != STORE_NOT_FOUND) {
 			log_error("c2s", "conn=%llu cannot read credentials of %s: %s",
-				  (unsigned long long)conn_id(s->conn), account.bare, store_error(s->sh->store));
+				  (unsigned long long)conn_id(s->xs.conn), account.bare, store_error(s->sh->store));
 			send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
 			c2s_auth_clear(s);
 			return;
@@ -465,19 +465,19 @@ static void plain_done(uv_work_t *w, int status)
 	s->job = NULL;
 	if (s->dead) {
 		c2s_stream_release(s);
-	} else if (s->state == C2S_CLOSING || conn_closing(s->conn)) {
+	} else if (s->xs.state == XS_CLOSING || conn_closing(s->xs.conn)) {
 		/* closed meanwhile (timeout, shutdown): on_close frees it */
 	} else if (status != 0 || !job->ok) {
-		conn_resume_reading(s->conn);
+		conn_resume_reading(s->xs.conn);
 		auth_failed(s, SASL_NOT_AUTHORIZED, job->account,
 			    job->have_cred ? "wrong password" : "no such account");
-		if (s->state != C2S_CLOSING)
-			c2s_resume_after_hold(s);
+		if (s->xs.state != XS_CLOSING)
+			xs_resume_after_hold(&s->xs);
 	} else {
 		struct arena *a = arena_new();
 		struct jid account;
 		if (jid_parse_str(a, job->account, &account) == 0) {
-			conn_resume_reading(s->conn);
+			conn_resume_reading(s->xs.conn);
 			auth_succeeded(s, &account, NULL, 0);
 		}
 		arena_free(a);
@@ -520,7 +520,7 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 		job->cred.iterations = s->sh->srv->cfg->auth.scram_iterations;
 		job->cred.salt_len = 16;
 	} else {
-		log_error("c2s", "conn=%llu cannot read credentials of %s: %s", (unsigned long long)conn_id(s->conn),
+		log_error("c2s", "conn=%llu cannot read credentials of %s: %s", (unsigned long long)conn_id(s->xs.conn),
 			  account.bare, store_error(s->sh->store));
 		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
 		free(job);
@@ -535,12 +535,12 @@ static void plain_start(struct c2s_stream *s, struct arena *a, const struct buf 
 	s->job = job;
 	job->work.data = job;
 	s->work_pending = true;
-	conn_pause_reading(s->conn);
+	conn_pause_reading(s->xs.conn);
 	uv_queue_work(&s->sh->w->loop, &job->work, plain_work, plain_done);
 	/* What follows in this read waits for the verdict (a pipelined new
 	 * stream must meet a fresh parser, as after SCRAM). */
-	if (s->in_feed)
-		c2s_stop_parser(s, RESTART_HOLD);
+	if (s->xs.in_feed)
+		xs_stop_parser(&s->xs, XS_RESTART_HOLD);
 }
 
 /* ---- EXTERNAL (XEP-0178) ---- */
@@ -550,7 +550,7 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 	const struct config *cfg = s->sh->srv->cfg;
 	struct store *st = s->sh->store;
 	struct tls_cert_ids ids;
-	if (tls_session_peer_identities(conn_transport(s->conn), a, &ids) < 0) {
+	if (tls_session_peer_identities(conn_transport(s->xs.conn), a, &ids) < 0) {
 		auth_not_completed(s, SASL_NOT_AUTHORIZED, NULL, "no client certificate");
 		return;
 	}
@@ -563,12 +563,12 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 		authzid = arena_strndup(a, msg->data, msg->len);
 	}
 	for (size_t i = 0; i < ids.nrefused; i++)
-		log_info("c2s", "conn=%llu ignoring a certificate identity: %s", (unsigned long long)conn_id(s->conn),
+		log_info("c2s", "conn=%llu ignoring a certificate identity: %s", (unsigned long long)conn_id(s->xs.conn),
 			 ids.refused[i]);
 	struct jid account;
 	bool pin_only;
 	const char *why;
-	enum sasl_cond c = c2s_external_identity(a, &ids, s->domain, cfg->c2s.cn_as_username, authzid, &account,
+	enum sasl_cond c = c2s_external_identity(a, &ids, s->xs.domain, cfg->c2s.cn_as_username, authzid, &account,
 						 &pin_only, &why);
 	const char *who = authzid ? authzid : ids.nxmpp_addrs ? ids.xmpp_addrs[0] : ids.ncns ? ids.cns[0] : NULL;
 	if (c != SASL_OK) {
@@ -581,7 +581,7 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 		if (r == STORE_OK)
 			log_info("c2s", "conn=%llu created account %s at its first certificate login "
 					"(c2s.auto_create_accounts)",
-				 (unsigned long long)conn_id(s->conn), account.bare);
+				 (unsigned long long)conn_id(s->xs.conn), account.bare);
 		if (r == STORE_EXISTS)
 			r = STORE_OK;
 	}
@@ -609,13 +609,13 @@ static void external_finish(struct c2s_stream *s, struct arena *a, const struct 
 		}
 	}
 	if (r != STORE_OK) {
-		log_error("c2s", "conn=%llu cannot check account %s: %s", (unsigned long long)conn_id(s->conn),
+		log_error("c2s", "conn=%llu cannot check account %s: %s", (unsigned long long)conn_id(s->xs.conn),
 			  account.bare, store_error(st));
 		send_failure_now(s, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
 		c2s_auth_clear(s);
 		return;
 	}
-	log_info("c2s", "conn=%llu certificate identifies %s by %s%s", (unsigned long long)conn_id(s->conn),
+	log_info("c2s", "conn=%llu certificate identifies %s by %s%s", (unsigned long long)conn_id(s->xs.conn),
 		 account.bare, pin_only ? "its pin" : why, npins ? " (pinned)" : "");
 	free(s->authcid);
 	s->authcid = xstrdup(account.bare);
@@ -632,7 +632,7 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 	c2s_auth_clear(s);
 	if (!m || !mech_offered(s, m)) {
 		log_info("c2s", "conn=%llu %s asked for SASL mechanism '%s', which this stream does not offer",
-			 (unsigned long long)conn_id(s->conn), conn_peer(s->conn), name ? name : "");
+			 (unsigned long long)conn_id(s->xs.conn), conn_peer(s->xs.conn), name ? name : "");
 		if (!stream_attempts_exhausted(s))
 			send_failure_now(s, SASL_INVALID_MECHANISM, NULL);
 		return;
@@ -650,18 +650,18 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 		buf_clear(&msg);
 		return;
 	}
-	s->state = C2S_SASL;
+	s->xs.state = XS_NEGOTIATING;
 	if (m->scram) {
-		void *t = conn_transport(s->conn);
+		void *t = conn_transport(s->xs.conn);
 		s->scram = scram_server_new(m->hash, m->plus, stream_offers_plus(s), t ? cbind_cb : NULL, t);
 		/* Unknown accounts must look like known ones, iterations too. */
 		scram_server_set_unknown_iterations(s->scram, cfg->auth.scram_iterations);
 		if (!has_initial)
-			c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+			xs_send_raw(&s->xs, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 		else
 			scram_first(s, a, &msg);
 	} else if (!has_initial) {
-		c2s_send_raw(s, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+		xs_send_raw(&s->xs, "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
 	} else if (m->external) {
 		external_finish(s, a, &msg);
 	} else {
@@ -672,7 +672,7 @@ static void auth_start(struct c2s_stream *s, struct arena *a, struct xml_node *e
 
 static void auth_response(struct c2s_stream *s, struct arena *a, struct xml_node *el)
 {
-	if (s->state != C2S_SASL || !s->mech || s->work_pending || s->failure_due_ms) {
+	if (s->xs.state != XS_NEGOTIATING || !s->mech || s->work_pending || s->failure_due_ms) {
 		send_failure_now(s, SASL_MALFORMED_REQUEST, "no authentication in progress");
 		c2s_auth_clear(s);
 		return;
@@ -699,7 +699,7 @@ void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el
 {
 	if (s->work_pending || s->failure_due_ms) {
 		/* The client did not wait for our answer. */
-		c2s_stream_error(s, STREAM_ERR_POLICY_VIOLATION, "SASL element while the previous one is being answered");
+		xs_error(&s->xs, STREAM_ERR_POLICY_VIOLATION, "SASL element while the previous one is being answered");
 	} else if (strcmp(el->name, "auth") == 0) {
 		auth_start(s, a, el);
 	} else if (strcmp(el->name, "response") == 0) {
@@ -708,7 +708,7 @@ void c2s_auth_element(struct c2s_stream *s, struct arena *a, struct xml_node *el
 		c2s_auth_clear(s);
 		send_failure_now(s, SASL_ABORTED, NULL);
 	} else {
-		c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, el->name);
+		xs_error(&s->xs, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, el->name);
 	}
 	arena_free(a);
 }

@@ -44,23 +44,23 @@ void c2s_bound_features(struct c2s_stream *s, struct buf *out)
 static void session_send(struct session *se, struct stanza *st)
 {
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
-	if (s->state != C2S_BOUND)
+	if (s->xs.state != XS_READY)
 		return;
-	conn_write_chunk(s->conn, stanza_wire(st));
+	conn_write_chunk(s->xs.conn, stanza_wire(st));
 }
 
 static void session_send_bytes(struct session *se, const char *xml, size_t len)
 {
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
-	if (s->state == C2S_BOUND)
-		conn_write(s->conn, xml, len);
+	if (s->xs.state == XS_READY)
+		conn_write(s->xs.conn, xml, len);
 }
 
 static void session_kick(struct session *se, enum stream_cond cond, const char *text)
 {
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	c2s_session_end(s);
-	c2s_stream_error(s, cond, text);
+	xs_error(&s->xs, cond, text);
 }
 
 void c2s_session_end(struct c2s_stream *s)
@@ -77,7 +77,7 @@ void c2s_session_end(struct c2s_stream *s)
 
 static void reply(struct c2s_stream *s, struct stanza *r)
 {
-	conn_write_chunk(s->conn, stanza_wire(r));
+	conn_write_chunk(s->xs.conn, stanza_wire(r));
 	stanza_free(r);
 }
 
@@ -118,7 +118,7 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 	struct user *u = user_find(s->sh, full.bare);
 	if (u && u->nsessions >= cfg->c2s.max_sessions_per_user) {
 		log_warn("c2s", "conn=%llu %s: bind refused: %u sessions already (c2s.max_sessions_per_user)",
-			 (unsigned long long)conn_id(s->conn), full.bare, u->nsessions);
+			 (unsigned long long)conn_id(s->xs.conn), full.bare, u->nsessions);
 		reply_error(s, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "too many sessions for this account");
 		return;
 	}
@@ -127,7 +127,7 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 		switch (cfg->c2s.resource_conflict) {
 		case CONFLICT_REJECT:
 			log_info("c2s", "conn=%llu bind of %s refused: resource in use (c2s.resource_conflict = reject)",
-				 (unsigned long long)conn_id(s->conn), full.full);
+				 (unsigned long long)conn_id(s->xs.conn), full.full);
 			reply_error(s, st, ETYPE_CANCEL, STANZA_ERR_CONFLICT, "this resource is in use");
 			return;
 		case CONFLICT_RENAME:
@@ -139,7 +139,7 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 			break;
 		default:
 			log_info("c2s", "conn=%llu %s replaces session conn=%llu (c2s.resource_conflict = replace)",
-				 (unsigned long long)conn_id(s->conn), full.full, (unsigned long long)old->id);
+				 (unsigned long long)conn_id(s->xs.conn), full.full, (unsigned long long)old->id);
 			old->ops->kick(old, STREAM_ERR_CONFLICT, "replaced by a new connection for this resource");
 			break;
 		}
@@ -147,9 +147,9 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 	memset(&s->session, 0, sizeof(s->session));
 	s->session.ops = &c2s_session_ops;
 	s->session.jid = jid_dup(&full);
-	s->session.id = conn_id(s->conn);
+	s->session.id = conn_id(s->xs.conn);
 	s->bound = true;
-	s->state = C2S_BOUND;
+	s->xs.state = XS_READY;
 
 	struct stanza *r = stanza_iq_result(st);
 	struct xml_node *b = xml_node_add(r->arena, r->el, XML_NS_BIND, "bind");
@@ -160,7 +160,7 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 	reply(s, r);
 	stanza_free(st);
 
-	log_info("c2s", "conn=%llu bound %s", (unsigned long long)conn_id(s->conn), s->session.jid->full);
+	log_info("c2s", "conn=%llu bound %s", (unsigned long long)conn_id(s->xs.conn), s->session.jid->full);
 	router_session_bind(s->sh, &s->session);
 }
 
@@ -180,7 +180,7 @@ static bool stanza_check(struct c2s_stream *s, struct stanza *st)
 			char text[200];
 			snprintf(text, sizeof(text), "'from' must be your own JID, not '%.120s'", from);
 			stanza_free(st);
-			c2s_stream_error(s, STREAM_ERR_INVALID_FROM, text);
+			xs_error(&s->xs, STREAM_ERR_INVALID_FROM, text);
 			return false;
 		}
 	}
@@ -215,7 +215,7 @@ void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node 
 		char text[256];
 		snprintf(text, sizeof(text), "<%.60s xmlns='%.80s'> is not a stanza this server handles", el->name, el->ns);
 		arena_free(a);
-		c2s_stream_error(s, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, text);
+		xs_error(&s->xs, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, text);
 		return;
 	}
 	if (!s->bound) {
@@ -227,7 +227,7 @@ void c2s_session_element(struct c2s_stream *s, struct arena *a, struct xml_node 
 			return;
 		}
 		stanza_free(st);
-		c2s_stream_error(s, STREAM_ERR_NOT_AUTHORIZED, "bind a resource before sending stanzas");
+		xs_error(&s->xs, STREAM_ERR_NOT_AUTHORIZED, "bind a resource before sending stanzas");
 		return;
 	}
 	if (!stanza_check(s, st))

@@ -8,6 +8,11 @@
 #define PARLEY_C2S_C2S_H
 
 struct shard;
+struct service_ops;
+
+/* c2s as a service of the server (router/service.h): listen is
+ * c2s_listen, stop is c2s_shutdown (c2s/service.c). */
+extern const struct service_ops c2s_service;
 
 /* Opens this worker's listeners for every c2s address and port (each
  * worker binds its own socket, SO_REUSEPORT).  -1 with *err (heap). */

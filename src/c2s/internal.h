@@ -12,6 +12,7 @@
 #include "router/session.h"
 #include "router/shard.h"
 #include "sasl/sasl.h"
+#include "stream/stream.h"
 #include "xml/cond.h"
 
 struct arena;
@@ -19,47 +20,17 @@ struct conn;
 struct xml_node;
 struct xml_parser;
 
-enum c2s_state {
-	C2S_TLS_HANDSHAKE, /* direct TLS: waiting for the handshake */
-	C2S_WAIT_HEADER,   /* waiting for <stream:stream> */
-	C2S_OPEN,          /* features sent: STARTTLS, SASL or bind expected */
-	C2S_STARTTLS,      /* <proceed/> sent, TLS handshake running */
-	C2S_SASL,          /* a SASL exchange is running */
-	C2S_MOVING,        /* authenticated, moving to the owner worker */
-	C2S_BOUND,         /* a session: stanzas flow */
-	C2S_CLOSING,
-};
-
-/* Why the parser was stopped inside an element handler. */
-enum c2s_restart {
-	RESTART_NONE,
-	RESTART_TLS,  /* after <starttls/>: nothing may follow before TLS */
-	RESTART_SASL, /* after <success/>: a new stream follows */
-	RESTART_HOLD, /* a PLAIN check runs: keep what follows until it ends */
-};
-
 struct c2s_mech;
 
 /* Owner: the conn's on_close (stream.c) frees it, or the thread-pool
  * callback when a password check is still running at that moment. */
 struct c2s_stream {
-	struct conn *conn;
+	struct xstream xs;          /* the stream machine (stream/stream.h) */
 	struct shard *sh;
-	struct xml_parser *parser;
 	struct list link;           /* sh->streams */
-	enum c2s_state state;
-	enum c2s_restart restart;
-	bool header_sent;
 	bool direct_tls;
-	bool authenticated;
 	bool bound;
 	bool dead;                  /* conn gone; free when the work returns */
-	bool in_feed;               /* inside xml_parser_feed (handlers run) */
-	bool resuming;              /* priming a fresh parser (no header reply) */
-	const char *domain;         /* the virtual host (config string) */
-	char stream_id[24];
-	uint64_t started_ms;
-	struct buf pending;         /* input after a stream restart */
 
 	/* SASL */
 	const struct c2s_mech *mech;
@@ -77,18 +48,13 @@ struct c2s_stream {
 	struct session session;      /* valid while bound */
 };
 
+static inline struct c2s_stream *c2s_of(const struct xstream *xs)
+{
+	return container_of(xs, struct c2s_stream, xs);
+}
+
 /* stream.c */
-void c2s_stream_error(struct c2s_stream *s, enum stream_cond cond, const char *text);
-void c2s_send_node(struct c2s_stream *s, const struct xml_node *n);
-void c2s_send_raw(struct c2s_stream *s, const char *xml);
-void c2s_stop_parser(struct c2s_stream *s, enum c2s_restart why);
 const char *c2s_who(const struct c2s_stream *s); /* "alice@localhost" or peer */
-/* After <success/>: a new stream follows (from inside a parser handler or
- * from a thread-pool completion alike). */
-void c2s_restart_after_sasl(struct c2s_stream *s);
-/* After a hold (RESTART_HOLD) that did not end the stream: carries on with
- * the same stream and the input that arrived meanwhile. */
-void c2s_resume_after_hold(struct c2s_stream *s);
 /* Frees a stream whose conn is gone (see `dead`). */
 void c2s_stream_release(struct c2s_stream *s);
 

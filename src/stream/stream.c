@@ -1,0 +1,421 @@
+/*
+ * stream: the XMPP stream machine shared by every kind of stream.
+ *
+ * Restarts (after TLS and after authentication) stop the parser inside the
+ * element that caused them; what follows that element in the same read is
+ * either forbidden (after <starttls/>: plaintext injection, RFC 6120
+ * §5.4.3.3, whitespace apart) or the start of the next stream (after
+ * authentication), kept in `pending`.  Whitespace between top-level
+ * elements is always ignored: the parser skips it before a stream's first
+ * byte.
+ */
+#include "stream/stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "core/arena.h"
+#include "core/conn.h"
+#include "core/log.h"
+
+/* A quiet ready stream keeps no parser between stanzas (the next byte
+ * re-creates it): most of an idle session's memory otherwise. */
+enum { XS_IDLE_TRIM_MS = 2000 };
+
+static const char *xs_who(const struct xstream *xs)
+{
+	return xs->kind->who ? xs->kind->who(xs) : conn_peer(xs->conn);
+}
+
+/* ---- output ---- */
+
+static void xs_new_id(struct xstream *xs)
+{
+	unsigned char r[9];
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		log_fatal(xs->kind->tag, "no randomness for a stream id");
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuv";
+	size_t i;
+	for (i = 0; i < sizeof(r) * 2 && i < sizeof(xs->id) - 1; i++)
+		xs->id[i] = digits[(r[i / 2] >> ((i % 2) * 4)) & 0x1f];
+	xs->id[i] = '\0';
+}
+
+static void tcp_open(struct xstream *xs, const char *to)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s'%s id='", xs->kind->content_ns,
+		   XML_NS_STREAM, xs->kind->header_attrs);
+	buf_append_str(&b, xs->id);
+	buf_append_str(&b, "' from='");
+	xml_escape_attr(&b, xs->domain, strlen(xs->domain));
+	if (to) {
+		buf_append_str(&b, "' to='");
+		xml_escape_attr(&b, to, strlen(to));
+	}
+	buf_append_str(&b, "' version='1.0' xml:lang='en'>");
+	conn_write(xs->conn, b.data, b.len);
+	buf_clear(&b);
+}
+
+static void tcp_close(struct xstream *xs)
+{
+	conn_write(xs->conn, "</stream:stream>", 16);
+}
+
+static void tcp_write(struct xstream *xs, const char *data, size_t len)
+{
+	conn_write(xs->conn, data, len);
+}
+
+const struct xs_output_ops xs_tcp_output = {
+	.open = tcp_open,
+	.close = tcp_close,
+	.write = tcp_write,
+};
+
+void xs_write(struct xstream *xs, const char *data, size_t len)
+{
+	xs->kind->out->write(xs, data, len);
+}
+
+void xs_send_raw(struct xstream *xs, const char *xml)
+{
+	xs_write(xs, xml, strlen(xml));
+}
+
+void xs_send_node(struct xstream *xs, const struct xml_node *n)
+{
+	struct buf b = BUF_INIT;
+	xml_serialize(&b, n, xs->kind->content_ns);
+	xs_write(xs, b.data, b.len);
+	buf_clear(&b);
+}
+
+static void xs_send_header(struct xstream *xs, const char *to)
+{
+	xs_new_id(xs);
+	xs->kind->out->open(xs, to);
+	xs->header_sent = true;
+}
+
+void xs_error(struct xstream *xs, enum stream_cond cond, const char *text)
+{
+	if (xs->state == XS_CLOSING)
+		return;
+	if (!xs->header_sent)
+		xs_send_header(xs, NULL);
+	const char *name = stream_cond_name(cond);
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", name);
+	if (text) {
+		buf_append_str(&b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>");
+		xml_escape_text(&b, text, strlen(text));
+		buf_append_str(&b, "</text>");
+	}
+	buf_append_str(&b, "</stream:error>");
+	xs_write(xs, b.data, b.len);
+	xs->kind->out->close(xs);
+	buf_reset(&b);
+	buf_printf(&b, "stream error <%s/>%s%s", name, text ? ": " : "", text ? text : "");
+	log_info(xs->kind->tag, "conn=%llu %s: sending %s", (unsigned long long)conn_id(xs->conn), xs_who(xs),
+		 buf_cstr(&b));
+	xs->state = XS_CLOSING;
+	conn_close(xs->conn, buf_cstr(&b));
+	buf_clear(&b);
+}
+
+/* ---- header and features ---- */
+
+static void xs_send_features(struct xstream *xs)
+{
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "<stream:features>");
+	xs->kind->features(xs, &b);
+	buf_append_str(&b, "</stream:features>");
+	xs_write(xs, b.data, b.len);
+	buf_clear(&b);
+	xs->state = XS_OPEN;
+}
+
+static void on_stream_start(void *ud, const struct xml_node *h)
+{
+	struct xstream *xs = ud;
+	if (xs->resuming)
+		return;
+	const struct xs_kind *k = xs->kind;
+	enum stream_cond host_cond = STREAM_ERR_UNDEFINED_CONDITION;
+	char host_text[300] = "";
+	bool host_ok = k->select_host(xs, xml_node_attr(h, "to"), &host_cond, host_text, sizeof(host_text));
+	if (xs->state != XS_WAIT_HEADER) {
+		xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
+		return;
+	}
+	if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
+		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE,
+			 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
+		return;
+	}
+	const char *content_ns = NULL;
+	for (const struct xml_nsdecl *d = h->nsdecls; d; d = d->next)
+		if (!d->prefix)
+			content_ns = d->uri;
+	if (!content_ns || strcmp(content_ns, k->content_ns) != 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "%s streams use the %s namespace", k->peer, k->content_ns);
+		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
+		return;
+	}
+	if (!host_ok) {
+		xs_error(xs, host_cond, host_text);
+		return;
+	}
+	const char *version = xml_node_attr(h, "version");
+	if (!version || strncmp(version, "1.", 2) != 0) {
+		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
+		return;
+	}
+	xs_send_header(xs, xml_node_attr(h, "from"));
+	xs_send_features(xs);
+}
+
+static void on_stream_end(void *ud)
+{
+	struct xstream *xs = ud;
+	if (xs->state == XS_CLOSING)
+		return;
+	/* The peer closed its stream: close ours and the connection. */
+	xs->kind->out->close(xs);
+	xs->state = XS_CLOSING;
+	char reason[64];
+	snprintf(reason, sizeof(reason), "%s closed the stream", xs->kind->peer);
+	conn_close(xs->conn, reason);
+}
+
+/* ---- elements ---- */
+
+static bool route_matches(const struct xstream *xs, const struct xs_route *r, const struct xml_node *el)
+{
+	if (!(r->states & XS_IN(xs->state)))
+		return false;
+	if (r->auth == XS_AUTH_BEFORE && xs->authenticated)
+		return false;
+	if (r->auth == XS_AUTH_AFTER && !xs->authenticated)
+		return false;
+	if (r->ns && el->ns != r->ns)
+		return false;
+	return !r->name || strcmp(el->name, r->name) == 0;
+}
+
+static void on_element(void *ud, struct arena *a, struct xml_node *el)
+{
+	struct xstream *xs = ud;
+	const struct xs_kind *k = xs->kind;
+	for (size_t i = 0; i < k->nroutes; i++) {
+		if (route_matches(xs, &k->routes[i], el)) {
+			k->routes[i].handle(xs, a, el);
+			return;
+		}
+	}
+	switch (xs->state) {
+	case XS_CLOSING:
+	case XS_MOVING:
+		break;
+	case XS_WAIT_HEADER:
+	case XS_TLS_HANDSHAKE:
+	case XS_STARTTLS:
+		xs_error(xs, STREAM_ERR_BAD_FORMAT, "element before the stream header");
+		break;
+	default:
+		if (!xs->authenticated && (el->ns == XML_NS_CLIENT || el->ns == XML_NS_SERVER))
+			xs_error(xs, STREAM_ERR_NOT_AUTHORIZED, "stanzas need authentication first");
+		else
+			xs_error(xs, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, el->name);
+		break;
+	}
+	arena_free(a);
+}
+
+static const struct xml_parser_handler xs_parser_handler = {
+	.stream_start = on_stream_start,
+	.element = on_element,
+	.stream_end = on_stream_end,
+};
+
+/* ---- input ---- */
+
+void xs_init(struct xstream *xs, const struct xs_kind *kind, struct conn *c, const struct xml_limits *lim,
+	     const char *domain, uint64_t now_ms)
+{
+	memset(xs, 0, sizeof(*xs));
+	xs->kind = kind;
+	xs->conn = c;
+	xs->domain = domain;
+	xs->started_ms = now_ms;
+	xs->state = XS_WAIT_HEADER;
+	buf_init(&xs->pending);
+	xs->parser = xml_parser_new(lim, &xs_parser_handler, xs);
+}
+
+void xs_release(struct xstream *xs)
+{
+	xml_parser_free(xs->parser);
+	xs->parser = NULL;
+	buf_clear(&xs->pending);
+}
+
+void xs_stop_parser(struct xstream *xs, enum xs_restart why)
+{
+	xs->restart = why;
+	xml_parser_stop(xs->parser);
+}
+
+void xs_new_parser(struct xstream *xs, const struct xml_limits *lim)
+{
+	xml_parser_reset(xs->parser);
+	xml_parser_set_limits(xs->parser, lim);
+}
+
+void xs_feed_pending(struct xstream *xs)
+{
+	if (!xs->pending.len)
+		return;
+	struct buf in = xs->pending;
+	buf_init(&xs->pending);
+	xs_input(xs, in.data, in.len);
+	buf_clear(&in);
+}
+
+/* The next stream after authentication: the kind prepares it; the input
+ * that followed goes on now unless the kind kept it. */
+static bool xs_auth_restart(struct xstream *xs, const char *data, size_t len)
+{
+	xs->state = XS_WAIT_HEADER;
+	xs->header_sent = false;
+	return xs->kind->auth_restart(xs, data, len);
+}
+
+void xs_restart_after_auth(struct xstream *xs)
+{
+	if (xs->in_feed)
+		xs_stop_parser(xs, XS_RESTART_AUTH);
+	else if (xs_auth_restart(xs, NULL, 0))
+		xs_feed_pending(xs);
+}
+
+void xs_resume_after_hold(struct xstream *xs)
+{
+	/* The old parser cannot resume after a stop: a fresh one is primed
+	 * with a stream header of this kind, which is answered with nothing. */
+	char header[256];
+	int n = snprintf(header, sizeof(header),
+			 "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
+			 XML_NS_STREAM, xs->kind->header_attrs);
+	xml_parser_reset(xs->parser);
+	xs->resuming = true;
+	xml_parser_feed(xs->parser, header, (size_t)n, NULL);
+	xs->resuming = false;
+	xs_feed_pending(xs);
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+void xs_input(struct xstream *xs, const char *data, size_t len)
+{
+	while (len > 0 && xs->state != XS_CLOSING) {
+		size_t used = 0;
+		xs->in_feed = true;
+		enum xml_feed r = xml_parser_feed(xs->parser, data, len, &used);
+		xs->in_feed = false;
+		if (r == XML_FEED_OK)
+			return;
+		if (r == XML_FEED_ERROR) {
+			const char *detail = NULL;
+			enum xml_error e = xml_parser_error(xs->parser, &detail);
+			xs_error(xs, xml_error_condition(e), detail);
+			return;
+		}
+		data += used;
+		len -= used;
+		enum xs_restart why = xs->restart;
+		xs->restart = XS_RESTART_NONE;
+		if (why == XS_RESTART_TLS) {
+			xml_parser_reset(xs->parser);
+			/* Whitespace after <starttls/> is what clients send
+			 * between elements (go-sendxmpp: a newline); anything
+			 * else would be processed as if it came over TLS, a
+			 * known injection attack. */
+			size_t ws = 0;
+			while (ws < len && is_space(data[ws]))
+				ws++;
+			if (ws < len) {
+				log_warn(xs->kind->tag,
+					 "conn=%llu %s: %zu plaintext bytes after <starttls/> before the TLS "
+					 "handshake; closing (STARTTLS command injection attempt?)",
+					 (unsigned long long)conn_id(xs->conn), conn_peer(xs->conn), len - ws);
+				xs->state = XS_CLOSING;
+				conn_abort(xs->conn, "plaintext after <starttls/>");
+			}
+			return;
+		}
+		if (why == XS_RESTART_HOLD) {
+			buf_append(&xs->pending, data, len);
+			return;
+		}
+		if (why == XS_RESTART_AUTH) {
+			if (!xs_auth_restart(xs, data, len))
+				return;
+			continue;
+		}
+		/* Stopped for another reason (closing): drop the rest. */
+		return;
+	}
+}
+
+void xs_tls_established(struct xstream *xs)
+{
+	xs->state = XS_WAIT_HEADER;
+	xs->header_sent = false; /* a new stream begins over TLS */
+}
+
+/* ---- timeouts ---- */
+
+bool xs_tick(struct xstream *xs, uint64_t now, const struct xs_timeouts *t)
+{
+	struct conn *c = xs->conn;
+	if (xs->state == XS_CLOSING || xs->state == XS_MOVING)
+		return true;
+	if (xs->state != XS_READY && now - xs->started_ms > (uint64_t)t->handshake_s * 1000) {
+		char text[128];
+		snprintf(text, sizeof(text), "not authenticated and bound within %u s (%s)", t->handshake_s,
+			 t->handshake_name);
+		if (xs->state == XS_TLS_HANDSHAKE || xs->state == XS_STARTTLS) {
+			log_info(xs->kind->tag, "conn=%llu %s: TLS handshake not completed within %u s; closing",
+				 (unsigned long long)conn_id(c), conn_peer(c), t->handshake_s);
+			xs->state = XS_CLOSING;
+			conn_abort(c, "TLS handshake timeout");
+		} else {
+			xs_error(xs, STREAM_ERR_CONNECTION_TIMEOUT, text);
+		}
+		return true;
+	}
+	if (now - conn_last_read_ms(c) > (uint64_t)t->idle_s * 1000) {
+		char text[128];
+		snprintf(text, sizeof(text), "no data for %u s (%s)", t->idle_s, t->idle_name);
+		xs_error(xs, STREAM_ERR_CONNECTION_TIMEOUT, text);
+		return true;
+	}
+	if (xs->state == XS_READY && now - conn_last_read_ms(c) >= XS_IDLE_TRIM_MS)
+		xml_parser_trim(xs->parser);
+	/* Only between stanzas of a ready stream: whitespace before a new
+	 * stream's XML declaration would make it invalid. */
+	if (xs->state == XS_READY && conn_outq_bytes(c) == 0 &&
+	    now - conn_last_write_ms(c) > (uint64_t)t->keepalive_s * 1000)
+		conn_write(c, " ", 1);
+	return false;
+}

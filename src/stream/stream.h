@@ -1,0 +1,171 @@
+/*
+ * stream: one XMPP stream machine for every kind of stream (c2s, and next
+ * s2s-in, s2s-out, WebSocket).  It owns what RFC 6120 says of every stream:
+ * feeding the parser, restarts (after TLS, after authentication, and a hold
+ * while a check runs off the loop), the input that waits meanwhile, the
+ * header and its checks, stream errors and close, timeouts, and dispatch of
+ * top-level elements through a const table of routes.
+ *
+ * A kind (struct xs_kind) gives the parameters: the content namespace
+ * (jabber:client, jabber:server), extra header declarations, the routes,
+ * the host check and features, and the output framing (struct
+ * xs_output_ops), so that WebSocket framing (<open/>, <close/>) reuses the
+ * machine.  The owner embeds a struct xstream and finds itself from it
+ * with container_of.
+ */
+#ifndef PARLEY_STREAM_STREAM_H
+#define PARLEY_STREAM_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "xml/cond.h"
+#include "xml/xml.h"
+
+struct arena;
+struct conn;
+
+enum xs_state {
+	XS_TLS_HANDSHAKE, /* direct TLS: waiting for the handshake */
+	XS_WAIT_HEADER,   /* waiting for the peer's stream header */
+	XS_OPEN,          /* features sent: negotiation or stanzas expected */
+	XS_STARTTLS,      /* <proceed/> sent, TLS handshake running */
+	XS_NEGOTIATING,   /* an exchange (SASL, ...) is running */
+	XS_MOVING,        /* between workers */
+	XS_READY,         /* stanzas flow (c2s: bound) */
+	XS_CLOSING,
+	XS_STATE_COUNT
+};
+
+/* A route's set of states. */
+#define XS_IN(st) (1u << (st))
+
+/* Why the parser was stopped inside an element handler. */
+enum xs_restart {
+	XS_RESTART_NONE,
+	XS_RESTART_TLS,  /* after <starttls/>: only whitespace may follow before TLS */
+	XS_RESTART_AUTH, /* after <success/>: a new stream follows */
+	XS_RESTART_HOLD, /* a check runs off the loop: keep what follows until it ends */
+};
+
+/* Which side of authentication a route applies to. */
+enum xs_auth { XS_AUTH_ANY, XS_AUTH_BEFORE, XS_AUTH_AFTER };
+
+struct xstream;
+
+/* An element handler owns the arena (frees it, or keeps the element). */
+typedef void xs_element_fn(struct xstream *xs, struct arena *a, struct xml_node *el);
+
+/* One row of a kind's dispatch table; the first row that matches wins. */
+struct xs_route {
+	const char *ns;   /* interned (xml/ns.h); NULL: any namespace */
+	const char *name; /* NULL: any element of ns */
+	unsigned states;  /* XS_IN() mask */
+	enum xs_auth auth;
+	xs_element_fn *handle;
+};
+
+/* Stream-level framing.  TCP streams write XML directly; WebSocket
+ * (RFC 7395) frames each top-level element and uses <open/> and <close/>. */
+struct xs_output_ops {
+	/* Our stream header, answering the peer's (`to` is the peer's from). */
+	void (*open)(struct xstream *xs, const char *to);
+	/* Our end of the stream. */
+	void (*close)(struct xstream *xs);
+	/* A complete top-level element (stanza, features, error, ...). */
+	void (*write)(struct xstream *xs, const char *data, size_t len);
+};
+
+/* The XML stream framing of RFC 6120 over a byte stream (TCP, TLS). */
+extern const struct xs_output_ops xs_tcp_output;
+
+struct xs_kind {
+	const char *tag;          /* log subsystem, e.g. "c2s" */
+	const char *peer;         /* "client", "server": for log and error texts */
+	const char *content_ns;   /* XML_NS_CLIENT, XML_NS_SERVER */
+	const char *header_attrs; /* more declarations for our header, or "" */
+	const struct xs_output_ops *out;
+	const struct xs_route *routes;
+	size_t nroutes;
+	/* The peer's header names host `to` (NULL: none): set xs->domain to
+	 * the host that answers (also for an error header).  Returns false
+	 * when no host of ours is named (or the wrong one), with the stream
+	 * error to send in *cond and `text`; it is sent after the generic
+	 * checks (root, namespaces) pass. */
+	bool (*select_host)(struct xstream *xs, const char *to, enum stream_cond *cond, char *text, size_t textlen);
+	/* The features for the current stage, inside <stream:features/>. */
+	void (*features)(struct xstream *xs, struct buf *out);
+	/* After XS_RESTART_AUTH stopped the parser: prepare the next stream
+	 * (new limits, ...).  `data` is the input that followed in the same
+	 * read.  Returns true to go on feeding it now; false when the owner
+	 * kept it (xs->pending) for later, e.g. while moving to another worker. */
+	bool (*auth_restart)(struct xstream *xs, const char *data, size_t len);
+	/* Who the peer is, for log lines ("alice@localhost", or its address). */
+	const char *(*who)(const struct xstream *xs);
+};
+
+struct xstream {
+	const struct xs_kind *kind;
+	struct conn *conn;
+	struct xml_parser *parser;
+	enum xs_state state;
+	enum xs_restart restart;
+	bool header_sent;
+	bool in_feed;       /* inside xml_parser_feed (handlers run) */
+	bool resuming;      /* priming a fresh parser (no header reply) */
+	bool authenticated; /* the routes' XS_AUTH_BEFORE/AFTER */
+	const char *domain; /* the local host (config string) */
+	char id[24];
+	uint64_t started_ms;
+	struct buf pending; /* input after a restart or during a hold */
+};
+
+void xs_init(struct xstream *xs, const struct xs_kind *kind, struct conn *c, const struct xml_limits *lim,
+	     const char *domain, uint64_t now_ms);
+/* Frees the parser and pending input (not the conn). */
+void xs_release(struct xstream *xs);
+
+/* Bytes from the conn. */
+void xs_input(struct xstream *xs, const char *data, size_t len);
+/* Feeds what waited in xs->pending. */
+void xs_feed_pending(struct xstream *xs);
+
+/* Output of complete top-level elements through the kind's framing. */
+void xs_write(struct xstream *xs, const char *data, size_t len);
+void xs_send_raw(struct xstream *xs, const char *xml);
+void xs_send_node(struct xstream *xs, const struct xml_node *n);
+
+/* A stream error, then our close; the conn closes after the output.
+ * Logged once.  Nothing after the first. */
+void xs_error(struct xstream *xs, enum stream_cond cond, const char *text);
+
+/* From inside an element handler: stop the parser after this element. */
+void xs_stop_parser(struct xstream *xs, enum xs_restart why);
+/* A fresh parser for the next stream, with `lim`. */
+void xs_new_parser(struct xstream *xs, const struct xml_limits *lim);
+/* After authentication succeeded: from inside a handler or from a
+ * completion off the parser alike. */
+void xs_restart_after_auth(struct xstream *xs);
+/* After a hold that did not end the stream: carries on with the same
+ * stream (a fresh parser primed with a header that is answered with
+ * nothing) and the input that arrived meanwhile. */
+void xs_resume_after_hold(struct xstream *xs);
+/* The TLS handshake finished: a new stream begins. */
+void xs_tls_established(struct xstream *xs);
+
+/*
+ * Timeouts, from the conn's tick: closes the stream (true) when it was
+ * not ready within handshake_s of its start, or read nothing for idle_s;
+ * sends a whitespace keepalive on a ready stream quiet for keepalive_s,
+ * and lets the parser of a quiet ready stream go.  The names are the
+ * settings, for the error texts.
+ */
+struct xs_timeouts {
+	unsigned handshake_s, idle_s, keepalive_s;
+	const char *handshake_name, *idle_name;
+};
+bool xs_tick(struct xstream *xs, uint64_t now_ms, const struct xs_timeouts *t);
+
+#endif
