@@ -95,7 +95,7 @@ static void c2s_features(struct xstream *xs, struct buf *b)
 		buf_printf(b, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>%s</starttls>",
 			   cfg->c2s.require_tls ? "<required/>" : "");
 	if (secure || !cfg->c2s.require_tls)
-		c2s_auth_features(s, b);
+		xs_sasl_features(&s->sasl, b);
 }
 
 /* ---- STARTTLS ---- */
@@ -134,7 +134,7 @@ static void c2s_sasl(struct xstream *xs, struct arena *a, struct xml_node *el)
 		xs_error(xs, STREAM_ERR_POLICY_VIOLATION, "authentication needs TLS first (STARTTLS)");
 		return;
 	}
-	c2s_auth_element(s, a, el);
+	xs_sasl_element(&s->sasl, a, el);
 }
 
 static void c2s_session(struct xstream *xs, struct arena *a, struct xml_node *el)
@@ -157,6 +157,7 @@ static void c2s_arrive(struct worker *w, struct worker_msg *m)
 {
 	struct c2s_stream *s = container_of(m, struct c2s_stream, move);
 	s->sh = shard_of(w);
+	s->sasl.w = w;
 	list_insert_tail(&s->sh->streams, &s->link);
 	conn_attach(s->xs.conn, w);
 	if (conn_closing(s->xs.conn))
@@ -268,15 +269,14 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 		.idle_name = "limits.idle_timeout",
 	};
 	if (!xs_tick(&s->xs, now, &t))
-		c2s_auth_tick(s, now);
+		xs_sasl_tick(&s->sasl, now);
 }
 
 void c2s_stream_release(struct c2s_stream *s)
 {
-	c2s_auth_clear(s);
+	xs_sasl_free(&s->sasl);
 	xs_release(&s->xs);
 	free(s->jid);
-	free(s->authcid);
 	free(s);
 }
 
@@ -290,8 +290,8 @@ static void c2s_on_close(void *owner, struct conn *c, const char *reason)
 		c2s_session_end(s);
 	list_remove(&s->link);
 	s->xs.conn = NULL;
-	if (s->work_pending) {
-		s->dead = true; /* auth.c frees it when the work returns */
+	if (xs_sasl_busy(&s->sasl)) {
+		xs_sasl_orphan(&s->sasl); /* freed when the check returns */
 		return;
 	}
 	c2s_stream_release(s);
@@ -317,6 +317,7 @@ static void c2s_accept(struct worker *w, int fd, void *ud)
 	struct xml_limits lim;
 	c2s_limits(cfg, false, &lim);
 	xs_init(&s->xs, &c2s_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
+	xs_sasl_init(&s->sasl, &s->xs, &c2s_sasl_rules, &cfg->c2s.mechanisms, cfg, w);
 	s->direct_tls = port->direct_tls;
 	list_insert_tail(&sh->streams, &s->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);

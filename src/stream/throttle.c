@@ -3,7 +3,7 @@
  * account at an address, shared by every worker.
  *
  * Two keys, because one is not enough either way:
- *   - per account at an address, so a client that keeps failing for one
+ *   - per account (identity) at an address, so a client that keeps failing for one
  *     account (a stale password in a bot) slows down and then locks out
  *     only that account from that address, never its neighbours behind
  *     the same NAT;
@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "c2s/internal.h"
+#include "stream/throttle.h"
 #include "core/hash.h"
 
 enum { THROTTLE_ROWS = 2, THROTTLE_SLOTS = 4096 };
@@ -34,11 +34,11 @@ struct throttle_slot {
 	atomic_uint count;
 };
 
-static struct throttle_slot sketch[C2S_THROTTLE_KINDS][THROTTLE_ROWS][THROTTLE_SLOTS];
+static struct throttle_slot sketch[XS_THROTTLE_KINDS][THROTTLE_ROWS][THROTTLE_SLOTS];
 
-static uint64_t throttle_key(enum c2s_throttle_kind kind, const char *ip, const char *account)
+static uint64_t throttle_key(enum xs_throttle_kind kind, const char *ip, const char *account)
 {
-	if (kind == C2S_THROTTLE_ADDRESS)
+	if (kind == XS_THROTTLE_ADDRESS)
 		return hash_str(ip);
 	/* address NUL account: no two pairs share a byte string (a bare JID
 	 * is at most 3071 bytes, an address far less than 64) */
@@ -50,7 +50,7 @@ static uint64_t throttle_key(enum c2s_throttle_kind kind, const char *ip, const 
 	return hash_bytes(buf, il + 1 + al);
 }
 
-static struct throttle_slot *slot_of(enum c2s_throttle_kind kind, unsigned row, uint64_t key)
+static struct throttle_slot *slot_of(enum xs_throttle_kind kind, unsigned row, uint64_t key)
 {
 	uint32_t h = (uint32_t)(row == 0 ? key : key >> 32);
 	return &sketch[kind][row][h % THROTTLE_SLOTS];
@@ -64,7 +64,7 @@ static unsigned slot_count(struct throttle_slot *sl, uint64_t now_ms, unsigned w
 	return atomic_load_explicit(&sl->count, memory_order_relaxed);
 }
 
-unsigned c2s_throttle_failures(enum c2s_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
+unsigned xs_throttle_failures(enum xs_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
 			       unsigned window_s)
 {
 	uint64_t key = throttle_key(kind, ip, account);
@@ -77,7 +77,7 @@ unsigned c2s_throttle_failures(enum c2s_throttle_kind kind, const char *ip, cons
 	return min;
 }
 
-unsigned c2s_throttle_fail(enum c2s_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
+unsigned xs_throttle_fail(enum xs_throttle_kind kind, const char *ip, const char *account, uint64_t now_ms,
 			   unsigned window_s)
 {
 	uint64_t key = throttle_key(kind, ip, account);
