@@ -1,7 +1,7 @@
 /*
  * fuzz_config: libFuzzer target for the configuration file parser
  * (core/config.c over libconfig).  config_load() takes a path, so the input
- * is written to a file in a directory of this process's own.  Every input
+ * is written to a file in a fresh directory for each run.  Every input
  * must either load or be refused with a message (never crash, never leak:
  * the sanitizers and libFuzzer's leak check see to the rest).  A loaded
  * configuration is checked for what config_load promises and written back
@@ -46,29 +46,6 @@ const char *__lsan_default_options(void)
 	return "print_suppressions=0";
 }
 
-static char fuzz_dir[64];
-static char fuzz_in[96], fuzz_out[96];
-
-static void fuzz_cleanup(void)
-{
-	unlink(fuzz_in);
-	unlink(fuzz_out);
-	rmdir(fuzz_dir);
-}
-
-static void fuzz_setup(void)
-{
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/fuzz_config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(fuzz_dir)) {
-		perror("fuzz_config: mkdtemp");
-		abort();
-	}
-	snprintf(fuzz_in, sizeof(fuzz_in), "%s/in.cfg", fuzz_dir);
-	snprintf(fuzz_out, sizeof(fuzz_out), "%s/out.cfg", fuzz_dir);
-	atexit(fuzz_cleanup);
-}
-
 static void write_file(const char *path, const void *p, size_t n)
 {
 	FILE *f = fopen(path, "wb");
@@ -107,21 +84,18 @@ static void check_loaded(const struct config *cfg)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One input: load, check, and when it loads, print, load and print again. */
+static void run_one(const char *in, const char *out, const uint8_t *data, size_t size)
 {
-	if (!fuzz_dir[0])
-		fuzz_setup();
-	if (size >= 8 && memmem(data, size, "@include", 8))
-		return 0;
-	write_file(fuzz_in, data, size);
+	write_file(in, data, size);
 
 	struct config cfg;
 	char *err = NULL;
-	if (config_load(fuzz_in, &cfg, &err) != 0) {
+	if (config_load(in, &cfg, &err) != 0) {
 		if (!err || !*err)
 			abort();
 		free(err);
-		return 0;
+		return;
 	}
 	if (err)
 		abort();
@@ -130,9 +104,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Written back, it loads again and says the same. */
 	size_t len1, len2;
 	char *text1 = print_config(&cfg, &len1);
-	write_file(fuzz_out, text1, len1);
+	write_file(out, text1, len1);
 	struct config again;
-	if (config_load(fuzz_out, &again, &err) != 0) {
+	if (config_load(out, &again, &err) != 0) {
 		fprintf(stderr, "printed configuration does not load: %s\n%s\n", err, text1);
 		abort();
 	}
@@ -146,5 +120,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(text2);
 	config_free(&again);
 	config_free(&cfg);
+}
+
+/* TMPDIR, else tmpfs when there is one: on a disk, creating and removing
+ * the files is most of a run's time. */
+static const char *scratch_base(void)
+{
+	static const char *base;
+	if (!base) {
+		const char *tmp = getenv("TMPDIR");
+		if (tmp && *tmp)
+			base = tmp;
+		else
+			base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	}
+	return base;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size >= 8 && memmem(data, size, "@include", 8))
+		return 0;
+	/* A directory of its own per run, removed before returning: libFuzzer
+	 * can end a process without running atexit handlers, and a directory
+	 * per process would be left behind. */
+	char dir[256], in[300], out[300];
+	snprintf(dir, sizeof(dir), "%s/fuzz_config.XXXXXX", scratch_base());
+	if (!mkdtemp(dir)) {
+		perror("fuzz_config: mkdtemp");
+		abort();
+	}
+	snprintf(in, sizeof(in), "%s/in.cfg", dir);
+	snprintf(out, sizeof(out), "%s/out.cfg", dir);
+	run_one(in, out, data, size);
+	unlink(in);
+	unlink(out);
+	rmdir(dir);
 	return 0;
 }
