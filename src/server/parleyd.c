@@ -2,7 +2,8 @@
  * parleyd: the server process.  Reads the configuration, loads the TLS
  * certificates, opens one database handle and one set of listeners per
  * worker, starts the workers and waits for a signal to stop.  The list of
- * modules that make up the server is the list of setup calls below.
+ * modules that make up the server is the list of setup calls below and the
+ * table of services that listen (`services`).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@
 #include "core/worker.h"
 #include "im/im.h"
 #include "router/shard.h"
+#include "server/services.h"
 #include "store/store.h"
 #include "tls/tls.h"
 
@@ -58,9 +60,16 @@ static struct tls_server *load_tls(const struct config *cfg, char **err)
 
 /* ---- workers ---- */
 
+/* The services every worker runs: they start in this order and stop in
+ * the reverse order (server/services.h). */
+static const struct service_ops *const services[] = {
+	&c2s_service,
+	NULL,
+};
+
 static void shard_stop(struct worker *w)
 {
-	c2s_shutdown(shard_of(w));
+	services_stop(services, shard_of(w));
 }
 
 /* ---- WAL checkpoints, off the workers' loops ---- */
@@ -178,19 +187,6 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_timer_start(&m->shutdown, shutdown_tick, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
 
-static char *listen_summary(const struct config *cfg)
-{
-	struct buf b = BUF_INIT;
-	for (size_t i = 0; i < cfg->c2s.listen.n; i++) {
-		const char *ip = cfg->c2s.listen.items[i];
-		if (cfg->c2s.port)
-			buf_printf(&b, "%s%s:%u (STARTTLS)", b.len ? ", " : "", ip, cfg->c2s.port);
-		if (cfg->c2s.tls_port)
-			buf_printf(&b, "%s%s:%u (direct TLS)", b.len ? ", " : "", ip, cfg->c2s.tls_port);
-	}
-	return buf_steal(&b);
-}
-
 int main(int argc, char **argv)
 {
 	const char *path = "parley.conf";
@@ -282,7 +278,8 @@ int main(int argc, char **argv)
 	srv.workers = xcalloc(cfg.workers, sizeof(struct worker));
 	srv.shards = xcalloc(cfg.workers, sizeof(struct shard *));
 	int rc = 1;
-	unsigned made = 0;
+	unsigned made = 0;    /* workers initialised (each with a shard) */
+	unsigned started = 0; /* workers whose services all listen */
 	struct main_ctx m = {.srv = &srv};
 	for (; made < cfg.workers; made++) {
 		struct worker *w = &srv.workers[made];
@@ -300,11 +297,13 @@ int main(int argc, char **argv)
 			made++;
 			goto fail;
 		}
-		if (c2s_listen(sh, &err) < 0) {
-			log_error("server", "%s; check c2s.listen, c2s.port and c2s.tls_port in %s", err, cfg.path);
+		const struct service_ops *failed = services_listen(services, sh, &err);
+		if (failed) {
+			log_error("server", "%s; check %s in %s", err, failed->settings, cfg.path);
 			made++;
 			goto fail;
 		}
+		started++;
 	}
 
 	uv_loop_t *loop = uv_default_loop();
@@ -329,14 +328,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < cfg.workers; i++)
 		if (worker_start(&srv.workers[i]) != 0)
 			log_fatal("server", "cannot start worker thread %u", i);
-	char *ls = listen_summary(&cfg);
-	struct buf hosts = BUF_INIT;
+	struct buf hosts = BUF_INIT, listening = BUF_INIT;
 	for (size_t i = 0; i < cfg.nhosts; i++)
 		buf_printf(&hosts, "%s%s", i ? ", " : "", cfg.hosts[i].domain);
-	log_info("server", "parleyd %s started: %u worker%s, hosts %s; clients on %s; database %s", PARLEY_VERSION,
-		 cfg.workers, cfg.workers == 1 ? "" : "s", buf_cstr(&hosts), ls, cfg.database);
+	services_describe(services, &srv, &listening);
+	log_info("server", "parleyd %s started: %u worker%s, hosts %s%s%s; database %s", PARLEY_VERSION, cfg.workers,
+		 cfg.workers == 1 ? "" : "s", buf_cstr(&hosts), listening.len ? "; " : "", buf_cstr(&listening),
+		 cfg.database);
 	buf_clear(&hosts);
-	free(ls);
+	buf_clear(&listening);
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < cfg.workers; i++)
@@ -348,9 +348,11 @@ int main(int argc, char **argv)
 
 fail:
 	free(err);
-	/* Nothing ran yet: close what was opened, on this thread. */
+	/* Nothing ran yet: close what was opened, on this thread (a worker
+	 * whose services failed to listen has already stopped them). */
 	for (unsigned i = 0; i < made; i++) {
-		c2s_shutdown(srv.shards[i]);
+		if (i < started)
+			services_stop(services, srv.shards[i]);
 		worker_discard(&srv.workers[i]);
 	}
 cleanup:
