@@ -182,6 +182,12 @@ static const struct opt options[] = {
 	 "Entries per block list"},
 	{"im.version_reply", OPT_BOOL, OFF(im.version_reply), 1, NULL, 0, 1, NULL,
 	 "Answer software version queries (XEP-0092) with name and version"},
+
+	/* s2s */
+	{"s2s.queue_max", OPT_UINT, OFF(s2s.queue_max), 1000, NULL, 1, 1000000, NULL,
+	 "Stanzas waiting for the link to one remote domain while it comes up (per pair of our "
+	 "domain and theirs); the next one is answered with <resource-constraint/> (wait). "
+	 "When the link fails, the waiting stanzas are answered with the reason"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

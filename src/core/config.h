@@ -105,6 +105,10 @@ struct config {
 		unsigned blocklist_max;
 		bool version_reply;
 	} im;
+
+	struct {
+		unsigned queue_max; /* stanzas queued per remote link while it is not up */
+	} s2s;
 };
 
 /* Loads and validates `path` into `cfg` (zeroed first).  Every setting not

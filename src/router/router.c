@@ -6,6 +6,7 @@
 
 #include "core/hash.h"
 #include "core/log.h"
+#include "router/remote.h"
 #include "router/session.h"
 #include "router/user.h"
 
@@ -38,9 +39,9 @@ void router_route(struct shard *sh, struct stanza *st)
 {
 	struct server *srv = sh->srv;
 	if (!server_is_local(srv, st->to.domain)) {
-		/* Federation is not there yet: say so to the sender. */
-		router_bounce(sh, st, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
-			      "this server does not federate with other domains");
+		/* Another domain: its link (router/remote.c), or
+		 * remote-server-not-found while no transport is registered. */
+		router_remote_route(sh, st);
 		return;
 	}
 	if (!st->to.local) {

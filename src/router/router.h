@@ -41,8 +41,9 @@ void router_set_hooks(const struct router_hooks *h);
 /*
  * Routes a stanza whose from/to are set (takes ownership): to the worker
  * owning to's bare JID, to the server handlers for a bare domain, or, for
- * a domain that is not ours, back to the sender as remote-server-not-found
- * (until s2s exists).
+ * a domain that is not ours, to that domain's remote link on the worker
+ * owning the domain (router/remote.h); without a remote transport, back
+ * to the sender as remote-server-not-found.
  */
 void router_route(struct shard *sh, struct stanza *st);
 

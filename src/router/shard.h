@@ -16,6 +16,7 @@
 struct store;
 struct tls_server;
 struct tls_client_auth;
+struct remote_table;
 struct user;
 
 /* Process-wide and read-only after start-up. */
@@ -39,6 +40,10 @@ struct shard {
 	struct user **user_buckets;
 	size_t user_nbuckets;
 	size_t nusers;
+
+	/* links to other domains owned here (router/remote.c), made on the
+	 * first stanza for one */
+	struct remote_table *remote;
 
 	struct list streams;     /* c2s streams on this worker (for shutdown) */
 	void *listeners[32];     /* core/listener.h objects of this worker */

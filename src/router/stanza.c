@@ -169,7 +169,8 @@ void stanza_free(struct stanza *st)
 {
 	if (!st)
 		return;
-	chunk_unref(st->wire);
+	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++)
+		chunk_unref(st->wire[i]);
 	arena_free(st->arena);
 }
 
@@ -200,6 +201,10 @@ struct stanza *stanza_copy(const struct stanza *src)
 	jid_copy_into(a, &st->from, &src->from);
 	jid_copy_into(a, &st->to, &src->to);
 	st->to_absent = src->to_absent;
+	/* Same tree, same bytes: the copy shares the serialisations made so
+	 * far (a chunk's references may move between threads). */
+	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++)
+		st->wire[i] = src->wire[i] ? chunk_ref(src->wire[i]) : NULL;
 	return st;
 }
 
@@ -243,8 +248,10 @@ void stanza_frozen_free(struct stanza_frozen *f)
 
 void stanza_touch(struct stanza *st)
 {
-	chunk_unref(st->wire);
-	st->wire = NULL;
+	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++) {
+		chunk_unref(st->wire[i]);
+		st->wire[i] = NULL;
+	}
 }
 
 void stanza_set_from(struct stanza *st, const struct jid *j)
@@ -272,15 +279,37 @@ void stanza_set_type(struct stanza *st, enum stanza_type t)
 	stanza_touch(st);
 }
 
+/* Per thread, so that counting writes no shared cache line. */
+static _Thread_local unsigned long wire_made;
+
+struct chunk *stanza_wire_ns(struct stanza *st, const char *stream_ns)
+{
+	enum stanza_wire_ns i;
+	if (stream_ns == XML_NS_CLIENT)
+		i = STANZA_WIRE_CLIENT;
+	else if (stream_ns == XML_NS_SERVER)
+		i = STANZA_WIRE_SERVER;
+	else
+		log_fatal("router", "stanza_wire_ns: %s is not a content namespace",
+			  stream_ns ? stream_ns : "(none)");
+	if (!st->wire[i]) {
+		struct buf b = BUF_INIT;
+		xml_serialize(&b, st->el, stream_ns);
+		st->wire[i] = chunk_from(b.data, b.len);
+		buf_clear(&b);
+		wire_made++;
+	}
+	return st->wire[i];
+}
+
 struct chunk *stanza_wire(struct stanza *st)
 {
-	if (!st->wire) {
-		struct buf b = BUF_INIT;
-		xml_serialize(&b, st->el, XML_NS_CLIENT);
-		st->wire = chunk_from(b.data, b.len);
-		buf_clear(&b);
-	}
-	return st->wire;
+	return stanza_wire_ns(st, XML_NS_CLIENT);
+}
+
+unsigned long stanza_wire_made(void)
+{
+	return wire_made;
 }
 
 bool stanza_is_error(const struct stanza *st)

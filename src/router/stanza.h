@@ -4,7 +4,8 @@
  * holds it and its tree, so it can be handed to another worker whole; it
  * has exactly one owner at a time.  Delivering to several recipients on
  * other workers copies it (stanza_copy); delivering to several sessions of
- * one worker shares one serialisation (stanza_wire).
+ * one worker shares one serialisation (stanza_wire), and so does writing it
+ * to a remote link: one per stream namespace (stanza_wire_ns).
  */
 #ifndef PARLEY_ROUTER_STANZA_H
 #define PARLEY_ROUTER_STANZA_H
@@ -90,6 +91,15 @@ enum stanza_cond {
 };
 enum { STANZA_COND_COUNT = STANZA_ERR_UNEXPECTED_REQUEST + 1 };
 
+/* The stream namespaces a stanza is serialised for, each cached once:
+ * jabber:client (client streams; WebSocket and BOSH use it too) and
+ * jabber:server (s2s links). */
+enum stanza_wire_ns {
+	STANZA_WIRE_CLIENT,
+	STANZA_WIRE_SERVER,
+};
+enum { STANZA_WIRE_COUNT = STANZA_WIRE_SERVER + 1 };
+
 struct stanza {
 	struct worker_msg msg; /* for posting to the owner worker */
 	struct arena *arena;   /* owns all of the below */
@@ -100,7 +110,8 @@ struct stanza {
 	struct jid from;       /* stamped: the authenticated sender */
 	struct jid to;         /* where it goes (filled in when absent) */
 	bool to_absent;        /* the sender wrote no 'to' */
-	struct chunk *wire;    /* serialisation for client streams, cached */
+	/* serialisations per stream namespace (stanza_wire_ns), cached */
+	struct chunk *wire[STANZA_WIRE_COUNT];
 };
 
 /* Wraps a parsed element; takes ownership of `a`.  Returns NULL (and frees
@@ -133,8 +144,17 @@ void stanza_set_type(struct stanza *st, enum stanza_type t);
  * first use and cached until the stanza changes.  Borrowed reference: take
  * your own with chunk_ref when you keep it. */
 struct chunk *stanza_wire(struct stanza *st);
-/* Drops the cached serialisation (after a change to the tree). */
+/* The same for a stream whose content namespace is `stream_ns`
+ * (XML_NS_CLIENT or XML_NS_SERVER, interned): each namespace is serialised
+ * once and cached beside the other, so a stanza sent on N s2s links, or
+ * to a link and to local sessions, is serialised once per namespace.
+ * stanza_copy() shares the cache with the copy. */
+struct chunk *stanza_wire_ns(struct stanza *st, const char *stream_ns);
+/* Drops the cached serialisations (after a change to the tree). */
 void stanza_touch(struct stanza *st);
+/* Serialisations stanza_wire_ns() made on the calling thread (a
+ * thread-local count, for tests and benchmarks: cache hits do not count). */
+unsigned long stanza_wire_made(void);
 
 /* The error reply to `st` (RFC 6120 §8.3): from and to swapped, type
  * "error", the same id, an <error/> with the condition (and text).  Never
