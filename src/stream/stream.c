@@ -299,24 +299,29 @@ static bool xs_auth_restart(struct xstream *xs, const char *data, size_t len)
 
 void xs_restart_after_auth(struct xstream *xs)
 {
-	if (xs->in_feed)
+	if (xs->in_feed) {
 		xs_stop_parser(xs, XS_RESTART_AUTH);
-	else if (xs_auth_restart(xs, NULL, 0))
+		return;
+	}
+	xs->restart = XS_RESTART_NONE; /* a hold, if any, ends here */
+	if (xs_auth_restart(xs, NULL, 0))
 		xs_feed_pending(xs);
 }
 
 void xs_resume_after_hold(struct xstream *xs)
 {
 	/* The old parser cannot resume after a stop: a fresh one is primed
-	 * with a stream header of this kind, which is answered with nothing. */
-	char header[256];
-	int n = snprintf(header, sizeof(header),
-			 "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
-			 XML_NS_STREAM, xs->kind->header_attrs);
+	 * with a stream header of this kind, which is answered with nothing.
+	 * (A buf: header_attrs has no bound.) */
+	struct buf header = BUF_INIT;
+	buf_printf(&header, "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
+		   XML_NS_STREAM, xs->kind->header_attrs);
 	xml_parser_reset(xs->parser);
+	xs->restart = XS_RESTART_NONE; /* the hold ends */
 	xs->resuming = true;
-	xml_parser_feed(xs->parser, header, (size_t)n, NULL);
+	xml_parser_feed(xs->parser, header.data, header.len, NULL);
 	xs->resuming = false;
+	buf_clear(&header);
 	xs_feed_pending(xs);
 }
 
@@ -364,6 +369,11 @@ void xs_input(struct xstream *xs, const char *data, size_t len)
 			return;
 		}
 		if (why == XS_RESTART_HOLD) {
+			/* The hold lasts until xs_resume_after_hold or
+			 * xs_restart_after_auth: later reads meet the stopped
+			 * parser (it takes nothing) and come here too, so
+			 * they wait, in order, behind this input. */
+			xs->restart = XS_RESTART_HOLD;
 			buf_append(&xs->pending, data, len);
 			return;
 		}
