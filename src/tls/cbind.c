@@ -9,8 +9,10 @@
  *   tls-unique            RFC 5929 §3: the first Finished message; TLS 1.2
  *                         only (undefined for 1.3, RFC 8446 §C.5).
  *
- * Only the server's side is here; nothing in this file negotiates which type
- * a client uses (that is SASL's business).
+ * Both roles compute the same bytes: the server end point is the server's
+ * certificate (ours on a server session, the peer's on a client session),
+ * and the first Finished is the client's on a full handshake.  Nothing in
+ * this file negotiates which type a client uses (that is SASL's business).
  */
 #include "tls/tls.h"
 
@@ -66,11 +68,16 @@ static int cb_exporter(struct tls_session *t, unsigned char *out, size_t *len)
 	return 0;
 }
 
+/* The server's certificate.  On a server session, after SNI, it is the
+ * selected host's: SSL_set_SSL_CTX swapped it in. */
+static X509 *cb_server_cert(const struct tls_session *t)
+{
+	return t->client ? SSL_get0_peer_certificate(t->ssl) : SSL_get_certificate(t->ssl);
+}
+
 static int cb_endpoint(struct tls_session *t, unsigned char *out, size_t *len)
 {
-	/* After SNI this is the selected host's certificate: SSL_set_SSL_CTX
-	 * swapped it in. */
-	X509 *x = SSL_get_certificate(t->ssl);
+	X509 *x = cb_server_cert(t);
 	const EVP_MD *md = cb_endpoint_md(x);
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -90,10 +97,11 @@ static int cb_unique(struct tls_session *t, unsigned char *out, size_t *len)
 	if (SSL_version(t->ssl) != TLS1_2_VERSION)
 		return -1;
 	/* The first Finished on the wire: the client's on a full handshake,
-	 * ours on an abbreviated one (RFC 5929 §3.1). */
+	 * the server's on an abbreviated one (RFC 5929 §3.1). */
 	unsigned char fin[EVP_MAX_MD_SIZE];
-	size_t n = SSL_session_reused(t->ssl) ? SSL_get_finished(t->ssl, fin, sizeof(fin))
-					      : SSL_get_peer_finished(t->ssl, fin, sizeof(fin));
+	bool ours = t->client == !SSL_session_reused(t->ssl);
+	size_t n = ours ? SSL_get_finished(t->ssl, fin, sizeof(fin))
+			: SSL_get_peer_finished(t->ssl, fin, sizeof(fin));
 	if (n == 0 || n > sizeof(fin) || n > *len)
 		return -1;
 	memcpy(out, fin, n);
@@ -101,9 +109,9 @@ static int cb_unique(struct tls_session *t, unsigned char *out, size_t *len)
 	return 0;
 }
 
-int tls_session_channel_binding(void *tv, const char *type, unsigned char *out, size_t *len)
+int tls_session_channel_binding(struct tls_session *t, const char *type, unsigned char *out,
+				size_t *len)
 {
-	struct tls_session *t = tv;
 	if (!t || !type || !out || !len || !SSL_is_init_finished(t->ssl))
 		return -1;
 	if (strcmp(type, "tls-exporter") == 0)
@@ -115,15 +123,15 @@ int tls_session_channel_binding(void *tv, const char *type, unsigned char *out, 
 	return -1;
 }
 
-size_t tls_session_channel_binding_types(const void *tv, const char **types, size_t max)
+size_t tls_session_channel_binding_types(const struct tls_session *t, const char **types,
+					 size_t max)
 {
-	const struct tls_session *t = tv;
 	size_t n = 0;
 	if (!t || !SSL_is_init_finished(t->ssl))
 		return 0;
 	if (n < max && cb_exporter_ok(t))
 		types[n++] = "tls-exporter";
-	if (n < max && cb_endpoint_md(SSL_get_certificate(t->ssl)))
+	if (n < max && cb_endpoint_md(cb_server_cert(t)))
 		types[n++] = "tls-server-end-point";
 	if (n < max && SSL_version(t->ssl) == TLS1_2_VERSION)
 		types[n++] = "tls-unique";

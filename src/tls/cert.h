@@ -36,6 +36,12 @@ int tls_cert_ids_read(X509 *x, struct arena *a, struct tls_cert_ids *out);
  * TLS_PEER_CERT_NONE). */
 enum tls_peer_cert tls_client_auth_check(struct tls_client_auth *ca, X509 *leaf,
 					 STACK_OF(X509) *chain, struct tls_cert_status *out);
+/* The same for a purpose other than a client's (DEFAULT: a client's): a
+ * server certificate checked before we connect to its host, or a peer
+ * server's that may carry clientAuth or serverAuth. */
+enum tls_peer_cert tls_client_auth_check_purpose(struct tls_client_auth *ca, X509 *leaf,
+						 STACK_OF(X509) *chain, enum tls_cert_purpose purpose,
+						 struct tls_cert_status *out);
 
 /* Whether the server reads a file of this name in a trust directory:
  * *.pem, *.crt, *.cer and c_rehash links (8 hex digits, '.', a number);

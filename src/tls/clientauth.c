@@ -1,6 +1,8 @@
 /*
  * tls client auth: client-certificate policy and trust stores, and the
- * verdict on the certificate a peer sent.
+ * verdict on the certificate a peer sent: a client's to a server session,
+ * for a purpose (clientAuth by default), or a server's to a client session
+ * (serverAuth by default, and the name it must carry).
  *
  * A generation is everything a handshake needs to judge a certificate,
  * built once: an X509_STORE filled from files up front (never a lookup
@@ -15,9 +17,11 @@
  *
  * The verify callback turns OpenSSL's verify errors into one sentence an
  * operator can act on and remembers the first.  It fails the handshake
- * only when policy says so (needed + disconnect_on_failure); otherwise the
- * stream reads the verdict after the handshake and decides.  Matching the
- * certificate's names against accounts or hosts is not done here.
+ * only when policy says so (needed + disconnect_on_failure, or a client
+ * session's require_valid); otherwise the stream reads the verdict after
+ * the handshake and decides.  Matching a client's certificate names against
+ * accounts is not done here; a server's name is checked here, against the
+ * name a client session expects (tls_cert_ids_name).
  */
 #include "tls/cert.h"
 
@@ -36,6 +40,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/alloc.h"
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -251,10 +256,10 @@ static struct tls_client_auth_gen *gen_new(const struct tls_client_auth_config *
 	g->store = tls_must(X509_STORE_new(), "X509_STORE_new");
 	g->ca_names = tls_must(sk_X509_NAME_new_null(), "sk_X509_NAME_new_null");
 
-	/* The purpose makes verification check EKU clientAuth (when the
-	 * extension is present) and keyUsage digitalSignature on the leaf,
-	 * and that the CAs may issue for clients; handshakes set the same. */
-	X509_STORE_set_purpose(g->store, X509_PURPOSE_SSL_CLIENT);
+	/* No purpose on the store: the same store may judge clients (EKU
+	 * clientAuth) and servers (serverAuth), so each verification sets its
+	 * own (tls_verify_attach, tls_verify_attach_client,
+	 * tls_client_auth_check_purpose). */
 	X509_STORE_set_depth(g->store, g->depth);
 	/* Every certificate in this store was put there to be trusted for
 	 * clients: an intermediate CA is an anchor too, so an operator can
@@ -368,6 +373,39 @@ void tls_client_auth_info(struct tls_client_auth *ca, struct tls_client_auth_inf
 	gen_unref(g);
 }
 
+/* ---- Purposes ---- */
+
+static enum tls_cert_purpose purpose_resolve(enum tls_cert_purpose p, bool of_server)
+{
+	if (p == TLS_PURPOSE_DEFAULT)
+		return of_server ? TLS_PURPOSE_SERVER : TLS_PURPOSE_CLIENT;
+	return p;
+}
+
+/* OpenSSL's purpose and trust for ours.  CLIENT_OR_SERVER verifies as
+ * CLIENT; verify_cb lets a certificate fit for SERVER through. */
+static int purpose_x509(enum tls_cert_purpose p)
+{
+	return p == TLS_PURPOSE_SERVER ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT;
+}
+
+static int purpose_trust(enum tls_cert_purpose p)
+{
+	return p == TLS_PURPOSE_SERVER ? X509_TRUST_SSL_SERVER : X509_TRUST_SSL_CLIENT;
+}
+
+static const char *purpose_words(enum tls_cert_purpose p)
+{
+	switch (p) {
+	case TLS_PURPOSE_SERVER:
+		return "server authentication";
+	case TLS_PURPOSE_CLIENT_OR_SERVER:
+		return "client or server authentication";
+	default:
+		return "client authentication";
+	}
+}
+
 /* ---- Verdicts ---- */
 
 const char *tls_cert_problem_name(enum tls_cert_problem p)
@@ -397,6 +435,8 @@ const char *tls_cert_problem_name(enum tls_cert_problem p)
 		return "not-a-ca";
 	case TLS_CERT_WEAK:
 		return "weak";
+	case TLS_CERT_WRONG_NAME:
+		return "wrong-name";
 	case TLS_CERT_OTHER:
 		break;
 	}
@@ -511,20 +551,28 @@ static void verify_describe(struct tls_verify *v, X509_STORE_CTX *ctx, int err, 
 		break;
 	case X509_V_ERR_INVALID_PURPOSE: {
 		p = TLS_CERT_WRONG_PURPOSE;
+		enum tls_cert_purpose pp = purpose_resolve(v->purpose, false);
+		const char *words = purpose_words(pp);
 		uint32_t xf = x ? X509_get_extension_flags(x) : 0;
-		if ((xf & EXFLAG_XKUSAGE) && !(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT))
-			reason_printf(r, rn,
-				      "%s is not for client authentication: its extended key usage "
-				      "lacks clientAuth",
-				      who);
-		else if (depth == 0 && (xf & EXFLAG_KUSAGE) &&
-			 !(X509_get_key_usage(x) & (KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT)))
-			reason_printf(r, rn,
-				      "%s is not for client authentication: its key usage lacks "
-				      "digitalSignature",
-				      who);
+		uint32_t xku = x ? X509_get_extended_key_usage(x) : 0;
+		uint32_t eku_needed = pp == TLS_PURPOSE_CLIENT ? XKU_SSL_CLIENT
+				      : pp == TLS_PURPOSE_SERVER
+					      ? XKU_SSL_SERVER | XKU_SGC
+					      : XKU_SSL_CLIENT | XKU_SSL_SERVER | XKU_SGC;
+		uint32_t ku_needed = pp == TLS_PURPOSE_SERVER
+					     ? KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT
+					     : KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT;
+		if ((xf & EXFLAG_XKUSAGE) && !(xku & eku_needed))
+			reason_printf(r, rn, "%s is not for %s: its extended key usage %s", who, words,
+				      pp == TLS_PURPOSE_CLIENT   ? "lacks clientAuth"
+				      : pp == TLS_PURPOSE_SERVER ? "lacks serverAuth"
+								 : "has neither clientAuth nor serverAuth");
+		else if (depth == 0 && (xf & EXFLAG_KUSAGE) && !(X509_get_key_usage(x) & ku_needed))
+			reason_printf(r, rn, "%s is not for %s: its key usage lacks %s", who, words,
+				      pp == TLS_PURPOSE_SERVER ? "digitalSignature and keyEncipherment"
+							       : "digitalSignature");
 		else
-			reason_printf(r, rn, "%s is not for client authentication", who);
+			reason_printf(r, rn, "%s is not for %s", who, words);
 		break;
 	}
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
@@ -582,11 +630,93 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
 		X509_STORE_CTX_set_error(ctx, X509_V_OK);
 		return 1;
 	}
+	if (err == X509_V_ERR_INVALID_PURPOSE && v->purpose == TLS_PURPOSE_CLIENT_OR_SERVER) {
+		/* Verified as a client's; a certificate (or CA) fit for a
+		 * server is as good here. */
+		X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+		if (x && X509_check_purpose(x, X509_PURPOSE_SSL_SERVER, depth > 0) == 1) {
+			X509_STORE_CTX_set_error(ctx, X509_V_OK);
+			return 1;
+		}
+	}
 	if (v->status.problem == TLS_CERT_OK)
 		verify_describe(v, ctx, err, depth);
 	if (v->fail_fast)
 		return 0;
+	/* A server's certificate fails the handshake only with fail_fast
+	 * (require_valid); the client-certificate mode is about clients. */
+	if (v->of_server)
+		return 1;
 	return v->gen->mode == TLS_CLIENT_CERTS_NEEDED && v->gen->disconnect_on_failure ? 0 : 1;
+}
+
+/* "DNS:a.example, SRV:_xmpp-server.a.example, xmppAddr:a.example, CN:x
+ * (not used)", cut short to fit; "no names" when there are none. */
+static void names_list(const struct tls_cert_ids *ids, bool allow_cn, char *out, size_t n)
+{
+	struct {
+		const char *tag;
+		const char *const *items;
+		size_t count;
+	} kinds[] = {
+		{"DNS:", ids->dns_names, ids->ndns_names},
+		{"SRV:", ids->srv_ids, ids->nsrv_ids},
+		{"xmppAddr:", ids->xmpp_addrs, ids->nxmpp_addrs},
+		{"CN:", ids->cns, ids->ncns},
+	};
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (size_t i = 0; i < kinds[k].count && used < n; i++) {
+			bool cn = k == 3;
+			int w = snprintf(out + used, n - used, "%s%s%s%s", used ? ", " : "", kinds[k].tag,
+					 kinds[k].items[i], cn && !allow_cn ? " (not used)" : "");
+			if (w < 0)
+				return;
+			used += (size_t)w;
+		}
+	}
+	if (!out[0])
+		snprintf(out, n, "no names");
+}
+
+/* Whether the verified leaf names what v expects; on a mismatch the reason
+ * (when it is the first problem) says what it names instead. */
+static bool verify_name(struct tls_verify *v, X509 *leaf)
+{
+	struct arena *a = arena_new();
+	struct tls_cert_ids ids;
+	tls_cert_ids_read(leaf, a, &ids);
+	bool ok = tls_cert_ids_name(&ids, v->expected_name, v->srv_service, v->allow_cn);
+	if (!ok && v->status.problem == TLS_CERT_OK) {
+		char who[280], names[200];
+		verify_who(leaf, 0, who, sizeof(who));
+		names_list(&ids, v->allow_cn, names, sizeof(names));
+		v->status.problem = TLS_CERT_WRONG_NAME;
+		v->status.depth = 0;
+		reason_printf(v->status.reason, sizeof(v->status.reason),
+			      "%s does not name %s (it names %s)", who, v->expected_name, names);
+	}
+	arena_free(a);
+	return ok;
+}
+
+int tls_verify_chain_and_name(X509_STORE_CTX *ctx, void *arg)
+{
+	(void)arg;
+	int ok = X509_verify_cert(ctx);
+	struct tls_verify *v = verify_of(ctx);
+	X509 *leaf = X509_STORE_CTX_get0_cert(ctx);
+	if (!v || !v->gen || !v->expected_name || !leaf || (ok <= 0 && v->fail_fast))
+		return ok;
+	if (verify_name(v, leaf))
+		return ok;
+	/* Recorded as OpenSSL's own verdict too, so that SSL_get_verify_result
+	 * never says X509_V_OK for a certificate of another host. */
+	X509_STORE_CTX_set_current_cert(ctx, leaf);
+	X509_STORE_CTX_set_error_depth(ctx, 0);
+	X509_STORE_CTX_set_error(ctx, X509_V_ERR_HOSTNAME_MISMATCH);
+	return v->fail_fast ? 0 : ok;
 }
 
 /* Fills v->status.state from what verification left behind. */
@@ -615,14 +745,19 @@ static void verify_settle(struct tls_verify *v, X509 *peer, long result)
 	st->state = TLS_PEER_CERT_VALID;
 }
 
-enum tls_peer_cert tls_client_auth_check(struct tls_client_auth *ca, X509 *leaf,
-					 STACK_OF(X509) *chain, struct tls_cert_status *out)
+enum tls_peer_cert tls_client_auth_check_purpose(struct tls_client_auth *ca, X509 *leaf,
+						 STACK_OF(X509) *chain, enum tls_cert_purpose purpose,
+						 struct tls_cert_status *out)
 {
-	struct tls_verify v = {.gen = ca_current(ca), .fail_fast = true};
+	struct tls_verify v = {.gen = ca_current(ca), .fail_fast = true,
+			       .purpose = purpose_resolve(purpose, false)};
 	X509_STORE_CTX *ctx = tls_must(X509_STORE_CTX_new(), "X509_STORE_CTX_new");
 	long result = X509_V_ERR_UNSPECIFIED;
+	/* The named defaults carry the purpose and trust (the store has
+	 * none); CLIENT_OR_SERVER starts as a client, as in handshakes. */
 	if (X509_STORE_CTX_init(ctx, v.gen->store, leaf, chain) == 1 &&
-	    X509_STORE_CTX_set_default(ctx, "ssl_client") == 1) {
+	    X509_STORE_CTX_set_default(ctx, v.purpose == TLS_PURPOSE_SERVER ? "ssl_server"
+									 : "ssl_client") == 1) {
 		X509_STORE_CTX_set_app_data(ctx, &v);
 		X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
 		if (X509_verify_cert(ctx) == 1)
@@ -638,9 +773,30 @@ enum tls_peer_cert tls_client_auth_check(struct tls_client_auth *ca, X509 *leaf,
 	return out->state;
 }
 
+enum tls_peer_cert tls_client_auth_check(struct tls_client_auth *ca, X509 *leaf,
+					 STACK_OF(X509) *chain, struct tls_cert_status *out)
+{
+	return tls_client_auth_check_purpose(ca, leaf, chain, TLS_PURPOSE_CLIENT, out);
+}
+
 /* ---- Sessions ---- */
 
-void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
+/* What every verifying session sets on its SSL: the store of its
+ * generation, its depth, and the purpose (and the trust that goes with
+ * it), which override OpenSSL's choice by role. */
+static void verify_apply(struct tls_session *t, const struct tls_client_auth_gen *g,
+			 enum tls_cert_purpose purpose)
+{
+	SSL_set_verify_depth(t->ssl, g->depth);
+	if (SSL_set1_verify_cert_store(t->ssl, g->store) != 1)
+		log_fatal("tls", "out of memory in SSL_set1_verify_cert_store");
+	if (SSL_set_purpose(t->ssl, purpose_x509(purpose)) != 1 ||
+	    SSL_set_trust(t->ssl, purpose_trust(purpose)) != 1)
+		log_fatal("tls", "cannot set the certificate purpose");
+}
+
+void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca,
+		       enum tls_cert_purpose purpose)
 {
 	if (!ca)
 		return;
@@ -653,13 +809,12 @@ void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
 	 * the verification state (a reason string of a few hundred bytes). */
 	t->verify = xcalloc(1, sizeof(*t->verify));
 	t->verify->gen = g;
+	t->verify->purpose = purpose_resolve(purpose, false);
 	int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
 	if (g->mode == TLS_CLIENT_CERTS_NEEDED)
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_set_verify(t->ssl, mode, verify_cb);
-	SSL_set_verify_depth(t->ssl, g->depth);
-	if (SSL_set1_verify_cert_store(t->ssl, g->store) != 1)
-		log_fatal("tls", "out of memory in SSL_set1_verify_cert_store");
+	verify_apply(t, g, t->verify->purpose);
 	/* Clients such as Java's and browsers pick the certificate to send
 	 * by these names. */
 	if (g->ca_names)
@@ -671,6 +826,28 @@ void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca)
 		log_fatal("tls", "cannot turn session resumption off");
 }
 
+void tls_verify_attach_client(struct tls_session *t, const struct tls_client_session_config *cfg)
+{
+	if (!cfg->trust)
+		return;
+	struct tls_verify *v = xcalloc(1, sizeof(*v));
+	v->gen = ca_current(cfg->trust);
+	v->of_server = true;
+	v->purpose = purpose_resolve(cfg->purpose, true);
+	v->fail_fast = cfg->require_valid;
+	const char *name = cfg->expected_name ? cfg->expected_name : cfg->server_name;
+	if (name && *name)
+		v->expected_name = xstrdup(name);
+	if (cfg->srv_service && *cfg->srv_service)
+		v->srv_service = xstrdup(cfg->srv_service);
+	v->allow_cn = cfg->allow_cn;
+	t->verify = v;
+	/* Without SSL_VERIFY_PEER a client goes on whatever the verdict; the
+	 * callbacks decide (fail_fast) instead. */
+	SSL_set_verify(t->ssl, SSL_VERIFY_PEER, verify_cb);
+	verify_apply(t, v->gen, v->purpose);
+}
+
 void tls_verify_after_sni(struct tls_session *t)
 {
 	if (t && t->verify && t->verify->gen && SSL_set1_verify_cert_store(t->ssl, t->verify->gen->store) != 1)
@@ -679,7 +856,7 @@ void tls_verify_after_sni(struct tls_session *t)
 
 void tls_verify_handshake_done(struct tls_session *t)
 {
-	if (t->verify && t->verify->gen && t->verify->gen->ca_names)
+	if (t->verify && !t->verify->of_server && t->verify->gen && t->verify->gen->ca_names)
 		SSL_set_client_CA_list(t->ssl, NULL);
 }
 
@@ -687,6 +864,9 @@ void tls_verify_clear(struct tls_verify *v)
 {
 	gen_unref(v->gen);
 	v->gen = NULL;
+	free(v->expected_name);
+	free(v->srv_service);
+	v->expected_name = v->srv_service = NULL;
 }
 
 const char *tls_verify_failure(const struct tls_session *t, int ssl_reason, char *tmp, size_t n)
@@ -697,19 +877,18 @@ const char *tls_verify_failure(const struct tls_session *t, int ssl_reason, char
 	if (ssl_reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
 		return "the client sent no certificate, and this port requires one";
 	if (ssl_reason == SSL_R_CERTIFICATE_VERIFY_FAILED && v->status.problem != TLS_CERT_OK) {
-		snprintf(tmp, n, "client certificate refused (%s): %s",
+		snprintf(tmp, n, "%s certificate refused (%s): %s", v->of_server ? "server" : "client",
 			 tls_cert_problem_name(v->status.problem), v->status.reason);
 		return tmp;
 	}
 	return NULL;
 }
 
-const struct tls_cert_status *tls_session_peer_cert(const void *tv)
+const struct tls_cert_status *tls_session_peer_cert(const struct tls_session *t)
 {
 	/* Settled on each call rather than at the end of the handshake: the
 	 * handshake may finish inside a read, and this costs a few checks. */
 	static const struct tls_cert_status not_asked = {.state = TLS_PEER_CERT_NONE};
-	struct tls_session *t = (struct tls_session *)tv;
 	if (!t->verify)
 		return &not_asked;
 	X509 *peer = SSL_is_init_finished(t->ssl) ? SSL_get0_peer_certificate(t->ssl) : NULL;
@@ -717,7 +896,7 @@ const struct tls_cert_status *tls_session_peer_cert(const void *tv)
 	return &t->verify->status;
 }
 
-enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reason)
+enum tls_peer_cert tls_session_peer_cert_status(const struct tls_session *t, const char **reason)
 {
 	const struct tls_cert_status *st = tls_session_peer_cert(t);
 	if (reason)
@@ -725,9 +904,9 @@ enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reas
 	return st->state;
 }
 
-int tls_session_peer_identities(const void *tv, struct arena *a, struct tls_cert_ids *out)
+int tls_session_peer_identities(const struct tls_session *t, struct arena *a,
+				struct tls_cert_ids *out)
 {
-	const struct tls_session *t = tv;
 	X509 *peer = SSL_is_init_finished(t->ssl) ? SSL_get0_peer_certificate(t->ssl) : NULL;
 	if (!peer) {
 		memset(out, 0, sizeof(*out));

@@ -4,8 +4,9 @@
  * must be UTF8String), dNSName and id-on-dnsSRV SANs, the subject's CNs,
  * and the SHA-256 fingerprint that pins are made of.
  *
- * This file only reads.  Whether a name may be used (is the certificate
- * trusted, does the name match the account or the host) is decided by
+ * This file reads, and says whether the names read name a given server
+ * (RFC 6125 for XMPP: tls_cert_ids_name).  Whether a name may be used (is
+ * the certificate trusted, does it match the account) is decided by
  * clientauth.c and the streams.  A name it cannot read unambiguously (an
  * embedded NUL that a C string would cut short, invalid UTF-8, the wrong
  * string type) is refused with a sentence rather than guessed at: some
@@ -16,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/err.h>
@@ -270,6 +272,72 @@ int tls_cert_ids_read(X509 *x, struct arena *a, struct tls_cert_ids *out)
 	ids_read_sans(x, a, out, &rcap);
 	ids_read_cns(x, a, out, &rcap);
 	return 0;
+}
+
+/* ---- Matching a server's name ---- */
+
+/* The length without one trailing dot. */
+static size_t name_len(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && s[n - 1] == '.' ? n - 1 : n;
+}
+
+static bool name_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
+}
+
+/* RFC 6125 §6.4.3, strictly: only "*" as the whole left-most label, for
+ * exactly one non-empty label, and not directly above a top-level label. */
+static bool dns_id_matches(const char *pattern, const char *domain, size_t dlen)
+{
+	size_t plen = name_len(pattern);
+	if (plen > 2 && pattern[0] == '*' && pattern[1] == '.') {
+		const char *rest = pattern + 2;
+		size_t rlen = plen - 2;
+		if (!memchr(rest, '.', rlen) || memchr(rest, '*', rlen))
+			return false;
+		const char *dot = memchr(domain, '.', dlen);
+		if (!dot || dot == domain)
+			return false;
+		return name_eq(dot + 1, dlen - (size_t)(dot + 1 - domain), rest, rlen);
+	}
+	if (memchr(pattern, '*', plen))
+		return false;
+	return name_eq(pattern, plen, domain, dlen);
+}
+
+bool tls_cert_ids_name(const struct tls_cert_ids *ids, const char *domain, const char *srv_service,
+		       bool allow_cn)
+{
+	if (!ids || !domain)
+		return false;
+	size_t dlen = name_len(domain);
+	if (dlen == 0 || memchr(domain, '*', dlen))
+		return false;
+	for (size_t i = 0; i < ids->ndns_names; i++)
+		if (dns_id_matches(ids->dns_names[i], domain, dlen))
+			return true;
+	if (srv_service && *srv_service) {
+		size_t slen = strlen(srv_service);
+		for (size_t i = 0; i < ids->nsrv_ids; i++) {
+			const char *id = ids->srv_ids[i];
+			size_t ilen = name_len(id);
+			if (ilen == 1 + slen + 1 + dlen && id[0] == '_' &&
+			    strncasecmp(id + 1, srv_service, slen) == 0 && id[1 + slen] == '.' &&
+			    strncasecmp(id + 2 + slen, domain, dlen) == 0)
+				return true;
+		}
+	}
+	for (size_t i = 0; i < ids->nxmpp_addrs; i++)
+		if (name_eq(ids->xmpp_addrs[i], name_len(ids->xmpp_addrs[i]), domain, dlen))
+			return true;
+	if (allow_cn)
+		for (size_t i = 0; i < ids->ncns; i++)
+			if (dns_id_matches(ids->cns[i], domain, dlen))
+				return true;
+	return false;
 }
 
 bool tls_cert_is_ca(X509 *x)

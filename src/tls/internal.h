@@ -1,9 +1,11 @@
 /*
- * tls internals shared by server.c (contexts, SNI), session.c (the
- * transport, ALPN, facts), cbind.c (channel binding), clientauth.c (client
- * certificates), identity.c, issue.c and files.c (certificates as
- * objects).  Nothing outside src/tls/ includes this file: the rest of
- * Parley sees sessions as `void *` through tls.h and core/conn.h.
+ * tls internals shared by server.c (contexts, SNI, the policy both roles
+ * share), client.c (client contexts), session.c (the transport, ALPN,
+ * facts), cbind.c (channel binding), clientauth.c (peer certificates),
+ * identity.c, issue.c and files.c (certificates as objects).  Nothing
+ * outside src/tls/ includes this file: the rest of Parley sees a session as
+ * an opaque `struct tls_session *` through tls.h (and core/conn.h as its
+ * transport's `void *`).
  */
 #ifndef PARLEY_TLS_INTERNAL_H
 #define PARLEY_TLS_INTERNAL_H
@@ -31,6 +33,17 @@ struct tls_server {
 	struct tls_server_host hosts[]; /* hosts[0] is the default */
 };
 
+/*
+ * Owner: whoever called tls_client_new().  Immutable once made, like
+ * struct tls_server.  `anon` presents no certificate; hosts[i].ctx
+ * presents host i's.
+ */
+struct tls_client {
+	SSL_CTX *anon;
+	size_t nhosts;
+	struct tls_server_host hosts[];
+};
+
 struct tls_client_auth_gen;
 
 /*
@@ -43,21 +56,30 @@ struct tls_verify {
 	struct tls_client_auth_gen *gen; /* a held reference; NULL: nothing requested */
 	bool fail_fast;                  /* fail verification at the first problem */
 	bool ran;                        /* the callback saw a certificate */
+	bool of_server;                  /* the peer is a server (a client session's) */
+	enum tls_cert_purpose purpose;   /* resolved: never TLS_PURPOSE_DEFAULT */
+	/* A server's name to check (client sessions; NULL: none), as
+	 * tls_cert_ids_name() checks it. */
+	char *expected_name;
+	char *srv_service;
+	bool allow_cn;
 	struct tls_cert_status status;   /* problem, depth, reason of the first failure */
 };
 
 /*
  * Owner: the conn the session is installed in (conn_set_transport), or the
- * caller of tls_session_new_server until then.  Used by one thread at a
- * time; the SSL's app data points back here for the ALPN callback.
+ * caller of tls_session_new_server or tls_session_new_client until then.
+ * Used by one thread at a time; the SSL's app data points back here for the
+ * ALPN and verify callbacks.
  */
 struct tls_session {
 	SSL *ssl;
+	bool client;               /* made by tls_session_new_client */
 	bool failed;               /* a fatal error happened: no close_notify */
 	const char *alpn_selected; /* into alpn[], NUL-terminated */
 	size_t nalpn;
 	char *err;                 /* error(): why the last failure happened (made on the first) */
-	struct tls_verify *verify; /* only when a client certificate was asked for */
+	struct tls_verify *verify; /* only when a peer certificate is verified */
 	bool skip_whitespace;      /* until the first non-whitespace byte (STARTTLS) */
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
@@ -74,12 +96,31 @@ void *tls_must(void *p, const char *what);
 /* A heap string for the *err out-parameters (files.c). */
 char *tls_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- Contexts (server.c) ---- */
+
+/* The policy every context has, server or client: versions, no
+ * renegotiation or compression, write modes, no passphrase prompt, the
+ * ciphers (NULL: our default list).  -1 with *err. */
+int tls_ctx_policy(SSL_CTX *ctx, const char *ciphers, const char *ciphersuites, bool tls13_only,
+		   char **err);
+/* Loads h's certificate chain and key into ctx, checking they match.  -1
+ * with *err naming the file and the reason. */
+int tls_ctx_use_host(SSL_CTX *ctx, const struct tls_host *h, char **err);
+
 /* ---- Client certificates (clientauth.c) ---- */
 
-/* Takes the current generation of `ca` for the session and, when it asks
- * for certificates, sets the SSL's verify mode, store, depth, CA names and
- * turns resumption off.  `ca` may be NULL. */
-void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca);
+/* Takes the current generation of `ca` for a server session and, when it
+ * asks for certificates, sets the SSL's verify mode, store, depth, purpose
+ * (`purpose`, DEFAULT: client), CA names and turns resumption off.  `ca`
+ * may be NULL. */
+void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca,
+		       enum tls_cert_purpose purpose);
+/* The same for a client session verifying its server: cfg->trust (may be
+ * NULL: nothing verified), purpose, expected name, require_valid. */
+void tls_verify_attach_client(struct tls_session *t, const struct tls_client_session_config *cfg);
+/* SSL_CTX_set_cert_verify_callback of client contexts: verifies the chain
+ * (through the session's verify callback), then the expected name. */
+int tls_verify_chain_and_name(X509_STORE_CTX *ctx, void *arg);
 /* SSL_set_SSL_CTX (SNI) replaces the SSL's certificate settings, the
  * verify store among them: puts the session's back. */
 void tls_verify_after_sni(struct tls_session *t);

@@ -3,10 +3,11 @@
  * and read-only afterwards, and the SNI callback that moves a handshake onto
  * the context of the host the client asked for.
  *
- * This file decides policy (versions, ciphers, options) and turns loading
- * failures into lines an operator can act on.  It does not verify peers
- * (trust stores and certificate identities are separate concerns of tls/),
- * and it never touches a socket: session.c does.
+ * This file decides policy (versions, ciphers, options), for client
+ * contexts too (client.c), and turns loading failures into lines an
+ * operator can act on.  It does not verify peers (trust stores and
+ * certificate identities are separate concerns of tls/), and it never
+ * touches a socket: session.c does.
  */
 #include "tls/tls.h"
 
@@ -199,56 +200,14 @@ static int cert_load(SSL_CTX *ctx, const struct tls_host *h, char **err)
 	return 0;
 }
 
-static SSL_CTX *ctx_new(const struct tls_server_config *cfg, const struct tls_host *h, char **err)
+int tls_ctx_use_host(SSL_CTX *ctx, const struct tls_host *h, char **err)
 {
-	char tmp[256];
-	struct tls_errs e;
 	EVP_PKEY *key = NULL;
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx) {
-		tls_errs_take(&e);
-		*err = errorf("host %s: cannot create a TLS context: %s", h->domain,
-			      tls_errs_text(&e, tmp, sizeof(tmp)));
-		return NULL;
-	}
-
-	SSL_CTX_set_min_proto_version(ctx, cfg->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* No SSL_MODE_RELEASE_BUFFERS: it frees and re-allocates the record
-	 * buffers around every read of a busy connection, yet keeps them on an
-	 * idle one (after a read that found nothing).  The conn releases them
-	 * explicitly once a connection goes quiet (tls_transport_ops.trim). */
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Resumption through tickets only: a server-side cache would be shared
-	 * mutable state between workers and memory per past client. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	/* One TLS 1.3 ticket is enough for a client that reconnects; the
-	 * default two cost a second encryption per handshake. */
-	SSL_CTX_set_num_tickets(ctx, 1);
-	SSL_CTX_set_session_id_context(ctx, tls_sid_ctx, sizeof(tls_sid_ctx) - 1);
-	SSL_CTX_set_dh_auto(ctx, 1);
-	SSL_CTX_set_default_passwd_cb(ctx, password_refuse);
-	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
-
-	const char *ciphers = cfg->ciphers ? cfg->ciphers : tls_default_ciphers;
-	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
-		ERR_clear_error();
-		*err = errorf("TLS 1.2 ciphers \"%s\": OpenSSL knows none of them", ciphers);
-		goto free_ctx;
-	}
-	if (cfg->ciphersuites && SSL_CTX_set_ciphersuites(ctx, cfg->ciphersuites) != 1) {
-		tls_errs_take(&e);
-		*err = errorf("TLS 1.3 ciphersuites \"%s\": %s", cfg->ciphersuites,
-			      tls_errs_text(&e, tmp, sizeof(tmp)));
-		goto free_ctx;
-	}
-
 	if (cert_load(ctx, h, err) < 0)
-		goto free_ctx;
+		return -1;
 	key = key_load(h->domain, h->key_file, err);
 	if (!key)
-		goto free_ctx;
+		return -1;
 	/* Checked here rather than left to SSL_CTX_use_PrivateKey: a key of
 	 * another type would land in another slot and the mismatch would
 	 * surface as a confusing "no certificate assigned". */
@@ -259,19 +218,80 @@ static SSL_CTX *ctx_new(const struct tls_server_config *cfg, const struct tls_ho
 		goto free_key;
 	}
 	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		char tmp[256];
+		struct tls_errs e;
 		tls_errs_take(&e);
 		*err = errorf("host %s: key file %s: %s", h->domain, h->key_file,
 			      tls_errs_text(&e, tmp, sizeof(tmp)));
 		goto free_key;
 	}
 	EVP_PKEY_free(key);
-	return ctx;
+	return 0;
 
 free_key:
 	EVP_PKEY_free(key);
-free_ctx:
-	SSL_CTX_free(ctx);
-	return NULL;
+	return -1;
+}
+
+int tls_ctx_policy(SSL_CTX *ctx, const char *ciphers, const char *ciphersuites, bool tls13_only,
+		   char **err)
+{
+	char tmp[256];
+	struct tls_errs e;
+	SSL_CTX_set_min_proto_version(ctx, tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	/* No SSL_MODE_RELEASE_BUFFERS: it frees and re-allocates the record
+	 * buffers around every read of a busy connection, yet keeps them on an
+	 * idle one (after a read that found nothing).  The conn releases them
+	 * explicitly once a connection goes quiet (tls_transport_ops.trim). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_default_passwd_cb(ctx, password_refuse);
+
+	if (!ciphers)
+		ciphers = tls_default_ciphers;
+	if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
+		ERR_clear_error();
+		*err = errorf("TLS 1.2 ciphers \"%s\": OpenSSL knows none of them", ciphers);
+		return -1;
+	}
+	if (ciphersuites && SSL_CTX_set_ciphersuites(ctx, ciphersuites) != 1) {
+		tls_errs_take(&e);
+		*err = errorf("TLS 1.3 ciphersuites \"%s\": %s", ciphersuites,
+			      tls_errs_text(&e, tmp, sizeof(tmp)));
+		return -1;
+	}
+	return 0;
+}
+
+static SSL_CTX *ctx_new(const struct tls_server_config *cfg, const struct tls_host *h, char **err)
+{
+	char tmp[256];
+	struct tls_errs e;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		tls_errs_take(&e);
+		*err = errorf("host %s: cannot create a TLS context: %s", h->domain,
+			      tls_errs_text(&e, tmp, sizeof(tmp)));
+		return NULL;
+	}
+
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Resumption through tickets only: a server-side cache would be shared
+	 * mutable state between workers and memory per past client. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* One TLS 1.3 ticket is enough for a client that reconnects; the
+	 * default two cost a second encryption per handshake. */
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_session_id_context(ctx, tls_sid_ctx, sizeof(tls_sid_ctx) - 1);
+	SSL_CTX_set_dh_auto(ctx, 1);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+
+	if (tls_ctx_policy(ctx, cfg->ciphers, cfg->ciphersuites, cfg->tls13_only, err) < 0 ||
+	    tls_ctx_use_host(ctx, h, err) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
 }
 
 static bool domain_eq(const char *domain, const char *name, size_t len)

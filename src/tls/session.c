@@ -1,6 +1,8 @@
 /*
- * tls sessions: the TLS transport behind core/conn.h, ALPN selection, and
- * the facts about an established session.
+ * tls sessions: the TLS transport behind core/conn.h, for both roles (a
+ * server session accepts, a client session connects: after the
+ * constructor, the transport is the same code), ALPN selection and offer,
+ * SNI sent, and the facts about an established session.
  *
  * The SSL reads and writes the socket itself (no BIO pair, no copy), and
  * read-ahead stays off, so the only plaintext hidden inside OpenSSL is the
@@ -14,11 +16,13 @@
  */
 #include "tls/tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <openssl/err.h>
@@ -28,16 +32,16 @@
 #include "core/log.h"
 #include "tls/internal.h"
 
-void *tls_session_new_server(struct tls_server *srv, const char *const *alpn, size_t nalpn)
+struct tls_session *tls_session_new_server(struct tls_server *srv, const char *const *alpn,
+					   size_t nalpn)
 {
 	const struct tls_session_config cfg = {.alpn = alpn, .nalpn = nalpn};
 	return tls_session_new_server_ex(srv, &cfg);
 }
 
-void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session_config *cfg)
+/* A session holding a copy of the ALPN list; no SSL yet. */
+static struct tls_session *session_alloc(const char *const *alpn, size_t nalpn)
 {
-	const char *const *alpn = cfg->alpn;
-	size_t nalpn = cfg->nalpn;
 	size_t size = 0;
 	for (size_t i = 0; i < nalpn; i++) {
 		size_t n = strlen(alpn[i]);
@@ -56,13 +60,114 @@ void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session
 		p += n + 1;
 	}
 	t->nalpn = nalpn;
+	return t;
+}
 
+struct tls_session *tls_session_new_server_ex(struct tls_server *srv,
+					      const struct tls_session_config *cfg)
+{
+	struct tls_session *t = session_alloc(cfg->alpn, cfg->nalpn);
 	t->ssl = tls_must(SSL_new(srv->hosts[0].ctx), "SSL_new");
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
-	tls_verify_attach(t, cfg->client_auth);
+	tls_verify_attach(t, cfg->client_auth, cfg->peer_purpose);
 	t->skip_whitespace = cfg->skip_leading_whitespace;
 	return t;
+}
+
+static bool is_ip_literal(const char *s)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1;
+}
+
+static void session_free(void *tv);
+
+struct tls_session *tls_session_new_client(struct tls_client *cli,
+					   const struct tls_client_session_config *cfg, char **err)
+{
+	*err = NULL;
+	SSL_CTX *ctx = cli->anon;
+	if (cfg->cert_domain) {
+		ctx = NULL;
+		for (size_t i = 0; i < cli->nhosts && !ctx; i++)
+			if (strcasecmp(cli->hosts[i].domain, cfg->cert_domain) == 0)
+				ctx = cli->hosts[i].ctx;
+		if (!ctx) {
+			*err = tls_errorf("no certificate for %s among the TLS client's hosts",
+					  cfg->cert_domain);
+			return NULL;
+		}
+	}
+	struct tls_session *t = session_alloc(cfg->alpn, cfg->nalpn);
+	t->client = true;
+	t->ssl = tls_must(SSL_new(ctx), "SSL_new");
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_connect_state(t->ssl);
+
+	/* RFC 6066 §3: a host name, without the trailing dot, never an
+	 * address. */
+	const char *sni = cfg->server_name;
+	if (sni && *sni && !is_ip_literal(sni)) {
+		char name[256];
+		size_t n = strlen(sni);
+		if (sni[n - 1] == '.')
+			n--;
+		if (n == 0 || n >= sizeof(name)) {
+			*err = tls_errorf("server name \"%s\" cannot be sent as SNI", sni);
+			session_free(t);
+			return NULL;
+		}
+		memcpy(name, sni, n);
+		name[n] = '\0';
+		if (SSL_set_tlsext_host_name(t->ssl, name) != 1) {
+			ERR_clear_error();
+			*err = tls_errorf("server name \"%s\" cannot be sent as SNI", sni);
+			session_free(t);
+			return NULL;
+		}
+	}
+	if (t->nalpn) {
+		/* The wire list is ours without the NULs. */
+		size_t len = 0;
+		const unsigned char *p = t->alpn;
+		for (size_t i = 0; i < t->nalpn; i++) {
+			len += 1u + p[0];
+			p += 1 + p[0] + 1;
+		}
+		unsigned char *w = xmalloc(len);
+		p = t->alpn;
+		for (size_t i = 0, off = 0; i < t->nalpn; i++) {
+			memcpy(w + off, p, 1u + p[0]);
+			off += 1u + p[0];
+			p += 1 + p[0] + 1;
+		}
+		/* 0 on success, unlike the rest of OpenSSL. */
+		if (SSL_set_alpn_protos(t->ssl, w, (unsigned int)len) != 0)
+			log_fatal("tls", "out of memory in SSL_set_alpn_protos");
+		free(w);
+	}
+	tls_verify_attach_client(t, cfg);
+	return t;
+}
+
+/* A client learns the server's choice from the handshake: point at our
+ * own copy of it, a C string. */
+static void session_alpn_settle(struct tls_session *t)
+{
+	const unsigned char *sel = NULL;
+	unsigned int len = 0;
+	SSL_get0_alpn_selected(t->ssl, &sel, &len);
+	t->alpn_selected = NULL;
+	const unsigned char *p = t->alpn;
+	for (size_t i = 0; sel && len && i < t->nalpn; i++) {
+		if (p[0] == len && memcmp(p + 1, sel, len) == 0) {
+			t->alpn_selected = (const char *)p + 1;
+			return;
+		}
+		p += 1 + p[0] + 1;
+	}
 }
 
 /* Server preference order: the first of ours that the client offers.
@@ -164,7 +269,9 @@ static void session_describe(struct tls_session *t, const struct tls_errs *e, co
 		}
 		switch (reason) {
 		case SSL_R_WRONG_VERSION_NUMBER:
-			what = "wrong version number (client spoke plaintext or an old protocol)";
+			what = t->client ? "wrong version number (the server spoke plaintext or an old "
+					   "protocol)"
+					 : "wrong version number (client spoke plaintext or an old protocol)";
 			break;
 		case SSL_R_HTTP_REQUEST:
 			what = "the client sent a plain HTTP request to a TLS port";
@@ -175,8 +282,9 @@ static void session_describe(struct tls_session *t, const struct tls_errs *e, co
 		case SSL_R_UNSUPPORTED_PROTOCOL:
 		case SSL_R_VERSION_TOO_LOW:
 			snprintf(tmp, sizeof(tmp),
-				 "no protocol version in common (the client offers only versions "
+				 "no protocol version in common (the %s offers only versions "
 				 "older than %s)",
+				 t->client ? "server" : "client",
 				 proto_name(SSL_get_min_proto_version(t->ssl)));
 			what = tmp;
 			break;
@@ -185,11 +293,13 @@ static void session_describe(struct tls_session *t, const struct tls_errs *e, co
 			       "(inappropriate fallback)";
 			break;
 		case SSL_R_NO_SHARED_CIPHER:
-			what = "no cipher suite in common with the client";
+			what = t->client ? "no cipher suite in common with the server"
+					 : "no cipher suite in common with the client";
 			break;
 		case SSL_R_NO_SHARED_GROUPS:
 		case SSL_R_NO_SUITABLE_KEY_SHARE:
-			what = "no key exchange group in common with the client";
+			what = t->client ? "no key exchange group in common with the server"
+					 : "no key exchange group in common with the client";
 			break;
 		case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
 		case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
@@ -328,6 +438,8 @@ static int session_handshake(void *tv, int fd)
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		tls_verify_handshake_done(t);
+		if (t->client)
+			session_alpn_settle(t);
 		return 0;
 	}
 	return session_fail(t, r, errno, true);
@@ -438,33 +550,33 @@ const struct conn_transport_ops tls_transport_ops = {
 
 /* ---- Facts ---- */
 
-const char *tls_session_version(const void *tv)
+const char *tls_session_version(const struct tls_session *t)
 {
-	const struct tls_session *t = tv;
 	return SSL_get_version(t->ssl);
 }
 
-const char *tls_session_cipher(const void *tv)
+const char *tls_session_cipher(const struct tls_session *t)
 {
-	const struct tls_session *t = tv;
 	const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
 	return c ? SSL_CIPHER_get_name(c) : NULL;
 }
 
-const char *tls_session_sni(const void *tv)
+const char *tls_session_sni(const struct tls_session *t)
 {
-	const struct tls_session *t = tv;
 	return SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
 }
 
-const char *tls_session_alpn(const void *tv)
+const char *tls_session_alpn(const struct tls_session *t)
 {
-	const struct tls_session *t = tv;
 	return t->alpn_selected;
 }
 
-bool tls_session_is_tls13(const void *tv)
+bool tls_session_is_tls13(const struct tls_session *t)
 {
-	const struct tls_session *t = tv;
 	return SSL_version(t->ssl) == TLS1_3_VERSION;
+}
+
+bool tls_session_is_client(const struct tls_session *t)
+{
+	return t->client;
 }

@@ -1,19 +1,25 @@
 /*
  * tls: everything OpenSSL.  Server contexts with one certificate per virtual
  * host chosen by SNI, ALPN, TLS 1.2 and 1.3 only, no renegotiation and no
- * compression; the TLS transport that plugs into core/conn.h; facts about an
- * established session (version, cipher, SNI, ALPN); channel-binding data for
- * SCRAM-PLUS; client certificates (trust stores that reload, the verdict on
- * a peer's certificate and the identities it names, for SASL EXTERNAL); and
- * certificate generation for `parleyctl init`.
+ * compression; client contexts and sessions for outgoing links (SNI, ALPN,
+ * an optional certificate of our own, the server verified against a trust
+ * store with an expected name); the TLS transport that plugs into
+ * core/conn.h, the same for both roles; facts about an established session
+ * (version, cipher, SNI, ALPN); channel-binding data for SCRAM-PLUS; peer
+ * certificates (trust stores that reload, the verdict on a peer's
+ * certificate for a purpose, client or server, and the identities it names,
+ * for SASL EXTERNAL); and certificate generation for `parleyctl init`.
  *
  * This header has no OpenSSL types, so that streams can include it; the
  * certificate-level API (X509 in, identities and verdicts out; issuing,
  * PEM files) for parleyctl and tests is tls/cert.h.
  *
- * A `struct tls_server` is immutable once made and shared by all workers
- * (an SSL_CTX may be used from several threads).  A session belongs to the
- * connection that owns it and moves with it between workers.
+ * A `struct tls_server` or `struct tls_client` is immutable once made and
+ * shared by all workers (an SSL_CTX may be used from several threads).  A
+ * `struct tls_session` belongs to the connection that owns it and moves with
+ * it between workers.  The conn sees it as its transport's `void *` (core/
+ * does not know TLS); what conn_transport() returns converts to
+ * `struct tls_session *` implicitly.
  *
  * Memory: an idle session keeps as little as OpenSSL allows
  * (SSL_MODE_RELEASE_BUFFERS, no BIO pairs: the SSL reads the socket
@@ -29,6 +35,7 @@
 
 struct arena;
 struct config;
+struct tls_session;
 
 /* ---- Server contexts ---- */
 
@@ -64,9 +71,26 @@ extern const struct conn_transport_ops tls_transport_ops;
  * gets the no_application_protocol alert (RFC 7301 §3.2); a client that
  * offers none is accepted.
  */
-void *tls_session_new_server(struct tls_server *srv, const char *const *alpn, size_t nalpn);
+struct tls_session *tls_session_new_server(struct tls_server *srv, const char *const *alpn,
+					   size_t nalpn);
 
 struct tls_client_auth;
+
+/*
+ * What a peer's certificate must be fit for, by its extended key usage
+ * (and key usage): checked on the peer's certificate and its CAs when a
+ * trust store verifies it.  DEFAULT is the peer's role: a server session
+ * verifies a client (clientAuth, what c2s has always asked), a client
+ * session verifies a server (serverAuth).  CLIENT_OR_SERVER accepts either
+ * on a certificate (an s2s peer that connects to us with the certificate it
+ * serves with, carrying only serverAuth since public CAs dropped clientAuth).
+ */
+enum tls_cert_purpose {
+	TLS_PURPOSE_DEFAULT = 0,
+	TLS_PURPOSE_CLIENT,           /* EKU clientAuth */
+	TLS_PURPOSE_SERVER,           /* EKU serverAuth */
+	TLS_PURPOSE_CLIENT_OR_SERVER, /* either */
+};
 
 struct tls_session_config {
 	const char *const *alpn; /* as for tls_session_new_server */
@@ -78,25 +102,95 @@ struct tls_session_config {
 	 * XMPP elements) is dropped before the ClientHello.  No TLS record
 	 * starts with a whitespace byte, so nothing real is lost. */
 	bool skip_leading_whitespace;
+	/* What the client's certificate must be fit for; DEFAULT: clientAuth. */
+	enum tls_cert_purpose peer_purpose;
 };
 
 /* tls_session_new_server with everything a listener may set. */
-void *tls_session_new_server_ex(struct tls_server *srv, const struct tls_session_config *cfg);
+struct tls_session *tls_session_new_server_ex(struct tls_server *srv,
+					      const struct tls_session_config *cfg);
+
+/* ---- Client contexts and sessions (outgoing links) ---- */
+
+/*
+ * Contexts for the client side of TLS, under the same policy as the server
+ * (TLS 1.2+, the same ciphers, no renegotiation, no compression).  `hosts`
+ * are the certificates we can present when a server asks for one (the
+ * initiating server's, for SASL EXTERNAL on s2s), one per local domain;
+ * none: we never present one.  Loaded once; NULL with *err (heap string
+ * naming the file and the reason) on failure.
+ */
+struct tls_client_config {
+	const struct tls_host *hosts;
+	size_t nhosts;
+	const char *ciphers;      /* TLS 1.2 cipher list; NULL: the server's default */
+	const char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's default */
+	bool tls13_only;
+};
+
+struct tls_client;
+
+struct tls_client *tls_client_new(const struct tls_client_config *cfg, char **err);
+void tls_client_free(struct tls_client *cli);
+
+struct tls_client_session_config {
+	/* SNI (RFC 6066): the name the server is asked for; not sent when
+	 * NULL or an IP literal. */
+	const char *server_name;
+	/* ALPN protocols offered, in preference order (NULL/0: none).  A
+	 * server that picks none is accepted; tls_session_alpn() says. */
+	const char *const *alpn;
+	size_t nalpn;
+	/* Presents the certificate of this host of the tls_client (a local
+	 * domain) when the server asks; NULL: none. */
+	const char *cert_domain;
+	/*
+	 * Verifies the server's certificate against the current generation
+	 * of this trust store (its CAs, CRLs, verify depth and
+	 * accept_selfsigned; its client-certificate mode does not apply), for
+	 * `purpose` (DEFAULT: serverAuth), and checks that it names
+	 * `expected_name` (NULL: server_name; an IP literal names nothing)
+	 * as tls_cert_ids_name() does, with `srv_service` and `allow_cn`.
+	 * NULL: the server is not verified and its certificate status stays
+	 * TLS_PEER_CERT_NONE.
+	 */
+	struct tls_client_auth *trust;
+	const char *expected_name;
+	const char *srv_service;  /* "xmpp-server": SRV-IDs for it count; NULL: none do */
+	bool allow_cn;
+	enum tls_cert_purpose purpose;
+	/* A certificate that fails fails the handshake (bad_certificate or
+	 * the like to the server; error() says why).  Otherwise the handshake
+	 * completes and tls_session_peer_cert() holds the verdict. */
+	bool require_valid;
+};
+
+/* A client-side session for conn_set_transport(c, &tls_transport_ops, t)
+ * on a connected socket; the handshake starts with our ClientHello.  NULL
+ * with *err (heap string) when cert_domain names no host of `cli`. */
+struct tls_session *tls_session_new_client(struct tls_client *cli,
+					   const struct tls_client_session_config *cfg, char **err);
 
 /* Facts, valid after the handshake ("TLSv1.3", "TLS_AES_256_GCM_SHA384",
- * the SNI name or NULL, the chosen ALPN protocol or NULL). */
-const char *tls_session_version(const void *t);
-const char *tls_session_cipher(const void *t);
-const char *tls_session_sni(const void *t);
-const char *tls_session_alpn(const void *t);
-bool tls_session_is_tls13(const void *t);
+ * the SNI name or NULL, the chosen ALPN protocol or NULL).  On a client
+ * session the SNI is the name we sent. */
+const char *tls_session_version(const struct tls_session *t);
+const char *tls_session_cipher(const struct tls_session *t);
+const char *tls_session_sni(const struct tls_session *t);
+const char *tls_session_alpn(const struct tls_session *t);
+bool tls_session_is_tls13(const struct tls_session *t);
+/* True on a session made by tls_session_new_client. */
+bool tls_session_is_client(const struct tls_session *t);
 
 /* Channel binding data (RFC 5929, RFC 9266) for SCRAM-PLUS; the signature
- * of sasl_cb_fn: 0 and the data, or -1 when `type` is unknown or not
- * available on this session (tls-unique on TLS 1.3). */
-int tls_session_channel_binding(void *t, const char *type, unsigned char *out, size_t *len);
+ * of sasl_cb_fn but for the session's type: 0 and the data, or -1 when
+ * `type` is unknown or not available on this session (tls-unique on TLS
+ * 1.3).  Both ends of a connection compute the same bytes. */
+int tls_session_channel_binding(struct tls_session *t, const char *type, unsigned char *out,
+				size_t *len);
 /* The binding types this session can provide, best first, for XEP-0440. */
-size_t tls_session_channel_binding_types(const void *t, const char **types, size_t max);
+size_t tls_session_channel_binding_types(const struct tls_session *t, const char **types,
+					 size_t max);
 
 /* ---- Client certificates ---- */
 
@@ -184,10 +278,11 @@ enum tls_cert_problem {
 	TLS_CERT_CHAIN_TOO_LONG,  /* more intermediates than verify_depth */
 	TLS_CERT_REVOKED,
 	TLS_CERT_CRL,             /* no CRL for its issuer, or the CRL expired */
-	TLS_CERT_WRONG_PURPOSE,   /* EKU without clientAuth, or keyUsage without digitalSignature */
+	TLS_CERT_WRONG_PURPOSE,   /* EKU without the purpose's (clientAuth, serverAuth), or keyUsage */
 	TLS_CERT_BAD_SIGNATURE,
 	TLS_CERT_NOT_A_CA,        /* an issuer in the chain may not issue certificates */
 	TLS_CERT_WEAK,            /* key too small or digest too weak */
+	TLS_CERT_WRONG_NAME,      /* a server's certificate does not name the expected host */
 	TLS_CERT_OTHER,
 };
 
@@ -203,9 +298,9 @@ struct tls_cert_status {
 };
 
 /* The verdict; `reason` (may be NULL) gets the sentence or "". */
-enum tls_peer_cert tls_session_peer_cert_status(const void *t, const char **reason);
+enum tls_peer_cert tls_session_peer_cert_status(const struct tls_session *t, const char **reason);
 /* All of it, valid as long as the session. */
-const struct tls_cert_status *tls_session_peer_cert(const void *t);
+const struct tls_cert_status *tls_session_peer_cert(const struct tls_session *t);
 /* A short stable name for log keys and tests ("expired", "unknown-issuer"...). */
 const char *tls_cert_problem_name(enum tls_cert_problem p);
 
@@ -237,7 +332,22 @@ struct tls_cert_ids {
 
 /* The identities of the peer's certificate whatever its verdict (callers
  * check tls_session_peer_cert_status first); -1 when there is none. */
-int tls_session_peer_identities(const void *t, struct arena *a, struct tls_cert_ids *out);
+int tls_session_peer_identities(const struct tls_session *t, struct arena *a,
+				struct tls_cert_ids *out);
+
+/*
+ * Whether the identities name the server `domain` (RFC 6125 §6 as RFC 6120
+ * §13.7.2 and RFC 7590 apply it to XMPP): a dNSName equal to it, or one
+ * whose left-most label is exactly "*" standing for one label of it
+ * ("*.example.org" names "chat.example.org", not "example.org" nor
+ * "a.b.example.org"; other wildcards never match); an SRV-ID equal to
+ * "_<srv_service>.<domain>" when srv_service is given; an id-on-xmppAddr
+ * equal to it; a subject CN, as a dNSName would, only with allow_cn.
+ * Compared ASCII case-insensitively, a trailing dot ignored.  No IDNA
+ * mapping: pass the domain as the certificate spells it (A-labels).
+ */
+bool tls_cert_ids_name(const struct tls_cert_ids *ids, const char *domain, const char *srv_service,
+		       bool allow_cn);
 
 /* ---- Certificates ---- */
 

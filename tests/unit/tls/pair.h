@@ -18,7 +18,7 @@
 
 struct pair {
 	int sfd, cfd;
-	void *t;                /* the server session (tls_transport_ops) */
+	struct tls_session *t;  /* the server session (tls_transport_ops) */
 	SSL_CTX *cctx;
 	SSL *cli;
 	int srv_rc;             /* the server's last handshake result */
