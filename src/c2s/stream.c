@@ -265,6 +265,7 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 		.handshake_s = cfg->limits.handshake_timeout,
 		.idle_s = cfg->limits.idle_timeout,
 		.keepalive_s = cfg->limits.keepalive,
+		.ready_what = "authenticated and bound",
 		.handshake_name = "limits.handshake_timeout",
 		.idle_name = "limits.idle_timeout",
 	};

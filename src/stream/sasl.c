@@ -500,9 +500,15 @@ static void plain_done(uv_work_t *w, int status)
 	} else {
 		struct arena *a = arena_new();
 		struct jid identity;
+		conn_resume_reading(sa->xs->conn);
 		if (jid_parse_str(a, job->identity, &identity) == 0) {
-			conn_resume_reading(sa->xs->conn);
 			succeeded(sa, &identity, NULL, 0);
+		} else {
+			/* Cannot happen for an identity the rule made; never leave
+			 * the stream held. */
+			failed(sa, SASL_NOT_AUTHORIZED, job->identity, "the identity is not a valid JID");
+			if (sa->xs->state != XS_CLOSING)
+				xs_resume_after_hold(sa->xs);
 		}
 		arena_free(a);
 	}

@@ -70,10 +70,16 @@ static void tcp_write(struct xstream *xs, const char *data, size_t len)
 	conn_write(xs->conn, data, len);
 }
 
+static void tcp_keepalive(struct xstream *xs)
+{
+	conn_write(xs->conn, " ", 1);
+}
+
 const struct xs_output_ops xs_tcp_output = {
 	.open = tcp_open,
 	.close = tcp_close,
 	.write = tcp_write,
+	.keepalive = tcp_keepalive,
 };
 
 void xs_write(struct xstream *xs, const char *data, size_t len)
@@ -402,7 +408,7 @@ bool xs_tick(struct xstream *xs, uint64_t now, const struct xs_timeouts *t)
 		return true;
 	if (xs->state != XS_READY && now - xs->started_ms > (uint64_t)t->handshake_s * 1000) {
 		char text[128];
-		snprintf(text, sizeof(text), "not authenticated and bound within %u s (%s)", t->handshake_s,
+		snprintf(text, sizeof(text), "not %s within %u s (%s)", t->ready_what, t->handshake_s,
 			 t->handshake_name);
 		if (xs->state == XS_TLS_HANDSHAKE || xs->state == XS_STARTTLS) {
 			log_info(xs->kind->tag, "conn=%llu %s: TLS handshake not completed within %u s; closing",
@@ -424,8 +430,8 @@ bool xs_tick(struct xstream *xs, uint64_t now, const struct xs_timeouts *t)
 		xml_parser_trim(xs->parser);
 	/* Only between stanzas of a ready stream: whitespace before a new
 	 * stream's XML declaration would make it invalid. */
-	if (xs->state == XS_READY && conn_outq_bytes(c) == 0 &&
+	if (xs->state == XS_READY && xs->kind->out->keepalive && conn_outq_bytes(c) == 0 &&
 	    now - conn_last_write_ms(c) > (uint64_t)t->keepalive_s * 1000)
-		conn_write(c, " ", 1);
+		xs->kind->out->keepalive(xs);
 	return false;
 }

@@ -76,6 +76,9 @@ struct xs_output_ops {
 	void (*close)(struct xstream *xs);
 	/* A complete top-level element (stanza, features, error, ...). */
 	void (*write)(struct xstream *xs, const char *data, size_t len);
+	/* Something that keeps a quiet connection open (TCP: one space
+	 * between stanzas; WebSocket: a ping).  NULL: none. */
+	void (*keepalive)(struct xstream *xs);
 };
 
 /* The XML stream framing of RFC 6120 over a byte stream (TCP, TLS). */
@@ -164,6 +167,7 @@ void xs_tls_established(struct xstream *xs);
  */
 struct xs_timeouts {
 	unsigned handshake_s, idle_s, keepalive_s;
+	const char *ready_what; /* what "ready" means, e.g. "authenticated and bound" */
 	const char *handshake_name, *idle_name;
 };
 bool xs_tick(struct xstream *xs, uint64_t now_ms, const struct xs_timeouts *t);

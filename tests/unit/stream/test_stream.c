@@ -486,6 +486,7 @@ static int setup(void **state)
 		.keepalive_s = 600,
 		.handshake_name = "test.handshake_timeout",
 		.idle_name = "test.idle_timeout",
+		.ready_what = "ready for stanzas",
 	};
 	K = kind_template;
 	memset(&W, 0, sizeof(W));
@@ -1289,8 +1290,8 @@ static void handshake_timeout(void **state)
 	assert_int_equal(T.ticks, 2);
 	assert_true(T.tick_ret);
 	expect_error_close(false, NULL, "connection-timeout",
-			   "not authenticated and bound within 5 s (test.handshake_timeout)",
-			   "stream error <connection-timeout/>: not authenticated and bound within 5 s "
+			   "not ready for stanzas within 5 s (test.handshake_timeout)",
+			   "stream error <connection-timeout/>: not ready for stanzas within 5 s "
 			   "(test.handshake_timeout)");
 }
 
