@@ -26,6 +26,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "tls/internal.h"
+#include "tls/names.h"
 
 /* RFC 6120 §13.7.1.4 and RFC 4985. */
 static const char ids_oid_xmppaddr[] = "1.3.6.1.5.5.7.8.5";
@@ -276,68 +277,26 @@ int tls_cert_ids_read(X509 *x, struct arena *a, struct tls_cert_ids *out)
 
 /* ---- Matching a server's name ---- */
 
-/* The length without one trailing dot. */
-static size_t name_len(const char *s)
-{
-	size_t n = strlen(s);
-	return n > 0 && s[n - 1] == '.' ? n - 1 : n;
-}
-
-static bool name_eq(const char *a, size_t alen, const char *b, size_t blen)
-{
-	return alen == blen && alen > 0 && strncasecmp(a, b, alen) == 0;
-}
-
-/* RFC 6125 §6.4.3, strictly: only "*" as the whole left-most label, for
- * exactly one non-empty label, and not directly above a top-level label. */
-static bool dns_id_matches(const char *pattern, const char *domain, size_t dlen)
-{
-	size_t plen = name_len(pattern);
-	if (plen > 2 && pattern[0] == '*' && pattern[1] == '.') {
-		const char *rest = pattern + 2;
-		size_t rlen = plen - 2;
-		if (!memchr(rest, '.', rlen) || memchr(rest, '*', rlen))
-			return false;
-		const char *dot = memchr(domain, '.', dlen);
-		if (!dot || dot == domain)
-			return false;
-		return name_eq(dot + 1, dlen - (size_t)(dot + 1 - domain), rest, rlen);
-	}
-	if (memchr(pattern, '*', plen))
-		return false;
-	return name_eq(pattern, plen, domain, dlen);
-}
-
+/* One set of rules for every caller: RFC 6125 as names.c implements it
+ * (IDNA, wildcards, SRV-IDs, XmppAddrs, CN-IDs only where nothing else is
+ * presented). */
 bool tls_cert_ids_name(const struct tls_cert_ids *ids, const char *domain, const char *srv_service,
 		       bool allow_cn)
 {
 	if (!ids || !domain)
 		return false;
-	size_t dlen = name_len(domain);
-	if (dlen == 0 || memchr(domain, '*', dlen))
-		return false;
-	for (size_t i = 0; i < ids->ndns_names; i++)
-		if (dns_id_matches(ids->dns_names[i], domain, dlen))
-			return true;
-	if (srv_service && *srv_service) {
-		size_t slen = strlen(srv_service);
-		for (size_t i = 0; i < ids->nsrv_ids; i++) {
-			const char *id = ids->srv_ids[i];
-			size_t ilen = name_len(id);
-			if (ilen == 1 + slen + 1 + dlen && id[0] == '_' &&
-			    strncasecmp(id + 1, srv_service, slen) == 0 && id[1 + slen] == '.' &&
-			    strncasecmp(id + 2 + slen, domain, dlen) == 0)
-				return true;
-		}
-	}
-	for (size_t i = 0; i < ids->nxmpp_addrs; i++)
-		if (name_eq(ids->xmpp_addrs[i], name_len(ids->xmpp_addrs[i]), domain, dlen))
-			return true;
-	if (allow_cn)
-		for (size_t i = 0; i < ids->ncns; i++)
-			if (dns_id_matches(ids->cns[i], domain, dlen))
-				return true;
-	return false;
+	const struct tls_presented_ids p = {
+		.dns_ids = ids->dns_names,
+		.ndns_ids = ids->ndns_names,
+		.srv_ids = ids->srv_ids,
+		.nsrv_ids = ids->nsrv_ids,
+		.xmpp_addrs = ids->xmpp_addrs,
+		.nxmpp_addrs = ids->nxmpp_addrs,
+		.cn_ids = ids->cns,
+		.ncn_ids = ids->ncns,
+	};
+	const struct tls_names_policy policy = {.srv_service = srv_service, .allow_cn = allow_cn};
+	return tls_names_match(domain, &p, &policy, NULL) != TLS_ID_NO_MATCH;
 }
 
 bool tls_cert_is_ca(X509 *x)

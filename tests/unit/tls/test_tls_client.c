@@ -469,7 +469,9 @@ static void the_expected_name_is_checked(void **state)
 	expect_name(fx, "b.test", "chat.wild.test", NULL, false, TLS_CERT_OK, NULL);
 	expect_name(fx, "b.test", "x.test", NULL, false, TLS_CERT_OK, NULL);
 	expect_name(fx, "b.test", "srv.test", "xmpp-server", false, TLS_CERT_OK, NULL);
-	expect_name(fx, "b.test", "cn-only.test", NULL, true, TLS_CERT_OK, NULL);
+	/* RFC 6125 §6.4.4: a CN-ID counts only when the certificate presents
+	 * no DNS-ID, SRV-ID or XmppAddr, even with CNs allowed. */
+	expect_name(fx, "b.test", "cn-only.test", NULL, true, TLS_CERT_WRONG_NAME, NULL);
 
 	expect_name(fx, "b.test", "srv.test", NULL, false, TLS_CERT_WRONG_NAME,
 		    "does not name srv.test");
@@ -792,9 +794,9 @@ static void names_as_rfc_6125_reads_them(void **state)
 		{"srv.example", "xmpps-server", false, false},
 		{"tls.example", "xmpps-server", false, true},
 		{"jabber.example", NULL, false, true},    /* xmppAddr of the domain */
-		{"user@jabber.example", NULL, false, true},
+		{"user@jabber.example", NULL, false, false}, /* a reference is a domain, not a JID */
 		{"cn.example", NULL, false, false},
-		{"cn.example", NULL, true, true},
+		{"cn.example", NULL, true, false},        /* CN-IDs only without other IDs (§6.4.4) */
 		{"*.muc.example.org", NULL, false, false}, /* a pattern is not a name */
 		{"", NULL, false, false},
 	};
