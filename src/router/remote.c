@@ -280,15 +280,7 @@ void router_remote_route(struct shard *sh, struct stanza *st)
 		link_enqueue(sh, st);
 		return;
 	}
-	st->msg.run = remote_run;
-	if (!worker_post(&srv->workers[owner], &st->msg)) {
-		log_warn("router",
-			 "worker %u inbox full (%u stanzas): %s from %s to %s answered with wait; "
-			 "raise inbox_max or add workers if this persists",
-			 owner, srv->workers[owner].inbox_max, stanza_kind_name(st->kind), st->from.full,
-			 st->to.full);
-		router_bounce(sh, st, ETYPE_WAIT, STANZA_ERR_RESOURCE_CONSTRAINT, "server busy, try again");
-	}
+	router_post(sh, st, owner, remote_run);
 }
 
 /* ---- the transport's calls ---- */

@@ -53,7 +53,14 @@ void router_route(struct shard *sh, struct stanza *st)
 		hooks.inbound(sh, st);
 		return;
 	}
-	st->msg.run = router_inbound_run;
+	router_post(sh, st, owner, router_inbound_run);
+}
+
+void router_post(struct shard *sh, struct stanza *st, unsigned owner,
+		 void (*run)(struct worker *w, struct worker_msg *m))
+{
+	struct server *srv = sh->srv;
+	st->msg.run = run;
 	if (!worker_post(&srv->workers[owner], &st->msg)) {
 		log_warn("router",
 			 "worker %u inbox full (%u stanzas): %s from %s to %s answered with wait; "

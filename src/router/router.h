@@ -47,6 +47,14 @@ void router_set_hooks(const struct router_hooks *h);
  */
 void router_route(struct shard *sh, struct stanza *st);
 
+/* Hands st to worker `owner`, which runs `run` with it; when that
+ * worker's inbox is full the sender gets <resource-constraint/> (wait)
+ * and one log line names inbox_max.  Takes ownership. */
+struct worker;
+struct worker_msg;
+void router_post(struct shard *sh, struct stanza *st, unsigned owner,
+		 void (*run)(struct worker *w, struct worker_msg *m));
+
 /* Answers st with an error (unless st is itself an error) and frees st. */
 void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 		   const char *text);

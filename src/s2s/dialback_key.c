@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "core/alloc.h"
+#include "core/fd.h"
 #include "core/log.h"
 
 static const char db_hex[] = "0123456789abcdef";
@@ -126,21 +127,6 @@ bool dialback_key_verify(const struct dialback_secret *s, const char *receiving,
 
 /* ---- The secret file ---- */
 
-static int db_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Syncs the directory holding `path`, so the new name survives a crash
  * as the file's contents do.  Best effort: the file is complete either way. */
 static void db_sync_dir(const char *path)
@@ -185,7 +171,7 @@ static int db_secret_create(const char *path, char **err)
 				 path, strerror_r(errno, tmp, sizeof(tmp)));
 		goto out;
 	}
-	if (fchmod(fd, 0600) != 0 || db_write_all(fd, line, sizeof(line)) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, 0600) != 0 || fd_write_all(fd, line, sizeof(line)) != 0 || fsync(fd) != 0) {
 		*err = db_errorf("dialback secret %s: cannot write it: %s", path,
 				 strerror_r(errno, tmp, sizeof(tmp)));
 		close(fd);

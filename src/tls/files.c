@@ -28,6 +28,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/fd.h"
 #include "core/log.h"
 #include "tls/internal.h"
 
@@ -197,21 +198,6 @@ free_crls:
 	return -1;
 }
 
-static int files_write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int tls_file_write(const char *path, mode_t mode, const void *data, size_t len, bool overwrite,
 		   char **err)
 {
@@ -229,7 +215,7 @@ int tls_file_write(const char *path, mode_t mode, const void *data, size_t len, 
 		*err = tls_errorf("%s: cannot create: %s", path, strerror_r(errno, tmp, sizeof(tmp)));
 		goto free_name;
 	}
-	if (fchmod(fd, mode) != 0 || files_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || fd_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		*err = tls_errorf("%s: cannot write: %s", path, strerror_r(errno, tmp, sizeof(tmp)));
 		close(fd);
 		goto unlink_name;
