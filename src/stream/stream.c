@@ -46,10 +46,15 @@ static void xs_new_id(struct xstream *xs)
 static void tcp_open(struct xstream *xs, const char *to)
 {
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s'%s id='", xs->kind->content_ns,
+	buf_printf(&b, "<?xml version='1.0'?><stream:stream xmlns='%s' xmlns:stream='%s'%s", xs->kind->content_ns,
 		   XML_NS_STREAM, xs->kind->header_attrs);
-	buf_append_str(&b, xs->id);
-	buf_append_str(&b, "' from='");
+	/* RFC 6120 §4.7.3: only the receiving entity names the stream. */
+	if (!xs->initiator) {
+		buf_append_str(&b, " id='");
+		buf_append_str(&b, xs->id);
+		buf_append_char(&b, '\'');
+	}
+	buf_append_str(&b, " from='");
 	xml_escape_attr(&b, xs->domain, strlen(xs->domain));
 	if (to) {
 		buf_append_str(&b, "' to='");
@@ -102,9 +107,41 @@ void xs_send_node(struct xstream *xs, const struct xml_node *n)
 
 static void xs_send_header(struct xstream *xs, const char *to)
 {
-	xs_new_id(xs);
+	if (!xs->initiator)
+		xs_new_id(xs);
 	xs->kind->out->open(xs, to);
 	xs->header_sent = true;
+}
+
+void xs_initiate(struct xstream *xs, const char *peer_domain)
+{
+	xs->initiator = true;
+	snprintf(xs->peer_domain, sizeof(xs->peer_domain), "%s", peer_domain);
+	xs->state = XS_WAIT_HEADER;
+	xs_send_header(xs, xs->peer_domain);
+}
+
+/* The initiating side: the peer answers our header with its own, which
+ * names the stream (id) and is followed by features; nothing is sent
+ * back. */
+static void on_initiated_stream_start(struct xstream *xs, const struct xml_node *h, const char *content_ns)
+{
+	if (!content_ns || strcmp(content_ns, xs->kind->content_ns) != 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "%s streams use the %s namespace", xs->kind->peer, xs->kind->content_ns);
+		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
+		return;
+	}
+	const char *version = xml_node_attr(h, "version");
+	if (!version || strncmp(version, "1.", 2) != 0) {
+		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
+		return;
+	}
+	const char *id = xml_node_attr(h, "id");
+	snprintf(xs->peer_id, sizeof(xs->peer_id), "%s", id ? id : "");
+	if (xs->kind->peer_header && !xs->kind->peer_header(xs, h))
+		return;
+	xs->state = XS_OPEN;
 }
 
 void xs_error(struct xstream *xs, enum stream_cond cond, const char *text)
@@ -152,6 +189,23 @@ static void on_stream_start(void *ud, const struct xml_node *h)
 	if (xs->resuming)
 		return;
 	const struct xs_kind *k = xs->kind;
+	if (xs->initiator) {
+		if (xs->state != XS_WAIT_HEADER) {
+			xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
+			return;
+		}
+		if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
+			xs_error(xs, STREAM_ERR_INVALID_NAMESPACE,
+				 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
+			return;
+		}
+		const char *ns = NULL;
+		for (const struct xml_nsdecl *d = h->nsdecls; d; d = d->next)
+			if (!d->prefix)
+				ns = d->uri;
+		on_initiated_stream_start(xs, h, ns);
+		return;
+	}
 	enum stream_cond host_cond = STREAM_ERR_UNDEFINED_CONDITION;
 	char host_text[300] = "";
 	bool host_ok = k->select_host(xs, xml_node_attr(h, "to"), &host_cond, host_text, sizeof(host_text));
@@ -300,7 +354,11 @@ static bool xs_auth_restart(struct xstream *xs, const char *data, size_t len)
 {
 	xs->state = XS_WAIT_HEADER;
 	xs->header_sent = false;
-	return xs->kind->auth_restart(xs, data, len);
+	bool go_on = xs->kind->auth_restart(xs, data, len);
+	/* The initiating side opens the new stream itself. */
+	if (go_on && xs->initiator)
+		xs_send_header(xs, xs->peer_domain);
+	return go_on;
 }
 
 void xs_restart_after_auth(struct xstream *xs)
@@ -395,8 +453,15 @@ void xs_input(struct xstream *xs, const char *data, size_t len)
 
 void xs_tls_established(struct xstream *xs)
 {
+	/* A new stream begins over TLS, on a fresh parser whichever side
+	 * asked for TLS (the one that sent <starttls/> was reset already).
+	 * Never from inside the parser: its handler is still running. */
+	if (!xs->in_feed)
+		xml_parser_reset(xs->parser);
 	xs->state = XS_WAIT_HEADER;
-	xs->header_sent = false; /* a new stream begins over TLS */
+	xs->header_sent = false;
+	if (xs->initiator)
+		xs_send_header(xs, xs->peer_domain);
 }
 
 /* ---- timeouts ---- */

@@ -107,6 +107,10 @@ struct xs_kind {
 	bool (*auth_restart)(struct xstream *xs, const char *data, size_t len);
 	/* Who the peer is, for log lines ("alice@localhost", or its address). */
 	const char *(*who)(const struct xstream *xs);
+	/* Initiating side only, may be NULL: the peer's header passed the
+	 * generic checks (its id is in xs->peer_id); check its 'from'.
+	 * Returns false after sending a stream error. */
+	bool (*peer_header)(struct xstream *xs, const struct xml_node *h);
 };
 
 struct xstream {
@@ -119,8 +123,11 @@ struct xstream {
 	bool in_feed;       /* inside xml_parser_feed (handlers run) */
 	bool resuming;      /* priming a fresh parser (no header reply) */
 	bool authenticated; /* the routes' XS_AUTH_BEFORE/AFTER */
+	bool initiator;     /* we opened the stream (s2s-out): see xs_initiate */
 	const char *domain; /* the local host (config string) */
-	char id[24];
+	char id[24];            /* ours, as the receiving entity */
+	char peer_id[64];       /* the peer's, as the initiating entity (dialback keys) */
+	char peer_domain[256];  /* initiating: the domain we opened the stream to */
 	uint64_t started_ms;
 	struct buf pending; /* input after a restart or during a hold */
 };
@@ -155,8 +162,18 @@ void xs_restart_after_auth(struct xstream *xs);
  * stream (a fresh parser primed with a header that is answered with
  * nothing) and the input that arrived meanwhile. */
 void xs_resume_after_hold(struct xstream *xs);
-/* The TLS handshake finished: a new stream begins. */
+/* The TLS handshake finished: a new stream begins (the initiating side
+ * sends its header again). */
 void xs_tls_established(struct xstream *xs);
+
+/*
+ * The initiating side (s2s-out): we send the first header, to
+ * `peer_domain` from xs->domain and without an id (RFC 6120 §4.7.3); the
+ * peer's header is checked and its id kept in xs->peer_id, with no reply;
+ * its features arrive as a top-level element for the kind's routes.  After
+ * TLS and after authentication we open the new stream ourselves.
+ */
+void xs_initiate(struct xstream *xs, const char *peer_domain);
 
 /*
  * Timeouts, from the conn's tick: closes the stream (true) when it was

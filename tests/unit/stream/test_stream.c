@@ -248,6 +248,14 @@ static void h_auth(struct xstream *xs, struct arena *a, struct xml_node *el)
 	xs_restart_after_auth(xs);
 }
 
+static void h_features(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	(void)xs;
+	(void)el;
+	note("features");
+	arena_free(a);
+}
+
 /* A check runs off the loop: what follows waits. */
 static void h_hold(struct xstream *xs, struct arena *a, struct xml_node *el)
 {
@@ -311,6 +319,8 @@ static const struct xs_route routes[] = {
 	/* shadowed by the whole-namespace row above */
 	{XML_NS_DIALBACK, "special", OPEN_ | READY_, XS_AUTH_ANY, h_special},
 	{NULL, "anyns", OPEN_ | READY_, XS_AUTH_ANY, h_anyns},
+	/* the initiating side hears the peer's features as an element */
+	{XML_NS_STREAM, "features", OPEN_, XS_AUTH_ANY, h_features},
 };
 
 /* Hosts: the domain strings outlive the header (they are "config"). */
@@ -1422,6 +1432,85 @@ static void output_ops_carry_errors(void **state)
 	assert_int_equal(T.ops_closes, 1);
 }
 
+
+/* ---- the initiating side ---- */
+
+#define INIT_HDR                                                                                               \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='" STREAMS_NS "'" KIND_ATTRS     \
+	" from='default.example' to='peer.example' version='1.0' xml:lang='en'>"
+#define PEER_REPLY(ns, id)                                                                                     \
+	"<stream:stream xmlns='" ns "' xmlns:stream='" STREAMS_NS "' " id " from='peer.example' "              \
+	"to='default.example' version='1.0'>"
+
+/* We open: our header comes first, to the peer's domain and without an
+ * id (RFC 6120 §4.7.3); the peer's header is not answered, its id is
+ * kept, and its features reach the kind's routes. */
+static void initiator_sends_first_and_keeps_the_peer_id(void **state)
+{
+	(void)state;
+	start();
+	xs_initiate(&T.xs, "peer.example");
+	expect_bytes(INIT_HDR);
+	assert_true(T.xs.initiator);
+	assert_int_equal(T.xs.state, XS_WAIT_HEADER);
+	peer_sends(PEER_REPLY("jabber:server", "id='s2s-id-1'") "<stream:features/>");
+	expect_bytes("");
+	assert_string_equal(T.xs.peer_id, "s2s-id-1");
+	assert_int_equal(T.xs.state, XS_OPEN);
+	assert_int_equal(T.selects, 0);
+	assert_int_equal(T.features, 0);
+	expect_calls("features|");
+}
+
+/* After authentication and after TLS, the initiating side opens the new
+ * stream itself, and the peer's new header is again not answered. */
+static void initiator_reopens_after_auth_and_tls(void **state)
+{
+	(void)state;
+	start();
+	xs_initiate(&T.xs, "peer.example");
+	expect_bytes(INIT_HDR);
+	peer_sends(PEER_REPLY("jabber:server", "id='one'") "<stream:features/><auth " PING "/>");
+	expect_bytes("<ok/>" INIT_HDR);
+	assert_int_equal(T.restarts, 1);
+	assert_int_equal(T.xs.state, XS_WAIT_HEADER);
+	peer_sends(PEER_REPLY("jabber:server", "id='two'") "<stream:features/>");
+	expect_bytes("");
+	assert_string_equal(T.xs.peer_id, "two");
+	xs_tls_established(&T.xs);
+	expect_bytes(INIT_HDR);
+	peer_sends(PEER_REPLY("jabber:server", "id='three'"));
+	expect_bytes("");
+	assert_string_equal(T.xs.peer_id, "three");
+	expect_calls("features|auth|features|");
+}
+
+/* The peer's header in the wrong content namespace is a stream error
+ * (our header was sent already); a missing id is kept as empty. */
+static void initiator_checks_the_peer_header(void **state)
+{
+	(void)state;
+	start();
+	xs_initiate(&T.xs, "peer.example");
+	expect_bytes(INIT_HDR);
+	peer_sends(PEER_REPLY("jabber:client", "id='x'"));
+	struct buf w = BUF_INIT;
+	want_error(&w, "invalid-namespace", "tester streams use the jabber:server namespace");
+	buf_append_str(&w, "</stream:stream>");
+	expect_closed(buf_cstr(&w),
+		      "stream error <invalid-namespace/>: tester streams use the jabber:server namespace");
+	buf_clear(&w);
+	teardown(NULL);
+	setup(NULL);
+	start();
+	xs_initiate(&T.xs, "peer.example");
+	expect_bytes(INIT_HDR);
+	peer_sends(PEER_REPLY("jabber:server", ""));
+	expect_bytes("");
+	assert_string_equal(T.xs.peer_id, "");
+	assert_int_equal(T.xs.state, XS_OPEN);
+}
+
 int main(void)
 {
 	/* a peer gone for good must be an EPIPE, not a signal */
@@ -1473,6 +1562,9 @@ int main(void)
 		T_(keepalive_on_ready_quiet_stream_only),
 		T_(output_ops_carry_header_features_writes_and_close),
 		T_(output_ops_carry_errors),
+		T_(initiator_sends_first_and_keeps_the_peer_id),
+		T_(initiator_reopens_after_auth_and_tls),
+		T_(initiator_checks_the_peer_header),
 	};
 #undef T_
 	int rc = cmocka_run_group_tests_name("stream", tests, NULL, NULL);
