@@ -374,9 +374,16 @@ void xs_restart_after_auth(struct xstream *xs)
 
 void xs_resume_after_hold(struct xstream *xs)
 {
-	/* The old parser cannot resume after a stop: a fresh one is primed
-	 * with a stream header of this kind, which is answered with nothing.
-	 * (A buf: header_attrs has no bound.) */
+	xs->restart = XS_RESTART_NONE; /* the hold ends */
+	/* The same stream goes on in the context of the peer's own header,
+	 * so prefixes it declared there stay bound. */
+	if (xml_parser_continue(xs->parser)) {
+		xs_feed_pending(xs);
+		return;
+	}
+	/* Not stopped after an element (cannot happen for a hold from a
+	 * route handler): a fresh parser primed with a header of this kind,
+	 * which is answered with nothing.  (A buf: header_attrs has no bound.) */
 	struct buf header = BUF_INIT;
 	buf_printf(&header, "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
 		   XML_NS_STREAM, xs->kind->header_attrs);

@@ -811,6 +811,25 @@ bool xml_parser_trim(struct xml_parser *p)
 	return true;
 }
 
+bool xml_parser_continue(struct xml_parser *p)
+{
+	/* Stopped right after a top-level element: the stream root is the
+	 * only open element, and the saved header re-creates its context
+	 * (the peer's own namespace declarations) as after a trim. */
+	if (p->state != PARSER_STOPPED || !p->header_done || p->stream_ended || p->depth != 1 || !p->resume)
+		return false;
+	expat_free(p);
+	p->state = PARSER_RUNNING;
+	p->stop_requested = false;
+	/* Expat was handed bytes past the stop; the caller feeds them again. */
+	p->fed = p->stop_off;
+	p->boundary = p->stop_off;
+	p->keep_off = p->stop_off;
+	buf_reset(&p->keep);
+	p->dormant = true;
+	return true;
+}
+
 /* A new expat parser in the context of the open stream. */
 static void parser_wake(struct xml_parser *p)
 {

@@ -226,6 +226,11 @@ enum xml_error xml_parser_error(const struct xml_parser *p, const char **detail)
  * parser in that context, so nothing changes for the caller.  True when
  * the parser is (now) dormant, false when something is pending. */
 bool xml_parser_trim(struct xml_parser *p);
+/* After a stop right after a top-level element: the same stream goes on
+ * in the context of the peer's own header (its namespace declarations),
+ * from the byte after that element, which the caller feeds again.  False
+ * (nothing changed) when the parser did not stop there. */
+bool xml_parser_continue(struct xml_parser *p);
 /* Bytes held inside the parser for an incomplete stanza (for tests and
  * memory accounting); 0 between stanzas. */
 size_t xml_parser_buffered(const struct xml_parser *p);

@@ -82,3 +82,24 @@ def test_whitespace_then_stanza_after_starttls_is_injection(server):
             raise AssertionError("the injected stanza was delivered")
         except TimeoutError:
             pass
+
+
+def test_header_prefix_survives_a_failed_plain_attempt(server):
+    """A prefix the client declared only on its stream header stays bound
+    after a PLAIN attempt fails (the check runs off the loop and the stream
+    is held meanwhile); the next attempt, written with that prefix, logs
+    in."""
+    with raw.connect(server) as r:
+        r.open()
+        r.starttls()
+        r.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream="
+               "'http://etherx.jabber.org/streams' xmlns:sasl='urn:ietf:params:xml:ns:xmpp-sasl' "
+               "to='localhost' version='1.0'>")
+        r.expect(rb"<stream:features.*?</stream:features>")
+        r.send(f"<sasl:auth mechanism='PLAIN'>{plain('alice', 'wrong')}</sasl:auth>")
+        assert r.expect(rb"<failure[^>]*>\s*<([a-z-]+)").group(1) == b"not-authorized"
+        r.send(f"<sasl:auth mechanism='PLAIN'>{plain('alice')}</sasl:auth>")
+        r.expect(rb"<success[^>]*(?:/>|>.*?</success>)")
+        r.open()
+        assert r.bind().startswith("alice@localhost/")
+    assert "not-well-formed" not in server.log()
