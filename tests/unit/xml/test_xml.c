@@ -921,6 +921,51 @@ static void stop_after_element(void **state)
 	}
 }
 
+/* xml_parser_continue: after a stop right after an element, the same
+ * stream goes on from the next byte, in the context of the peer's own
+ * header (a prefix declared only there stays bound), with raw bytes and
+ * limits counted from the stop; split at every byte. */
+static void continue_after_stop(void **state)
+{
+	(void)state;
+	const char *hdr = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+			  "xmlns:s='urn:ietf:params:xml:ns:xmpp-sasl' to='example.com' version='1.0'>";
+	const char *first = "<s:auth mechanism='PLAIN'>AAAA</s:auth>";
+	const char *rest = "<s:auth mechanism='PLAIN'>BBBB</s:auth><message to='a@b'><body>hi</body></message>";
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s%s%s", hdr, first, rest);
+	size_t upto = strlen(hdr) + strlen(first);
+	for (size_t split = upto; split <= strlen(buf); split++) {
+		struct collect c;
+		collect_init(&c, &big_limits, false);
+		c.stop_after = 0;
+		size_t consumed = 0;
+		assert_int_equal(xml_parser_feed(c.p, buf, split, &consumed), XML_FEED_STOPPED);
+		assert_int_equal(consumed, upto);
+		assert_int_equal(c.n, 1);
+		assert_true(xml_parser_continue(c.p));
+		assert_false(xml_parser_continue(c.p)); /* running: nothing to continue */
+		c.stop_after = -1;
+		assert_int_equal(xml_parser_feed(c.p, buf + upto, split - upto, &consumed), XML_FEED_OK);
+		if (split < strlen(buf))
+			assert_int_equal(feed_str(&c, buf + split), XML_FEED_OK);
+		assert_int_equal(c.n, 3);
+		assert_int_equal(c.headers, 1); /* no second stream_start */
+		const char *log = buf_cstr(&c.log);
+		/* the prefixed element re-parsed in its namespace, raw bytes exact */
+		assert_non_null(strstr(log, "E[<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>BBBB</auth>|"));
+		assert_non_null(strstr(log, "|18:<message to='a@b'><body>hi</body></message>]"));
+		collect_clear(&c);
+	}
+	/* Not stopped after an element: nothing to continue. */
+	struct collect c;
+	collect_init(&c, &big_limits, false);
+	assert_false(xml_parser_continue(c.p));
+	assert_int_equal(feed_str(&c, hdr), XML_FEED_OK);
+	assert_false(xml_parser_continue(c.p));
+	collect_clear(&c);
+}
+
 static void stop_on_header_and_end(void **state)
 {
 	(void)state;
@@ -1609,6 +1654,7 @@ int main(void)
 		cmocka_unit_test(encoding_declarations),
 		cmocka_unit_test(error_is_sticky),
 		cmocka_unit_test(stop_after_element),
+		cmocka_unit_test(continue_after_stop),
 		cmocka_unit_test(stop_on_header_and_end),
 		cmocka_unit_test(reset_drops_partial_bytes),
 		cmocka_unit_test(stop_outside_handler_is_ignored),
