@@ -184,6 +184,30 @@ static const struct opt options[] = {
 	 "Answer software version queries (XEP-0092) with name and version"},
 
 	/* s2s */
+	{"s2s.listen", OPT_STRLIST, OFF(s2s.listen), 0, "127.0.0.1", 0, 0, NULL,
+	 "Addresses other servers connect to (IPv4 or IPv6 literals); loopback by default so that "
+	 "federation is opened on purpose"},
+	{"s2s.port", OPT_UINT, OFF(s2s.port), 5269, NULL, 0, 65535, NULL,
+	 "Port for incoming server streams with STARTTLS (RFC 6120); 0 turns it off"},
+	{"s2s.tls_port", OPT_UINT, OFF(s2s.tls_port), 0, NULL, 0, 65535, NULL,
+	 "Port for incoming server streams with direct TLS (XEP-0368, ALPN xmpp-server); "
+	 "0 turns it off (few peers use it yet)"},
+	{"s2s.ca", OPT_PATH, OFF(s2s.ca), 0, "trust/s2s", 0, 0, NULL,
+	 "CA certificates peer servers' certificates are checked against before SASL EXTERNAL is "
+	 "offered: a PEM file or a directory of them (managed by parleyctl trust --store s2s; "
+	 "reloaded on SIGHUP); never the system CA bundle, so only CAs you chose vouch for a domain"},
+	{"s2s.verify_depth", OPT_UINT, OFF(s2s.verify_depth), 4, NULL, 1, 16, NULL,
+	 "Most intermediate CA certificates between a peer server's certificate and a trusted CA"},
+	{"s2s.require_tls", OPT_BOOL, OFF(s2s.require_tls), 1, NULL, 0, 1, NULL,
+	 "Incoming server streams must use TLS before anything else; turn off only for tests on "
+	 "loopback (authentication by certificate needs TLS anyway)"},
+	{"s2s.mechanisms", OPT_STRLIST, OFF(s2s.mechanisms), 0, "EXTERNAL", 0, 0, NULL,
+	 "SASL mechanisms offered to peer servers: EXTERNAL (XEP-0178: the peer's certificate, "
+	 "verified against s2s.ca, must name its domain) is the only one servers use; an empty list "
+	 "offers none"},
+	{"s2s.allow_cn", OPT_BOOL, OFF(s2s.allow_cn), 0, NULL, 0, 1, NULL,
+	 "Accept a peer certificate's subject CN as its domain when it has no DNS-ID, SRV-ID or "
+	 "XmppAddr at all (RFC 6125 6.4.4 allows it; modern CAs always write SANs, so off)"},
 	{"s2s.queue_max", OPT_UINT, OFF(s2s.queue_max), 1000, NULL, 1, 1000000, NULL,
 	 "Stanzas waiting for the link to one remote domain while it comes up (per pair of our "
 	 "domain and theirs); the next one is answered with <resource-constraint/> (wait). "
@@ -587,6 +611,15 @@ int config_load(const char *path, struct config *cfg, char **err)
 	if (cfg->c2s.port && cfg->c2s.port == cfg->c2s.tls_port) {
 		fail(&ld, config_lookup(&cf, "c2s.tls_port"),
 		     "c2s.tls_port: the same port as c2s.port; give each its own");
+		goto fail_ld;
+	}
+	if (cfg->s2s.listen.n == 0 && (cfg->s2s.port || cfg->s2s.tls_port)) {
+		fail(&ld, config_lookup(&cf, "s2s.listen"), "s2s.listen: no address to listen on");
+		goto fail_ld;
+	}
+	if (cfg->s2s.port && cfg->s2s.port == cfg->s2s.tls_port) {
+		fail(&ld, config_lookup(&cf, "s2s.tls_port"),
+		     "s2s.tls_port: the same port as s2s.port; give each its own");
 		goto fail_ld;
 	}
 	if (!cfg->database) {

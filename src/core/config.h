@@ -108,6 +108,14 @@ struct config {
 
 	struct {
 		unsigned queue_max; /* stanzas queued per remote link while it is not up */
+		struct config_strlist listen;
+		unsigned port;       /* STARTTLS; 0 = off */
+		unsigned tls_port;   /* direct TLS (XEP-0368, ALPN xmpp-server); 0 = off */
+		char *ca;            /* peer CAs: PEM file or directory (absolute); NULL: none */
+		unsigned verify_depth;
+		bool require_tls;
+		struct config_strlist mechanisms;
+		bool allow_cn;       /* CN-IDs name a peer domain (RFC 6125 6.4.4) */
 	} s2s;
 };
 

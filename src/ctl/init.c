@@ -45,12 +45,15 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"c2s-port", required_argument, NULL, 'p'},
 		{"tls-port", required_argument, NULL, 't'},
+		{"s2s-port", required_argument, NULL, 's'},
+		{"s2s-tls-port", required_argument, NULL, 'S'},
 		{"workers", required_argument, NULL, 'w'},
 		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *domain = NULL, *listen = NULL;
 	unsigned port = 5222, tls_port = 5223, workers = 0;
+	unsigned s2s_port = 5269, s2s_tls_port = 0;
 	bool force = false;
 	int opt;
 	optind = 1;
@@ -68,6 +71,14 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 			break;
 		case 't':
 			if (parse_port(optarg, &tls_port) < 0)
+				goto usage;
+			break;
+		case 's':
+			if (parse_port(optarg, &s2s_port) < 0)
+				goto usage;
+			break;
+		case 'S':
+			if (parse_port(optarg, &s2s_tls_port) < 0)
 				goto usage;
 			break;
 		case 'w':
@@ -134,9 +145,13 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	cfg.workers = workers;
 	cfg.c2s.port = port;
 	cfg.c2s.tls_port = tls_port;
+	cfg.s2s.port = s2s_port;
+	cfg.s2s.tls_port = s2s_tls_port;
 	if (listen) {
 		free(cfg.c2s.listen.items[0]);
 		cfg.c2s.listen.items[0] = xstrdup(listen);
+		free(cfg.s2s.listen.items[0]);
+		cfg.s2s.listen.items[0] = xstrdup(listen);
 	}
 	FILE *f = fopen(buf_cstr(&path), "w");
 	if (!f) {
@@ -175,6 +190,6 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: parleyctl init DIR --domain DOMAIN [--listen IP] [--c2s-port N] [--tls-port N] "
-			"[--workers N] [--force]\n");
+			"[--s2s-port N] [--s2s-tls-port N] [--workers N] [--force]\n");
 	return CTL_USAGE;
 }

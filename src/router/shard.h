@@ -27,6 +27,7 @@ struct server {
 	struct shard **shards;    /* shards[i]->w == &workers[i] */
 	struct tls_server *tls;   /* c2s certificates */
 	struct tls_client_auth *client_auth; /* c2s client certificates (reloadable) */
+	struct tls_client_auth *s2s_trust;   /* peer server CAs, s2s.ca (reloadable) */
 };
 
 /* Per worker. */

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "im/im.h"
+#include "s2s/s2s.h"
 #include "router/shard.h"
 #include "server/services.h"
 #include "store/store.h"
@@ -64,6 +65,7 @@ static struct tls_server *load_tls(const struct config *cfg, char **err)
  * the reverse order (server/services.h). */
 static const struct service_ops *const services[] = {
 	&c2s_service,
+	&s2s_service,
 	NULL,
 };
 
@@ -156,6 +158,17 @@ static void log_client_auth(const char *what, struct tls_client_auth *ca)
 			       : "clients are not asked for certificates (c2s.client_certs off or no trusted CA)");
 }
 
+static void log_s2s_trust(const char *what, struct tls_client_auth *ca, const struct config *cfg)
+{
+	struct tls_client_auth_info info;
+	tls_client_auth_info(ca, &info);
+	log_info("server", "%s s2s trust store %s (generation %u): %zu CA certificate%s; %s", what,
+		 cfg->s2s.ca ? cfg->s2s.ca : "(none)", info.generation, info.ncas, info.ncas == 1 ? "" : "s",
+		 info.requests ? "peer servers are asked for certificates (SASL EXTERNAL for those that verify)"
+			       : "peer servers are not asked for certificates: no trusted CA in s2s.ca "
+				 "(parleyctl trust add --store s2s), so SASL EXTERNAL is never offered");
+}
+
 /* SIGHUP: trust stores changed (parleyctl trust add|remove).  New
  * connections use the new generation; open ones keep theirs. */
 static void on_reload(uv_signal_t *h, int signum)
@@ -171,6 +184,13 @@ static void on_reload(uv_signal_t *h, int signum)
 		return;
 	}
 	log_client_auth("SIGHUP: reloaded the", m->srv->client_auth);
+	s2s_trust_config(m->srv->cfg, &tc);
+	if (tls_client_auth_reload(m->srv->s2s_trust, &tc, &err) < 0) {
+		log_error("server", "SIGHUP: cannot reload the s2s trust store: %s; keeping the previous one", err);
+		free(err);
+		return;
+	}
+	log_s2s_trust("SIGHUP: reloaded the", m->srv->s2s_trust, m->srv->cfg);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -274,7 +294,23 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_client_auth("loaded the", client_auth);
-	struct server srv = {.cfg = &cfg, .nworkers = cfg.workers, .tls = tls, .client_auth = client_auth};
+	struct tls_client_auth_config sac;
+	s2s_trust_config(&cfg, &sac);
+	struct tls_client_auth *s2s_trust = tls_client_auth_new(&sac, &err);
+	if (!s2s_trust) {
+		log_error("server", "s2s trust store: %s; check s2s.ca in %s", err, cfg.path);
+		free(err);
+		tls_client_auth_free(client_auth);
+		tls_server_free(tls);
+		config_free(&cfg);
+		return 1;
+	}
+	log_s2s_trust("loaded the", s2s_trust, &cfg);
+	struct server srv = {.cfg = &cfg,
+			     .nworkers = cfg.workers,
+			     .tls = tls,
+			     .client_auth = client_auth,
+			     .s2s_trust = s2s_trust};
 	srv.workers = xcalloc(cfg.workers, sizeof(struct worker));
 	srv.shards = xcalloc(cfg.workers, sizeof(struct shard *));
 	int rc = 1;
@@ -365,6 +401,7 @@ cleanup:
 	free(srv.shards);
 	free(srv.workers);
 	tls_client_auth_free(client_auth);
+	tls_client_auth_free(s2s_trust);
 	tls_server_free(tls);
 	config_free(&cfg);
 	arena_cache_drain();

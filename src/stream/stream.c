@@ -237,8 +237,12 @@ static void on_stream_start(void *ud, const struct xml_node *h)
 		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
 		return;
 	}
-	xs_send_header(xs, xml_node_attr(h, "from"));
+	const char *from = xml_node_attr(h, "from");
+	snprintf(xs->peer_domain, sizeof(xs->peer_domain), "%s", from ? from : "");
+	xs_send_header(xs, from);
 	xs_send_features(xs);
+	if (xs->authenticated && k->ready_after_auth)
+		xs->state = XS_READY;
 }
 
 static void on_stream_end(void *ud)

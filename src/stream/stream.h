@@ -107,6 +107,9 @@ struct xs_kind {
 	bool (*auth_restart)(struct xstream *xs, const char *data, size_t len);
 	/* Who the peer is, for log lines ("alice@localhost", or its address). */
 	const char *(*who)(const struct xstream *xs);
+	/* Ready for stanzas as soon as the header after authentication is
+	 * answered (s2s); otherwise the kind says when (c2s: after binding). */
+	bool ready_after_auth;
 	/* Initiating side only, may be NULL: the peer's header passed the
 	 * generic checks (its id is in xs->peer_id); check its 'from'.
 	 * Returns false after sending a stream error. */
@@ -127,7 +130,10 @@ struct xstream {
 	const char *domain; /* the local host (config string) */
 	char id[24];            /* ours, as the receiving entity */
 	char peer_id[64];       /* the peer's, as the initiating entity (dialback keys) */
-	char peer_domain[256];  /* initiating: the domain we opened the stream to */
+	/* The peer's domain: initiating, the one we opened the stream to;
+	 * receiving, the 'from' of the peer's last header (a claim until
+	 * the kind's rule authenticates it; "" when it named none). */
+	char peer_domain[256];
 	uint64_t started_ms;
 	struct buf pending; /* input after a restart or during a hold */
 };

@@ -66,11 +66,14 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="parley-test-")
         self.port = free_port()
         self.tls_port = free_port()
+        self.s2s_port = free_port()
+        self.s2s_tls_port = free_port()
         self.conf = os.path.join(self.dir, "parley.conf")
         self.logpath = os.path.join(self.dir, "parleyd.log")
         self.proc = None
         self.ctl("init", self.dir, "--domain", domain, "--c2s-port", str(self.port),
-                 "--tls-port", str(self.tls_port), "--workers", str(workers))
+                 "--tls-port", str(self.tls_port), "--s2s-port", str(self.s2s_port),
+                 "--s2s-tls-port", str(self.s2s_tls_port), "--workers", str(workers))
         opts = {"log_level": log_level}
         opts.update(options or {})
         self.configure(**opts)
