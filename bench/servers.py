@@ -251,7 +251,9 @@ class Parley(Instance):
         if os.path.exists(self.inst):
             shutil.rmtree(self.inst)
         subprocess.run([self.parleyctl, "init", self.inst, "--domain", DOMAIN, "--c2s-port", str(self.port),
-                        "--tls-port", str(free_port()), "--workers", str(self.workers)],
+                        "--tls-port", str(free_port()), "--workers", str(self.workers),
+                        # No s2s, as for the peers (and no clash on 5269).
+                        "--s2s-port", "0"],
                        check=True, capture_output=True, text=True, timeout=60)
         with open(self.conf) as f:
             text = f.read()
