@@ -261,14 +261,8 @@ static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
 	(void)c;
 	struct c2s_stream *s = owner;
 	const struct config *cfg = s->sh->srv->cfg;
-	const struct xs_timeouts t = {
-		.handshake_s = cfg->limits.handshake_timeout,
-		.idle_s = cfg->limits.idle_timeout,
-		.keepalive_s = cfg->limits.keepalive,
-		.ready_what = "authenticated and bound",
-		.handshake_name = "limits.handshake_timeout",
-		.idle_name = "limits.idle_timeout",
-	};
+	struct xs_timeouts t;
+	xs_timeouts_from_limits(cfg, "authenticated and bound", &t);
 	if (!xs_tick(&s->xs, now, &t))
 		xs_sasl_tick(&s->sasl, now);
 }

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 
 #include "core/arena.h"
+#include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
 
@@ -476,6 +477,18 @@ void xs_tls_established(struct xstream *xs)
 }
 
 /* ---- timeouts ---- */
+
+void xs_timeouts_from_limits(const struct config *cfg, const char *ready_what, struct xs_timeouts *t)
+{
+	*t = (struct xs_timeouts){
+		.handshake_s = cfg->limits.handshake_timeout,
+		.idle_s = cfg->limits.idle_timeout,
+		.keepalive_s = cfg->limits.keepalive,
+		.ready_what = ready_what,
+		.handshake_name = "limits.handshake_timeout",
+		.idle_name = "limits.idle_timeout",
+	};
+}
 
 bool xs_tick(struct xstream *xs, uint64_t now, const struct xs_timeouts *t)
 {

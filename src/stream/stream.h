@@ -194,5 +194,9 @@ struct xs_timeouts {
 	const char *handshake_name, *idle_name;
 };
 bool xs_tick(struct xstream *xs, uint64_t now_ms, const struct xs_timeouts *t);
+/* The timeouts of the `limits` section (handshake_timeout, idle_timeout,
+ * keepalive), with what "ready" means for the kind. */
+struct config;
+void xs_timeouts_from_limits(const struct config *cfg, const char *ready_what, struct xs_timeouts *t);
 
 #endif
