@@ -208,6 +208,10 @@ static const struct opt options[] = {
 	{"s2s.allow_cn", OPT_BOOL, OFF(s2s.allow_cn), 0, NULL, 0, 1, NULL,
 	 "Accept a peer certificate's subject CN as its domain when it has no DNS-ID, SRV-ID or "
 	 "XmppAddr at all (RFC 6125 6.4.4 allows it; modern CAs always write SANs, so off)"},
+	{"s2s.stanza_bytes", OPT_SIZE, OFF(s2s.stanza_bytes), 512 * KIB, NULL, 1 * KIB, 64 * MIB, NULL,
+	 "Largest stanza from an authenticated server, in bytes: a server relays what its users send "
+	 "(and RFC 6120 servers must accept at least 10,000 bytes), so it is larger than "
+	 "limits.stanza_bytes for clients; before authentication limits.stanza_bytes_preauth applies"},
 	{"s2s.queue_max", OPT_UINT, OFF(s2s.queue_max), 1000, NULL, 1, 1000000, NULL,
 	 "Stanzas waiting for the link to one remote domain while it comes up (per pair of our "
 	 "domain and theirs); the next one is answered with <resource-constraint/> (wait). "
@@ -624,6 +628,11 @@ int config_load(const char *path, struct config *cfg, char **err)
 	}
 	if (!cfg->database) {
 		fail(&ld, config_lookup(&cf, "database"), "database: names no file");
+		goto fail_ld;
+	}
+	if (cfg->limits.stanza_bytes_preauth > cfg->s2s.stanza_bytes) {
+		fail(&ld, config_lookup(&cf, "limits.stanza_bytes_preauth"),
+		     "limits.stanza_bytes_preauth: larger than s2s.stanza_bytes");
 		goto fail_ld;
 	}
 	if (cfg->limits.stanza_bytes_preauth > cfg->limits.stanza_bytes) {

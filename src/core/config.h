@@ -108,6 +108,7 @@ struct config {
 
 	struct {
 		unsigned queue_max; /* stanzas queued per remote link while it is not up */
+		size_t stanza_bytes; /* largest stanza from an authenticated server */
 		struct config_strlist listen;
 		unsigned port;       /* STARTTLS; 0 = off */
 		unsigned tls_port;   /* direct TLS (XEP-0368, ALPN xmpp-server); 0 = off */

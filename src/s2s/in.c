@@ -25,7 +25,6 @@
 #include "xml/ns.h"
 #include "xml/xml.h"
 
-enum { S2S_STANZA_BYTES_MIN = 512 * 1024 }; /* after authentication */
 
 static const char *const alpn_xmpp_server[] = {"xmpp-server"};
 
@@ -45,8 +44,7 @@ static const char *claimed(const struct s2s_in *s)
 
 static void s2s_limits(const struct config *cfg, bool authed, struct xml_limits *lim)
 {
-	size_t big = cfg->limits.stanza_bytes > S2S_STANZA_BYTES_MIN ? cfg->limits.stanza_bytes : S2S_STANZA_BYTES_MIN;
-	lim->stanza_bytes = authed ? big : cfg->limits.stanza_bytes_preauth;
+	lim->stanza_bytes = authed ? cfg->s2s.stanza_bytes : cfg->limits.stanza_bytes_preauth;
 	lim->header_bytes = cfg->limits.header_bytes;
 	lim->depth = cfg->limits.depth;
 	lim->elements = cfg->limits.elements;

@@ -39,11 +39,21 @@ def wait_port(port, timeout=10.0):
 
 def set_option(text, key, value):
     """Replaces `key = ...;` (a key inside its section, as parleyctl init
-    writes them: one setting per line) with a new libconfig value."""
+    writes them: one setting per line) with a new libconfig value.  A bare
+    key is the first setting of that name; "section.key" the one in that
+    section (for names that two sections share)."""
+    start = 0
+    if "." in key:
+        section, key = key.split(".", 1)
+        m = re.search(r"^" + re.escape(section) + r": \{$", text, re.M)
+        if not m:
+            raise KeyError(f"section {section} not found in the generated configuration")
+        start = m.end()
     pattern = re.compile(r"^(\s*)" + re.escape(key) + r" = .*;$", re.M)
-    if not pattern.search(text):
+    m = pattern.search(text, start)
+    if not m:
         raise KeyError(f"setting {key} not found in the generated configuration")
-    return pattern.sub(lambda m: f"{m.group(1)}{key} = {value};", text, count=1)
+    return text[:m.start()] + f"{m.group(1)}{key} = {value};" + text[m.end():]
 
 
 def lc(value):

@@ -67,10 +67,10 @@ def mechanisms(features):
     return [m.decode() for m in re.findall(rb"<mechanism>([^<]+)</mechanism>", features)]
 
 
-def s2s_server(make_server, trust=True):
+def s2s_server(make_server, trust=True, options=None):
     """A started instance whose s2s trust store holds a CA made by
     parleyctl (reloaded with SIGHUP), and that CA's directory."""
-    s = make_server(options={"fail_delay_max": 0})
+    s = make_server(options={"fail_delay_max": 0, **(options or {})})
     s.add_user("alice@localhost")
     pki = Pki(s)
     ca = pki.ca("peers", cn="Peer CA")
@@ -298,3 +298,23 @@ def test_shutdown_ends_open_links(make_server):
     assert ready.stream_error()[0] == "system-shutdown"
     assert negotiating.stream_error()[0] == "system-shutdown"
     s.stop()
+
+
+def test_server_stanza_limit_is_its_own_setting(make_server):
+    """An authenticated server may send stanzas up to s2s.stanza_bytes,
+    whatever limits.stanza_bytes allows clients; past it the link ends
+    with policy-violation naming the limit."""
+    s, pki, ca = s2s_server(make_server, options={"limits.stanza_bytes": 4096, "stanza_bytes_preauth": 2048,
+                                                          "s2s.stanza_bytes": 16384})
+    cert, key = server_cert(pki, REMOTE, ca)
+    a = alice(s)
+    r = authenticated_link(s, cert, key)
+    big = "x" * 8000  # over the clients' limit, within the servers'
+    r.send(f"<message from='someone@{REMOTE}' to='alice@localhost' type='chat'><body>{big}</body></message>")
+    a.expect_message(big, timeout=10)
+    r.send(f"<message from='someone@{REMOTE}' to='alice@localhost'><body>{'y' * 20000}</body></message>")
+    cond, text = r.stream_error()
+    assert cond == "policy-violation", (cond, text)
+    assert "16384" in text, text
+    nothing_for(a, "yyyyyyyy")
+    a.close()
