@@ -20,5 +20,9 @@ int c2s_listen(struct shard *sh, char **err);
 /* Stops listening and ends every stream of this worker with
  * <system-shutdown/>. */
 void c2s_shutdown(struct shard *sh);
+/* The client ports: STARTTLS (c2s.port) and direct TLS (c2s.tls_port). */
+struct config;
+struct listener_port;
+void c2s_ports(const struct config *cfg, struct listener_port *ports);
 
 #endif

@@ -14,22 +14,16 @@ static void c2s_stats(struct shard *sh, struct buf *out)
 	size_t n = 0;
 	list_for_each(pos, &sh->streams)
 		n++;
-	buf_printf(out, "%zu stream%s, %u listener%s", n, n == 1 ? "" : "s", sh->nlisteners,
-		   sh->nlisteners == 1 ? "" : "s");
+	buf_printf(out, "%zu stream%s, %u listener%s", n, n == 1 ? "" : "s", sh->listeners.n,
+		   sh->listeners.n == 1 ? "" : "s");
 }
 
 static void c2s_describe(const struct server *srv, struct buf *out)
 {
-	const struct config *cfg = srv->cfg;
+	struct listener_port ports[2];
+	c2s_ports(srv->cfg, ports);
 	buf_append_str(out, "clients on ");
-	size_t first = out->len;
-	for (size_t i = 0; i < cfg->c2s.listen.n; i++) {
-		const char *ip = cfg->c2s.listen.items[i];
-		if (cfg->c2s.port)
-			buf_printf(out, "%s%s:%u (STARTTLS)", out->len > first ? ", " : "", ip, cfg->c2s.port);
-		if (cfg->c2s.tls_port)
-			buf_printf(out, "%s%s:%u (direct TLS)", out->len > first ? ", " : "", ip, cfg->c2s.tls_port);
-	}
+	listener_set_describe(out, &srv->cfg->c2s.listen, ports, 2);
 }
 
 const struct service_ops c2s_service = {

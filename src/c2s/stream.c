@@ -327,35 +327,24 @@ static void c2s_accept(struct worker *w, int fd, void *ud)
 	}
 }
 
+void c2s_ports(const struct config *cfg, struct listener_port *ports)
+{
+	ports[0] = (struct listener_port){cfg->c2s.port, "STARTTLS", (void *)&port_starttls};
+	ports[1] = (struct listener_port){cfg->c2s.tls_port, "direct TLS", (void *)&port_direct};
+}
+
 int c2s_listen(struct shard *sh, char **err)
 {
 	const struct config *cfg = sh->srv->cfg;
-	for (size_t i = 0; i < cfg->c2s.listen.n; i++) {
-		const char *ip = cfg->c2s.listen.items[i];
-		unsigned ports[2] = {cfg->c2s.port, cfg->c2s.tls_port};
-		const struct c2s_port *kinds[2] = {&port_starttls, &port_direct};
-		for (int k = 0; k < 2; k++) {
-			if (!ports[k])
-				continue;
-			if (sh->nlisteners == sizeof(sh->listeners) / sizeof(sh->listeners[0])) {
-				*err = xstrdup("too many c2s listeners");
-				return -1;
-			}
-			struct listener *l = listener_new(sh->w, ip, ports[k], (int)cfg->c2s.backlog, sh->w->id == 0,
-							  c2s_accept, (void *)kinds[k], err);
-			if (!l)
-				return -1;
-			sh->listeners[sh->nlisteners++] = l;
-		}
-	}
-	return 0;
+	struct listener_port ports[2];
+	c2s_ports(cfg, ports);
+	return listener_set_open(&sh->listeners, sh->w, &cfg->c2s.listen, ports, 2, (int)cfg->c2s.backlog, c2s_accept,
+				 "c2s", err);
 }
 
 void c2s_shutdown(struct shard *sh)
 {
-	for (unsigned i = 0; i < sh->nlisteners; i++)
-		listener_close(sh->listeners[i]);
-	sh->nlisteners = 0;
+	listener_set_close(&sh->listeners);
 	list_for_each_safe(pos, &sh->streams)
 	{
 		struct c2s_stream *s = list_entry(pos, struct c2s_stream, link);

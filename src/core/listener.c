@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "core/worker.h"
 
@@ -157,4 +159,47 @@ void listener_close(struct listener *l)
 unsigned listener_port(const struct listener *l)
 {
 	return l->port;
+}
+
+int listener_set_open(struct listener_set *set, struct worker *w, const struct config_strlist *addrs,
+		      const struct listener_port *ports, size_t nports, int backlog, listener_accept_fn *fn,
+		      const char *what, char **err)
+{
+	for (size_t i = 0; i < addrs->n; i++) {
+		for (size_t k = 0; k < nports; k++) {
+			if (!ports[k].port)
+				continue;
+			if (set->n == LISTENER_SET_MAX) {
+				char text[64];
+				snprintf(text, sizeof(text), "too many %s listeners", what);
+				*err = xstrdup(text);
+				return -1;
+			}
+			/* The first worker checks that no other program holds the port. */
+			struct listener *l =
+				listener_new(w, addrs->items[i], ports[k].port, backlog, w->id == 0, fn, ports[k].ud, err);
+			if (!l)
+				return -1;
+			set->items[set->n++] = l;
+		}
+	}
+	return 0;
+}
+
+void listener_set_close(struct listener_set *set)
+{
+	for (unsigned i = 0; i < set->n; i++)
+		listener_close(set->items[i]);
+	set->n = 0;
+}
+
+void listener_set_describe(struct buf *out, const struct config_strlist *addrs, const struct listener_port *ports,
+			   size_t nports)
+{
+	size_t first = out->len;
+	for (size_t i = 0; i < addrs->n; i++)
+		for (size_t k = 0; k < nports; k++)
+			if (ports[k].port)
+				buf_printf(out, "%s%s:%u (%s)", out->len > first ? ", " : "", addrs->items[i],
+					   ports[k].port, ports[k].label);
 }

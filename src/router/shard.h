@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/list.h"
+#include "core/listener.h"
 #include "core/worker.h"
 
 struct store;
@@ -47,8 +48,9 @@ struct shard {
 	struct remote_table *remote;
 
 	struct list streams;     /* c2s streams on this worker (for shutdown) */
-	void *listeners[32];     /* core/listener.h objects of this worker */
-	unsigned nlisteners;
+	struct listener_set listeners; /* c2s */
+	struct list s2s_streams; /* incoming server streams (s2s/in.c) */
+	struct listener_set s2s_listeners;
 };
 
 static inline struct shard *shard_of(struct worker *w)

@@ -408,7 +408,7 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 	s2s_limits(cfg, false, &lim);
 	xs_init(&s->xs, &s2s_in_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
 	xs_sasl_init(&s->sasl, &s->xs, &s2s_sasl_rules, &cfg->s2s.mechanisms, cfg, w);
-	list_insert_tail(&s2s_worker_of(sh)->streams, &s->link);
+	list_insert_tail(&sh->s2s_streams, &s->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
 	char local[64];

@@ -31,17 +31,6 @@ static inline struct s2s_in *s2s_in_of(const struct xstream *xs)
 	return container_of(xs, struct s2s_in, xs);
 }
 
-/* ---- per worker (service.c) ---- */
-
-/* What s2s keeps per worker; touched only by that worker's thread (and by
- * the main thread before it starts). */
-struct s2s_worker {
-	struct list streams;  /* struct s2s_in */
-	void *listeners[16];  /* core/listener.h */
-	unsigned nlisteners;
-};
-struct s2s_worker *s2s_worker_of(const struct shard *sh);
-
 /* ---- in.c ---- */
 
 /* Accepting: `ud` is an s2s_port. */

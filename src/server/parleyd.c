@@ -324,6 +324,7 @@ int main(int argc, char **argv)
 		sh->srv = &srv;
 		sh->w = w;
 		list_init(&sh->streams);
+		list_init(&sh->s2s_streams);
 		srv.shards[made] = sh;
 		w->ctx = sh;
 		w->on_stop = shard_stop;

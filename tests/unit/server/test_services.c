@@ -230,7 +230,7 @@ static void test_c2s_service(void **state)
 	c2s_fixture_init(&f, "127.0.0.1", NULL, port, tls_port);
 	char *err = NULL;
 	assert_null(services_listen(c2s_only, &f.sh, &err));
-	assert_int_equal(f.sh.nlisteners, 2);
+	assert_int_equal(f.sh.listeners.n, 2);
 
 	/* the start-up line's part, as parleyd wrote it before the table */
 	struct buf out = BUF_INIT, want = BUF_INIT;
@@ -242,7 +242,7 @@ static void test_c2s_service(void **state)
 	assert_string_equal(buf_cstr(&out), "c2s: 0 streams, 2 listeners");
 
 	services_stop(c2s_only, &f.sh);
-	assert_int_equal(f.sh.nlisteners, 0);
+	assert_int_equal(f.sh.listeners.n, 0);
 	buf_reset(&out);
 	services_stats(c2s_only, &f.sh, &out);
 	assert_string_equal(buf_cstr(&out), "c2s: 0 streams, 0 listeners");
@@ -280,7 +280,7 @@ static void test_c2s_partial_listen_is_rolled_back(void **state)
 	assert_non_null(err);
 	assert_non_null(strstr(err, "192.0.2.1"));
 	free(err);
-	assert_int_equal(f.sh.nlisteners, 0);
+	assert_int_equal(f.sh.listeners.n, 0);
 	c2s_fixture_free(&f);
 }
 
