@@ -228,10 +228,7 @@ static void c2s_on_handshake(void *owner, struct conn *c)
 {
 	struct c2s_stream *s = owner;
 	void *t = conn_transport(c);
-	log_info("c2s", "conn=%llu %s: TLS established (%s, %s%s%s%s)", (unsigned long long)conn_id(c),
-		 conn_peer(c), tls_session_version(t), tls_session_cipher(t),
-		 tls_session_sni(t) ? ", SNI " : "", tls_session_sni(t) ? tls_session_sni(t) : "",
-		 s->direct_tls ? ", direct TLS" : "");
+	xs_log_tls(&s->xs, s->direct_tls);
 	xs_tls_established(&s->xs);
 
 	const struct config *cfg = s->sh->srv->cfg;

@@ -345,10 +345,8 @@ static void s2s_on_read(void *owner, struct conn *c, const char *data, size_t le
 static void s2s_on_handshake(void *owner, struct conn *c)
 {
 	struct s2s_in *s = owner;
-	void *t = conn_transport(c);
-	log_info("s2s", "conn=%llu %s: TLS established (%s, %s%s%s%s)", (unsigned long long)conn_id(c), conn_peer(c),
-		 tls_session_version(t), tls_session_cipher(t), tls_session_sni(t) ? ", SNI " : "",
-		 tls_session_sni(t) ? tls_session_sni(t) : "", s->direct_tls ? ", direct TLS" : "");
+	(void)c;
+	xs_log_tls(&s->xs, s->direct_tls);
 	xs_tls_established(&s->xs);
 }
 

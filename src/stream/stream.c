@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
+#include "tls/tls.h"
 
 /* A quiet ready stream keeps no parser between stanzas (the next byte
  * re-creates it): most of an idle session's memory otherwise. */
@@ -114,6 +115,51 @@ static void xs_send_header(struct xstream *xs, const char *to)
 	xs->header_sent = true;
 }
 
+/* The checks every header gets, on either side: in its place, the root
+ * <stream:stream>.  Returns the content namespace it declares (NULL:
+ * none), or sets *ok false after a stream error. */
+static const char *header_root(struct xstream *xs, const struct xml_node *h, bool *ok)
+{
+	*ok = false;
+	if (xs->state != XS_WAIT_HEADER) {
+		xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
+		return NULL;
+	}
+	if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
+		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE,
+			 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
+		return NULL;
+	}
+	*ok = true;
+	const char *content_ns = NULL;
+	for (const struct xml_nsdecl *d = h->nsdecls; d; d = d->next)
+		if (!d->prefix)
+			content_ns = d->uri;
+	return content_ns;
+}
+
+/* The content namespace and the version, on either side. */
+static bool header_content(struct xstream *xs, const struct xml_node *h, const char *content_ns, bool host_ok,
+			   enum stream_cond host_cond, const char *host_text)
+{
+	if (!content_ns || strcmp(content_ns, xs->kind->content_ns) != 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "%s streams use the %s namespace", xs->kind->peer, xs->kind->content_ns);
+		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
+		return false;
+	}
+	if (!host_ok) {
+		xs_error(xs, host_cond, host_text);
+		return false;
+	}
+	const char *version = xml_node_attr(h, "version");
+	if (!version || strncmp(version, "1.", 2) != 0) {
+		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
+		return false;
+	}
+	return true;
+}
+
 void xs_initiate(struct xstream *xs, const char *peer_domain)
 {
 	xs->initiator = true;
@@ -127,17 +173,8 @@ void xs_initiate(struct xstream *xs, const char *peer_domain)
  * back. */
 static void on_initiated_stream_start(struct xstream *xs, const struct xml_node *h, const char *content_ns)
 {
-	if (!content_ns || strcmp(content_ns, xs->kind->content_ns) != 0) {
-		char text[128];
-		snprintf(text, sizeof(text), "%s streams use the %s namespace", xs->kind->peer, xs->kind->content_ns);
-		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
+	if (!header_content(xs, h, content_ns, true, STREAM_ERR_UNDEFINED_CONDITION, NULL))
 		return;
-	}
-	const char *version = xml_node_attr(h, "version");
-	if (!version || strncmp(version, "1.", 2) != 0) {
-		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
-		return;
-	}
 	const char *id = xml_node_attr(h, "id");
 	snprintf(xs->peer_id, sizeof(xs->peer_id), "%s", id ? id : "");
 	if (xs->kind->peer_header && !xs->kind->peer_header(xs, h))
@@ -190,54 +227,21 @@ static void on_stream_start(void *ud, const struct xml_node *h)
 	if (xs->resuming)
 		return;
 	const struct xs_kind *k = xs->kind;
+	bool ok;
 	if (xs->initiator) {
-		if (xs->state != XS_WAIT_HEADER) {
-			xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
-			return;
-		}
-		if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
-			xs_error(xs, STREAM_ERR_INVALID_NAMESPACE,
-				 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
-			return;
-		}
-		const char *ns = NULL;
-		for (const struct xml_nsdecl *d = h->nsdecls; d; d = d->next)
-			if (!d->prefix)
-				ns = d->uri;
-		on_initiated_stream_start(xs, h, ns);
+		const char *ns = header_root(xs, h, &ok);
+		if (ok)
+			on_initiated_stream_start(xs, h, ns);
 		return;
 	}
 	enum stream_cond host_cond = STREAM_ERR_UNDEFINED_CONDITION;
 	char host_text[300] = "";
 	bool host_ok = k->select_host(xs, xml_node_attr(h, "to"), &host_cond, host_text, sizeof(host_text));
-	if (xs->state != XS_WAIT_HEADER) {
-		xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
+	/* The host is chosen first so that an error header names it; its
+	 * refusal comes after the checks of the root and the namespace. */
+	const char *content_ns = header_root(xs, h, &ok);
+	if (!ok || !header_content(xs, h, content_ns, host_ok, host_cond, host_text))
 		return;
-	}
-	if (h->ns != XML_NS_STREAM || strcmp(h->name, "stream") != 0) {
-		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE,
-			 "the stream root must be <stream:stream> in http://etherx.jabber.org/streams");
-		return;
-	}
-	const char *content_ns = NULL;
-	for (const struct xml_nsdecl *d = h->nsdecls; d; d = d->next)
-		if (!d->prefix)
-			content_ns = d->uri;
-	if (!content_ns || strcmp(content_ns, k->content_ns) != 0) {
-		char text[128];
-		snprintf(text, sizeof(text), "%s streams use the %s namespace", k->peer, k->content_ns);
-		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
-		return;
-	}
-	if (!host_ok) {
-		xs_error(xs, host_cond, host_text);
-		return;
-	}
-	const char *version = xml_node_attr(h, "version");
-	if (!version || strncmp(version, "1.", 2) != 0) {
-		xs_error(xs, STREAM_ERR_UNSUPPORTED_VERSION, "only XMPP 1.0 streams (version='1.0') are supported");
-		return;
-	}
 	const char *from = xml_node_attr(h, "from");
 	snprintf(xs->peer_domain, sizeof(xs->peer_domain), "%s", from ? from : "");
 	xs_send_header(xs, from);
@@ -461,6 +465,15 @@ void xs_input(struct xstream *xs, const char *data, size_t len)
 		/* Stopped for another reason (closing): drop the rest. */
 		return;
 	}
+}
+
+void xs_log_tls(const struct xstream *xs, bool direct_tls)
+{
+	struct tls_session *t = conn_transport(xs->conn);
+	const char *sni = tls_session_sni(t);
+	log_info(xs->kind->tag, "conn=%llu %s: TLS established (%s, %s%s%s%s)", (unsigned long long)conn_id(xs->conn),
+		 conn_peer(xs->conn), tls_session_version(t), tls_session_cipher(t), sni ? ", SNI " : "", sni ? sni : "",
+		 direct_tls ? ", direct TLS" : "");
 }
 
 void xs_tls_established(struct xstream *xs)

@@ -171,6 +171,9 @@ void xs_resume_after_hold(struct xstream *xs);
 /* The TLS handshake finished: a new stream begins (the initiating side
  * sends its header again). */
 void xs_tls_established(struct xstream *xs);
+/* The log line of a TLS session just established on the stream's conn
+ * (version, cipher, SNI, and whether it was direct TLS). */
+void xs_log_tls(const struct xstream *xs, bool direct_tls);
 
 /*
  * The initiating side (s2s-out): we send the first header, to
