@@ -127,9 +127,9 @@ def strophe(server, jid, password="secret", *args, direct_tls=False, cafile=True
         argv.append("--direct-tls")
     if defaults:
         argv.append("--defaults")
-    # cafile: True for the instance's own certificate, a path for another
-    # CA, False for --trust (no verification at all).
-    argv += ["--cafile", server.cert if cafile is True else cafile] if cafile else ["--trust"]
+    # cafile: True for the instance's own certificate, or a path for another
+    # CA; the certificate is always verified.
+    argv += ["--cafile", server.cert if cafile is True else cafile]
     e = dict(os.environ)
     # libstrophe's own allocations at exit are not ours to report.
     e["ASAN_OPTIONS"] = "detect_leaks=0"

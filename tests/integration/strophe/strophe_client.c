@@ -32,8 +32,8 @@
  * XMPP_CONN_FLAG_LEGACY_SSL, which is how libstrophe is told that a port
  * speaks TLS at once.  Without it the client insists on TLS
  * (XMPP_CONN_FLAG_MANDATORY_TLS) and leaves stream management off, as the
- * older tests expect.  Certificates are verified against --cafile either
- * way; only --trust turns verification off (XMPP_CONN_FLAG_TRUST_TLS).
+ * older tests expect.  Certificates are always verified, against --cafile
+ * (there is no option to turn verification off).
  *
  * It is not a general client: no roster, no reconnects, one account.
  */
@@ -62,7 +62,7 @@ struct opts {
 	const char *cert, *key; /* client certificate (PEM, or PKCS#12 without key) */
 	const char *cert_password; /* of a PKCS#12 file */
 	unsigned short port;
-	bool direct_tls, trust;
+	bool direct_tls;
 	bool defaults;         /* libstrophe's default connection flags */
 	const char *send_to, *body;
 	int wait_messages;     /* messages to wait for after login */
@@ -293,7 +293,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: strophe_client --jid JID [--password PW] --host IP --port N\n"
-		"         [--direct-tls] [--cafile FILE | --trust] [--resource R] [--defaults]\n"
+		"         [--direct-tls] [--cafile FILE] [--resource R] [--defaults]\n"
 		"         [--cert FILE [--key FILE | --cert-password PW]]\n"
 		"                                      (a password, a certificate or both)\n"
 		"         [--send JID [--body TEXT]] [--wait-messages N [--echo]]\n"
@@ -312,7 +312,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{"port", required_argument, NULL, 'P'},
 		{"direct-tls", no_argument, NULL, 'd'},
 		{"cafile", required_argument, NULL, 'c'},
-		{"trust", no_argument, NULL, 't'},
 		{"resource", required_argument, NULL, 'r'},
 		{"send", required_argument, NULL, 's'},
 		{"body", required_argument, NULL, 'b'},
@@ -336,7 +335,6 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'P': o->port = (unsigned short)atoi(optarg); break;
 		case 'd': o->direct_tls = true; break;
 		case 'c': o->cafile = optarg; break;
-		case 't': o->trust = true; break;
 		case 'r': o->resource = optarg; break;
 		case 's': o->send_to = optarg; break;
 		case 'b': o->body = optarg; break;
@@ -373,8 +371,6 @@ int main(int argc, char **argv)
 		flags = XMPP_CONN_FLAG_LEGACY_SSL | XMPP_CONN_FLAG_DISABLE_SM;
 	if (st.o.defaults)
 		flags = st.o.direct_tls ? XMPP_CONN_FLAG_LEGACY_SSL : 0;
-	if (st.o.trust)
-		flags |= XMPP_CONN_FLAG_TRUST_TLS;
 	xmpp_conn_set_flags(st.conn, flags);
 	if (st.o.cafile)
 		xmpp_conn_set_cafile(st.conn, st.o.cafile);
