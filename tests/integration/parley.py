@@ -20,10 +20,19 @@ PARLEYCTL = os.path.join(BUILD, "src", "ctl", "parleyctl")
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n):
+    """n distinct free ports: the sockets stay bound until all are chosen,
+    so the kernel cannot hand out one port twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_port(port, timeout=10.0):
@@ -74,10 +83,7 @@ class Server:
     def __init__(self, domain="localhost", workers=1, options=None, log_level="debug"):
         self.domain = domain
         self.dir = tempfile.mkdtemp(prefix="parley-test-")
-        self.port = free_port()
-        self.tls_port = free_port()
-        self.s2s_port = free_port()
-        self.s2s_tls_port = free_port()
+        self.port, self.tls_port, self.s2s_port, self.s2s_tls_port = free_ports(4)
         self.conf = os.path.join(self.dir, "parley.conf")
         self.logpath = os.path.join(self.dir, "parleyd.log")
         self.proc = None
