@@ -4,9 +4,11 @@
  */
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <libconfig.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,11 +23,12 @@ enum opt_type {
 	OPT_BOOL,
 	OPT_UINT,
 	OPT_SIZE,
-	OPT_STR,
+	OPT_STR,  /* "" means none and becomes NULL, as for OPT_PATH */
 	OPT_PATH, /* a string resolved against the config file's directory */
 	OPT_STRLIST,
 	OPT_ENUM,
 	OPT_HOSTS,
+	OPT_S2S_PEERS,
 };
 
 struct opt {
@@ -42,6 +45,14 @@ struct opt {
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const conflicts[] = {"replace", "reject", "rename", NULL};
 static const char *const client_certs[] = {"disabled", "wanted", "needed", NULL};
+/* Indexed by enum config_s2s_mode. */
+static const char *const s2s_modes[] = {
+	[CONFIG_S2S_VERIFY] = "verify",
+	[CONFIG_S2S_SELFSIGNED] = "selfsigned",
+	[CONFIG_S2S_PLAIN] = "plain",
+	[CONFIG_S2S_DENY] = "deny",
+	[CONFIG_S2S_MODES] = NULL,
+};
 
 #define OFF(field) offsetof(struct config, field)
 #define KIB 1024ULL
@@ -198,9 +209,17 @@ static const struct opt options[] = {
 	 "reloaded on SIGHUP); never the system CA bundle, so only CAs you chose vouch for a domain"},
 	{"s2s.verify_depth", OPT_UINT, OFF(s2s.verify_depth), 4, NULL, 1, 16, NULL,
 	 "Most intermediate CA certificates between a peer server's certificate and a trusted CA"},
+	{"s2s.crl_file", OPT_PATH, OFF(s2s.crl_file), 0, "", 0, 0, NULL,
+	 "PEM file of CRLs checked for peer servers' certificates (one for every CA in s2s.ca); "
+	 "\"\" = no revocation check"},
+	{"s2s.accept_serverauth_only", OPT_BOOL, OFF(s2s.accept_serverauth_only), 1, NULL, 0, 1, NULL,
+	 "Accept an incoming peer's certificate whose extended key usage allows serverAuth but not "
+	 "clientAuth (the peer is the TLS client there): public CAs stopped issuing clientAuth in "
+	 "server certificates in 2026, so false refuses most of them"},
 	{"s2s.require_tls", OPT_BOOL, OFF(s2s.require_tls), 1, NULL, 0, 1, NULL,
 	 "Incoming server streams must use TLS before anything else; turn off only for tests on "
-	 "loopback (authentication by certificate needs TLS anyway)"},
+	 "loopback (authentication by certificate needs TLS anyway). false also makes plain (dialback "
+	 "without TLS) the default mode of s2s.peers; an entry's own mode decides for its domain"},
 	{"s2s.mechanisms", OPT_STRLIST, OFF(s2s.mechanisms), 0, "EXTERNAL", 0, 0, NULL,
 	 "SASL mechanisms offered to peer servers: EXTERNAL (XEP-0178: the peer's certificate, "
 	 "verified against s2s.ca, must name its domain) is the only one servers use; an empty list "
@@ -216,6 +235,52 @@ static const struct opt options[] = {
 	 "Stanzas waiting for the link to one remote domain while it comes up (per pair of our "
 	 "domain and theirs); the next one is answered with <resource-constraint/> (wait). "
 	 "When the link fails, the waiting stanzas are answered with the reason"},
+	{"s2s.allow", OPT_STRLIST, OFF(s2s.allow), 0, "*", 0, 0, NULL,
+	 "Remote domains this server federates with, both ways: [\"*\"] is every domain, [] turns "
+	 "federation off, otherwise only the domains listed (exact names; \"*\" only alone). "
+	 "s2s.deny and s2s.peers entries with mode = \"deny\" refuse a domain whatever this says"},
+	{"s2s.deny", OPT_STRLIST, OFF(s2s.deny), 0, "", 0, 0, NULL,
+	 "Remote domains never federated with, both ways, whatever s2s.allow says (exact names)"},
+	{"s2s.accept_selfsigned", OPT_BOOL, OFF(s2s.accept_selfsigned), 0, NULL, 0, 1, NULL,
+	 "Federate with a peer whose certificate does not verify against s2s.ca or does not name "
+	 "its domain (self-signed, or from a CA you did not add) once it proves its domain by "
+	 "dialback: that trusts the DNS, not a CA. false: only trusted certificates; s2s.peers "
+	 "entries decide per domain"},
+	{"s2s.dialback", OPT_BOOL, OFF(s2s.dialback), 1, NULL, 0, 1, NULL,
+	 "Offer and use Server Dialback (XEP-0220), which proves a domain through its DNS: for "
+	 "peers that do not do SASL EXTERNAL, and the only way in for the untrusted certificates "
+	 "s2s.accept_selfsigned or a peers mode lets through"},
+	{"s2s.peers", OPT_S2S_PEERS, 0, 0, NULL, 0, 0, s2s_modes,
+	 "Settings for particular remote domains: ( { domain = \"b.example\"; mode = \"selfsigned\"; "
+	 "pin = \"...\"; } ). mode: verify (a certificate that verifies against s2s.ca and names "
+	 "the domain), selfsigned (an untrusted certificate with dialback), plain (dialback, TLS "
+	 "not required) or deny (never); without a mode, s2s.require_tls and s2s.accept_selfsigned "
+	 "decide. pin: the SHA-256 of the peer's public key, 64 hex digits (parleyctl cert show "
+	 "prints it as spki): only that key is accepted, and it is trusted whoever issued it"},
+	{"s2s.resolver", OPT_STR, OFF(s2s.resolver), 0, "", 0, 0, NULL,
+	 "DNS server asked for peers' SRV and address records, as \"IP\" or \"IP@port\" "
+	 "(\"127.0.0.1@5353\"); \"\" = the system's resolvers (/etc/resolv.conf)"},
+	{"s2s.resolver_zones", OPT_STRLIST, OFF(s2s.resolver_zones), 0, "", 0, 0, NULL,
+	 "Zones libunbound answers itself as special-use names (\"test\", \"invalid\", "
+	 "\"onion\"...) that it should look up instead: for test networks that name servers under "
+	 "such a zone"},
+	{"s2s.dns_timeout", OPT_UINT, OFF(s2s.dns_timeout), 10, NULL, 1, 300, NULL,
+	 "Seconds a peer domain's DNS lookups (SRV, then addresses) may take before the link fails"},
+	{"s2s.connect_timeout", OPT_UINT, OFF(s2s.connect_timeout), 10, NULL, 1, 300, NULL,
+	 "Seconds one connection attempt to one of a peer's addresses may take before the next "
+	 "address is tried"},
+	{"s2s.idle_timeout", OPT_UINT, OFF(s2s.idle_timeout), 600, NULL, 10, 86400, NULL,
+	 "Seconds an outgoing link may carry no stanza before it is closed (the next stanza opens "
+	 "it again)"},
+	{"s2s.retry_min", OPT_UINT, OFF(s2s.retry_min), 5, NULL, 1, 3600, NULL,
+	 "Seconds to wait after a failed link to a domain before trying it again; the wait grows "
+	 "with each further failure, up to s2s.retry_max"},
+	{"s2s.retry_max", OPT_UINT, OFF(s2s.retry_max), 300, NULL, 1, 86400, NULL,
+	 "Longest wait, in seconds, between attempts to reach a domain whose links keep failing"},
+	{"s2s.connections_per_address", OPT_UINT, OFF(s2s.connections_per_address), 32, NULL, 1, 10000,
+	 NULL,
+	 "Incoming server connections one IP address may hold open at once; more are refused. A "
+	 "peer server needs about one per pair of its domains and ours"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -297,7 +362,7 @@ static void set_default(struct config *cfg, const struct opt *o)
 		break;
 	case OPT_STR:
 		free(*(char **)f);
-		*(char **)f = o->def_str ? xstrdup(o->def_str) : NULL;
+		*(char **)f = o->def_str && *o->def_str ? xstrdup(o->def_str) : NULL;
 		break;
 	case OPT_PATH:
 		free(*(char **)f);
@@ -308,6 +373,7 @@ static void set_default(struct config *cfg, const struct opt *o)
 		strlist_from_csv(f, o->def_str);
 		break;
 	case OPT_HOSTS:
+	case OPT_S2S_PEERS:
 		break;
 	}
 }
@@ -331,6 +397,17 @@ static void hosts_free(struct config *cfg)
 	cfg->nhosts = 0;
 }
 
+static void s2s_peers_free(struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->s2s.npeers; i++) {
+		free(cfg->s2s.peers[i].domain);
+		free(cfg->s2s.peers[i].pin);
+	}
+	free(cfg->s2s.peers);
+	cfg->s2s.peers = NULL;
+	cfg->s2s.npeers = 0;
+}
+
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NOPTIONS; i++) {
@@ -344,9 +421,15 @@ void config_free(struct config *cfg)
 		}
 	}
 	hosts_free(cfg);
+	s2s_peers_free(cfg);
 	free(cfg->path);
 	free(cfg->dir);
 	cfg->path = cfg->dir = NULL;
+}
+
+const char *config_s2s_mode_name(int mode)
+{
+	return mode >= 0 && mode < CONFIG_S2S_MODES ? s2s_modes[mode] : NULL;
 }
 
 const struct config_host *config_host_find(const struct config *cfg, const char *domain)
@@ -381,6 +464,26 @@ static int fail(struct loader *ld, const config_setting_t *s, const char *fmt, .
 	return -1;
 }
 
+/* The index of `v` in the NULL-terminated `names`, or -1. */
+static int enum_index(const char *const *names, const char *v)
+{
+	for (int i = 0; names[i]; i++)
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int fail_enum(struct loader *ld, const config_setting_t *s, const char *what,
+		     const char *const *names)
+{
+	struct buf known = BUF_INIT;
+	for (int i = 0; names[i]; i++)
+		buf_printf(&known, "%s%s", i ? ", " : "", names[i]);
+	int r = fail(ld, s, "%s: '%s' is not one of %s", what, config_setting_get_string(s), buf_cstr(&known));
+	buf_clear(&known);
+	return r;
+}
+
 static bool setting_is_int(const config_setting_t *s)
 {
 	int t = config_setting_type(s);
@@ -402,6 +505,100 @@ static int load_string_list(struct loader *ld, const struct opt *o, config_setti
 		if (config_setting_type(e) != CONFIG_TYPE_STRING)
 			return fail(ld, e, "%s: element %d is not a string", o->name, i + 1);
 		strlist_add(l, config_setting_get_string(e));
+	}
+	return 0;
+}
+
+/* Rejects what cannot be a domain for sure (a JID, a URL, a pattern)
+ * rather than checking every label: a typo then fails at load instead of
+ * never matching. */
+static bool domain_ok(const char *d)
+{
+	if (!*d)
+		return false;
+	for (const char *p = d; *p; p++)
+		if (isspace((unsigned char)*p) || *p == '@' || *p == '/' || *p == '*')
+			return false;
+	return true;
+}
+
+/* A domain as s2s settings keep it: lower case, no trailing dot (the root
+ * label), so that the same name written twice is found twice. */
+static char *domain_norm(const char *d)
+{
+	size_t n = strlen(d);
+	if (n > 1 && d[n - 1] == '.')
+		n--;
+	char *r = xstrndup(d, n);
+	for (char *p = r; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return r;
+}
+
+static int load_s2s_peers(struct loader *ld, const struct opt *o, config_setting_t *s)
+{
+	struct config *cfg = ld->cfg;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return fail(ld, s, "%s: expected a list of groups: ( { domain = \"b.example\"; mode = \"verify\"; } )",
+			    o->name);
+	int n = config_setting_length(s);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return fail(ld, e, "%s: entry %d is not a group { domain = ...; }", o->name, i + 1);
+		config_setting_t *domain = NULL, *mode = NULL, *pin = NULL;
+		for (int j = 0; j < config_setting_length(e); j++) {
+			config_setting_t *kv = config_setting_get_elem(e, (unsigned)j);
+			const char *k = config_setting_name(kv);
+			if (config_setting_type(kv) != CONFIG_TYPE_STRING)
+				return fail(ld, kv, "%s: %s must be a string", o->name, k);
+			if (strcmp(k, "domain") == 0)
+				domain = kv;
+			else if (strcmp(k, "mode") == 0)
+				mode = kv;
+			else if (strcmp(k, "pin") == 0)
+				pin = kv;
+			else
+				return fail(ld, kv, "%s: unknown setting '%s' (known: domain, mode, pin)", o->name, k);
+		}
+		if (!domain)
+			return fail(ld, e, "%s: entry %d has no domain", o->name, i + 1);
+		const char *d = config_setting_get_string(domain);
+		if (!domain_ok(d) || strcmp(d, ".") == 0)
+			return fail(ld, domain, "%s: '%s' is not a domain name", o->name, d);
+		struct config_s2s_peer p = {.domain = domain_norm(d), .mode = CONFIG_S2S_DEFAULT};
+		for (size_t k = 0; k < cfg->s2s.npeers; k++)
+			if (strcmp(cfg->s2s.peers[k].domain, p.domain) == 0) {
+				free(p.domain);
+				return fail(ld, domain, "%s: %s has two entries; merge them", o->name, d);
+			}
+		/* Appended before the checks below, so that config_free frees
+		 * it when one fails. */
+		cfg->s2s.peers = xrealloc(cfg->s2s.peers, (cfg->s2s.npeers + 1) * sizeof(*cfg->s2s.peers));
+		struct config_s2s_peer *cp = &cfg->s2s.peers[cfg->s2s.npeers++];
+		*cp = p;
+		if (mode) {
+			cp->mode = enum_index(o->names, config_setting_get_string(mode));
+			if (cp->mode < 0) {
+				struct buf what = BUF_INIT;
+				buf_printf(&what, "%s: mode of %s", o->name, cp->domain);
+				int r = fail_enum(ld, mode, buf_cstr(&what), o->names);
+				buf_clear(&what);
+				return r;
+			}
+		}
+		if (pin) {
+			const char *v = config_setting_get_string(pin);
+			size_t len = strlen(v);
+			if (len != 64 || strspn(v, "0123456789abcdefABCDEF") != len)
+				return fail(ld, pin,
+					    "%s: pin of %s must be 64 hex digits, the SHA-256 of the peer's public key "
+					    "(parleyctl cert show prints it as spki)",
+					    o->name, cp->domain);
+			cp->pin = xstrdup(v);
+			for (char *q = cp->pin; *q; q++)
+				*q = (char)tolower((unsigned char)*q);
+		}
 	}
 	return 0;
 }
@@ -435,9 +632,8 @@ static int load_hosts(struct loader *ld, config_setting_t *s)
 		}
 		if (!domain || !*domain)
 			return fail(ld, h, "hosts: entry %d has no domain", i + 1);
-		for (const char *p = domain; *p; p++)
-			if (isspace((unsigned char)*p) || *p == '@' || *p == '/')
-				return fail(ld, h, "hosts: '%s' is not a domain name", domain);
+		if (!domain_ok(domain))
+			return fail(ld, h, "hosts: '%s' is not a domain name", domain);
 		if (config_host_find(cfg, domain))
 			return fail(ld, h, "hosts: %s is listed twice", domain);
 		cfg->hosts = xrealloc(cfg->hosts, (cfg->nhosts + 1) * sizeof(*cfg->hosts));
@@ -490,18 +686,11 @@ static int load_option(struct loader *ld, const struct opt *o, config_setting_t 
 	case OPT_ENUM: {
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
 			return fail(ld, s, "%s: expected a string", o->name);
-		const char *v = config_setting_get_string(s);
-		for (int i = 0; o->names[i]; i++)
-			if (strcmp(v, o->names[i]) == 0) {
-				*(int *)f = i;
-				return 0;
-			}
-		struct buf known = BUF_INIT;
-		for (int i = 0; o->names[i]; i++)
-			buf_printf(&known, "%s%s", i ? ", " : "", o->names[i]);
-		int r = fail(ld, s, "%s: '%s' is not one of %s", o->name, v, buf_cstr(&known));
-		buf_clear(&known);
-		return r;
+		int i = enum_index(o->names, config_setting_get_string(s));
+		if (i < 0)
+			return fail_enum(ld, s, o->name, o->names);
+		*(int *)f = i;
+		return 0;
 	}
 	case OPT_STR:
 	case OPT_PATH:
@@ -509,12 +698,15 @@ static int load_option(struct loader *ld, const struct opt *o, config_setting_t 
 			return fail(ld, s, "%s: expected a string", o->name);
 		free(*(char **)f);
 		*(char **)f = o->type == OPT_PATH ? path_value(ld->cfg->dir, config_setting_get_string(s))
-						  : xstrdup(config_setting_get_string(s));
+			      : *config_setting_get_string(s) ? xstrdup(config_setting_get_string(s))
+							      : NULL;
 		return 0;
 	case OPT_STRLIST:
 		return load_string_list(ld, o, s);
 	case OPT_HOSTS:
 		return load_hosts(ld, s);
+	case OPT_S2S_PEERS:
+		return load_s2s_peers(ld, o, s);
 	}
 	return 0;
 }
@@ -552,6 +744,79 @@ static int check_unknown(struct loader *ld, config_setting_t *group, const char 
 			continue;
 		}
 		return fail(ld, s, "unknown setting '%s'", name);
+	}
+	return 0;
+}
+
+/* The file's element `i` of list setting `name`, for an error's line. */
+static config_setting_t *list_elem(config_t *cf, const char *name, size_t i)
+{
+	config_setting_t *s = config_lookup(cf, name);
+	if (s && config_setting_is_aggregate(s)) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		return e ? e : s;
+	}
+	return s;
+}
+
+static int check_domain_list(struct loader *ld, config_t *cf, const char *name,
+			     const struct config_strlist *l, bool star)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const char *d = l->items[i];
+		if (star && strcmp(d, "*") == 0) {
+			if (l->n > 1)
+				return fail(ld, list_elem(cf, name, i),
+					    "%s: \"*\" (every domain) with other entries; keep one or the other", name);
+			continue;
+		}
+		if (!domain_ok(d))
+			return fail(ld, list_elem(cf, name, i), "%s: '%s' is not a domain name%s", name, d,
+				    strchr(d, '*') ? " (no wildcards: list each domain)" : "");
+	}
+	return 0;
+}
+
+/* "IP" or "IP@port", as libunbound's ub_ctx_set_fwd takes it. */
+static bool resolver_ok(const char *r)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const char *at = strrchr(r, '@');
+	size_t n = at ? (size_t)(at - r) : strlen(r);
+	if (n == 0 || n >= sizeof(ip))
+		return false;
+	memcpy(ip, r, n);
+	ip[n] = '\0';
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
+		return false;
+	if (at) {
+		char *end;
+		errno = 0;
+		long port = strtol(at + 1, &end, 10);
+		if (!at[1] || *end || errno || port < 1 || port > 65535)
+			return false;
+	}
+	return true;
+}
+
+static int check_s2s(struct loader *ld, config_t *cf)
+{
+	const struct config *cfg = ld->cfg;
+	if (check_domain_list(ld, cf, "s2s.allow", &cfg->s2s.allow, true) < 0 ||
+	    check_domain_list(ld, cf, "s2s.deny", &cfg->s2s.deny, false) < 0 ||
+	    check_domain_list(ld, cf, "s2s.resolver_zones", &cfg->s2s.resolver_zones, false) < 0)
+		return -1;
+	if (cfg->s2s.resolver && !resolver_ok(cfg->s2s.resolver))
+		return fail(ld, config_lookup(cf, "s2s.resolver"),
+			    "s2s.resolver: '%s' is not an IP address with an optional @port (\"127.0.0.1@5353\")",
+			    cfg->s2s.resolver);
+	if (cfg->s2s.retry_min > cfg->s2s.retry_max) {
+		/* The line of whichever of the two the file sets. */
+		config_setting_t *s = config_lookup(cf, "s2s.retry_min");
+		return fail(ld, s ? s : config_lookup(cf, "s2s.retry_max"),
+			    "s2s.retry_min: %u is more than s2s.retry_max (%u)", cfg->s2s.retry_min,
+			    cfg->s2s.retry_max);
 	}
 	return 0;
 }
@@ -630,6 +895,8 @@ int config_load(const char *path, struct config *cfg, char **err)
 		fail(&ld, config_lookup(&cf, "database"), "database: names no file");
 		goto fail_ld;
 	}
+	if (check_s2s(&ld, &cf) < 0)
+		goto fail_ld;
 	if (cfg->limits.stanza_bytes_preauth > cfg->s2s.stanza_bytes) {
 		fail(&ld, config_lookup(&cf, "limits.stanza_bytes_preauth"),
 		     "limits.stanza_bytes_preauth: larger than s2s.stanza_bytes");
@@ -713,6 +980,25 @@ static void write_value(FILE *out, const struct config *cfg, const struct opt *o
 			fputs("; }", out);
 		}
 		fputs("\n)", out);
+		break;
+	case OPT_S2S_PEERS:
+		fputs("(", out);
+		for (size_t i = 0; i < cfg->s2s.npeers; i++) {
+			const struct config_s2s_peer *p = &cfg->s2s.peers[i];
+			fputs(i ? ",\n    " : "\n    ", out);
+			fputs("{ domain = ", out);
+			write_string(out, p->domain);
+			if (p->mode != CONFIG_S2S_DEFAULT) {
+				fputs("; mode = ", out);
+				write_string(out, o->names[p->mode]);
+			}
+			if (p->pin) {
+				fputs("; pin = ", out);
+				write_string(out, p->pin);
+			}
+			fputs("; }", out);
+		}
+		fputs(cfg->s2s.npeers ? "\n  )" : ")", out);
 		break;
 	}
 }

@@ -38,6 +38,25 @@ enum config_client_certs {
 	CLIENT_CERTS_NEEDED = 2,   /* a TLS handshake without one fails */
 };
 
+/* s2s.peers' mode, one per remote domain: the same values as s2s/policy.h's
+ * enum s2s_mode (which says what each allows); the names are config.c's
+ * table, read through config_s2s_mode_name. */
+enum config_s2s_mode {
+	CONFIG_S2S_DEFAULT = -1,   /* no mode given: the global settings decide */
+	CONFIG_S2S_VERIFY = 0,     /* "verify" */
+	CONFIG_S2S_SELFSIGNED = 1, /* "selfsigned" */
+	CONFIG_S2S_PLAIN = 2,      /* "plain" */
+	CONFIG_S2S_DENY = 3,       /* "deny" */
+	CONFIG_S2S_MODES = 4,
+};
+
+/* One s2s.peers entry. */
+struct config_s2s_peer {
+	char *domain; /* lower-cased, without a trailing dot; unique in the list */
+	int mode;     /* enum config_s2s_mode */
+	char *pin;    /* SPKI SHA-256, 64 lower-case hex digits; NULL: none */
+};
+
 struct config {
 	char *path; /* the file this came from (absolute) */
 	char *dir;  /* its directory: relative paths are relative to it */
@@ -117,6 +136,23 @@ struct config {
 		bool require_tls;
 		struct config_strlist mechanisms;
 		bool allow_cn;       /* CN-IDs name a peer domain (RFC 6125 6.4.4) */
+		/* Who federates, and how (s2s/policy.h decides from these). */
+		struct config_strlist allow; /* "*" = every domain; empty = federation off */
+		struct config_strlist deny;
+		bool accept_selfsigned;      /* untrusted certificates pass with dialback */
+		bool dialback;               /* XEP-0220 offered and used */
+		char *crl_file;              /* PEM CRLs for s2s.ca (absolute); NULL: none */
+		bool accept_serverauth_only; /* a peer's serverAuth-only certificate is accepted */
+		struct config_s2s_peer *peers;
+		size_t npeers;
+		/* Outgoing links. */
+		char *resolver;              /* "IP" or "IP@port"; NULL: the system's */
+		struct config_strlist resolver_zones; /* forwarded, not answered by libunbound */
+		unsigned dns_timeout;        /* s */
+		unsigned connect_timeout;    /* s per address */
+		unsigned idle_timeout;       /* s without a stanza before an outgoing link closes */
+		unsigned retry_min, retry_max; /* s of back-off after a failed link */
+		unsigned connections_per_address; /* incoming, from one IP address at once */
 	} s2s;
 };
 
@@ -132,6 +168,10 @@ void config_free(struct config *cfg);
 /* Writes `cfg` as a libconfig file, every setting with its help line as a
  * comment; `header` (may be NULL) is written first as comment lines. */
 void config_print(FILE *out, const struct config *cfg, const char *header);
+
+/* "verify", "selfsigned", "plain", "deny" for an enum config_s2s_mode
+ * value; NULL for any other (CONFIG_S2S_DEFAULT included). */
+const char *config_s2s_mode_name(int mode);
 
 /* The host entry for `domain`, or NULL. */
 const struct config_host *config_host_find(const struct config *cfg, const char *domain);

@@ -888,6 +888,8 @@ static void show_cert(X509 *x, size_t i, size_t n, struct arena *a)
 	show_key(x);
 	tls_cert_fingerprint(x, fp);
 	printf("  sha256:      %s\n", fp);
+	tls_cert_spki(x, fp);
+	printf("  spki:        %s (SHA-256 of the public key: an s2s.peers pin)\n", fp);
 	show_usage(x);
 	if (i > 0)
 		return;

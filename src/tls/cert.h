@@ -54,6 +54,8 @@ const char *tls_name_str(const X509_NAME *name, char *out, size_t n);
 const char *tls_time_str(const ASN1_TIME *t, char *out, size_t n);
 /* The SHA-256 fingerprint of `x` in lower-case hex. */
 void tls_cert_fingerprint(X509 *x, char out[TLS_FINGERPRINT_HEX + 1]);
+/* The SHA-256 of `x`'s DER SubjectPublicKeyInfo in lower-case hex. */
+void tls_cert_spki(X509 *x, char out[TLS_FINGERPRINT_HEX + 1]);
 /* True when `x` is a CA certificate (basicConstraints CA:TRUE). */
 bool tls_cert_is_ca(X509 *x);
 

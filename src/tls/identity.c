@@ -2,7 +2,8 @@
  * tls identity: the names a certificate gives its subject, read the way
  * XEP-0178 and RFC 6120 §13.7.1.4 ask: id-on-xmppAddr otherNames (which
  * must be UTF8String), dNSName and id-on-dnsSRV SANs, the subject's CNs,
- * and the SHA-256 fingerprint that pins are made of.
+ * and the SHA-256 digests pins are made of (of the certificate, and of its
+ * public key: SPKI).
  *
  * This file reads, and says whether the names read name a given server
  * (RFC 6125 for XMPP: tls_cert_ids_name).  Whether a name may be used (is
@@ -251,18 +252,36 @@ static void ids_read_cns(X509 *x, struct arena *a, struct tls_cert_ids *out, siz
 	out->ncns = cns.n;
 }
 
-void tls_cert_fingerprint(X509 *x, char out[TLS_FINGERPRINT_HEX + 1])
+static void sha256_hex(const unsigned char md[32], char out[TLS_FINGERPRINT_HEX + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (X509_digest(x, EVP_sha256(), md, &n) != 1 || n * 2 != TLS_FINGERPRINT_HEX)
-		log_fatal("tls", "cannot compute a SHA-256 certificate fingerprint");
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < TLS_FINGERPRINT_HEX / 2; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[TLS_FINGERPRINT_HEX] = '\0';
+}
+
+void tls_cert_fingerprint(X509 *x, char out[TLS_FINGERPRINT_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (X509_digest(x, EVP_sha256(), md, &n) != 1 || n * 2 != TLS_FINGERPRINT_HEX)
+		log_fatal("tls", "cannot compute a SHA-256 certificate fingerprint");
+	sha256_hex(md, out);
+}
+
+void tls_cert_spki(X509 *x, char out[TLS_FINGERPRINT_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	unsigned char *der = NULL;
+	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (len <= 0 || EVP_Digest(der, (size_t)len, md, &n, EVP_sha256(), NULL) != 1 ||
+	    n * 2 != TLS_FINGERPRINT_HEX)
+		log_fatal("tls", "cannot compute a SHA-256 SubjectPublicKeyInfo digest");
+	OPENSSL_free(der);
+	sha256_hex(md, out);
 }
 
 int tls_cert_ids_read(X509 *x, struct arena *a, struct tls_cert_ids *out)
@@ -270,6 +289,7 @@ int tls_cert_ids_read(X509 *x, struct arena *a, struct tls_cert_ids *out)
 	size_t rcap = 0;
 	memset(out, 0, sizeof(*out));
 	tls_cert_fingerprint(x, out->fingerprint);
+	tls_cert_spki(x, out->spki);
 	ids_read_sans(x, a, out, &rcap);
 	ids_read_cns(x, a, out, &rcap);
 	return 0;

@@ -328,6 +328,10 @@ struct tls_cert_ids {
 	size_t nrefused;
 	/* SHA-256 of the DER certificate, lower-case hex: what pins store. */
 	char fingerprint[TLS_FINGERPRINT_HEX + 1];
+	/* SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex: what
+	 * s2s.peers pins store, since it survives a renewal with the same key
+	 * (RFC 7469's pin-sha256, in hex). */
+	char spki[TLS_FINGERPRINT_HEX + 1];
 };
 
 /* The identities of the peer's certificate whatever its verdict (callers

@@ -195,6 +195,137 @@ static void client_cert_settings_are_read(void **state)
 	expect_error("hosts = ( { domain = \"a\"; } );\ndatabase = \"\";\n", "database: names no file");
 }
 
+/* The federation settings: defaults, values, s2s.peers and its checks. */
+static void s2s_settings_are_read(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *err = NULL;
+	int r = config_load(write_conf("hosts = ( { domain = \"a.test\"; } );\n"), &cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.s2s.allow.n, 1);
+	assert_string_equal(cfg.s2s.allow.items[0], "*");
+	assert_int_equal(cfg.s2s.deny.n, 0);
+	assert_false(cfg.s2s.accept_selfsigned);
+	assert_true(cfg.s2s.dialback);
+	assert_null(cfg.s2s.crl_file);
+	assert_true(cfg.s2s.accept_serverauth_only);
+	assert_null(cfg.s2s.resolver);
+	assert_int_equal(cfg.s2s.resolver_zones.n, 0);
+	assert_int_equal(cfg.s2s.dns_timeout, 10);
+	assert_int_equal(cfg.s2s.connect_timeout, 10);
+	assert_int_equal(cfg.s2s.idle_timeout, 600);
+	assert_int_equal(cfg.s2s.retry_min, 5);
+	assert_int_equal(cfg.s2s.retry_max, 300);
+	assert_int_equal(cfg.s2s.connections_per_address, 32);
+	assert_int_equal(cfg.s2s.npeers, 0);
+	assert_null(cfg.s2s.peers);
+	config_free(&cfg);
+
+	const char *text =
+		"hosts = ( { domain = \"a.test\"; } );\n"
+		"s2s: { allow = []; deny = [\"evil.example\"]; accept_selfsigned = true; dialback = false;\n"
+		"       crl_file = \"crl.pem\"; accept_serverauth_only = false; resolver = \"::1@5353\";\n"
+		"       resolver_zones = [\"test\"]; dns_timeout = 3; connect_timeout = 4; idle_timeout = 60;\n"
+		"       retry_min = 7; retry_max = 7; connections_per_address = 2;\n"
+		"       peers = ( { domain = \"B.Example.\"; mode = \"selfsigned\";\n"
+		"                   pin = \"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\"; },\n"
+		"                 { domain = \"c.example\"; } ); };\n";
+	r = config_load(write_conf(text), &cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg.s2s.allow.n, 0);
+	assert_int_equal(cfg.s2s.deny.n, 1);
+	assert_true(cfg.s2s.accept_selfsigned);
+	assert_false(cfg.s2s.dialback);
+	assert_true(cfg.s2s.crl_file[0] == '/');
+	assert_non_null(strstr(cfg.s2s.crl_file, "/crl.pem"));
+	assert_false(cfg.s2s.accept_serverauth_only);
+	assert_string_equal(cfg.s2s.resolver, "::1@5353");
+	assert_string_equal(cfg.s2s.resolver_zones.items[0], "test");
+	assert_int_equal(cfg.s2s.dns_timeout, 3);
+	assert_int_equal(cfg.s2s.connect_timeout, 4);
+	assert_int_equal(cfg.s2s.idle_timeout, 60);
+	assert_int_equal(cfg.s2s.retry_min, 7);
+	assert_int_equal(cfg.s2s.retry_max, 7);
+	assert_int_equal(cfg.s2s.connections_per_address, 2);
+	assert_int_equal(cfg.s2s.npeers, 2);
+	assert_string_equal(cfg.s2s.peers[0].domain, "b.example");
+	assert_int_equal(cfg.s2s.peers[0].mode, CONFIG_S2S_SELFSIGNED);
+	assert_string_equal(cfg.s2s.peers[0].pin, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(cfg.s2s.peers[1].domain, "c.example");
+	assert_int_equal(cfg.s2s.peers[1].mode, CONFIG_S2S_DEFAULT);
+	assert_null(cfg.s2s.peers[1].pin);
+
+	/* Printed, it loads back the same. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/printed.conf", dir);
+	FILE *f = fopen(path, "w");
+	config_print(f, &cfg, NULL);
+	fclose(f);
+	struct config b;
+	r = config_load(path, &b, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(b.s2s.allow.n, 0);
+	assert_string_equal(b.s2s.resolver, "::1@5353");
+	assert_int_equal(b.s2s.npeers, 2);
+	assert_string_equal(b.s2s.peers[0].domain, "b.example");
+	assert_int_equal(b.s2s.peers[0].mode, CONFIG_S2S_SELFSIGNED);
+	assert_string_equal(b.s2s.peers[0].pin, cfg.s2s.peers[0].pin);
+	assert_int_equal(b.s2s.peers[1].mode, CONFIG_S2S_DEFAULT);
+	assert_null(b.s2s.peers[1].pin);
+	config_free(&b);
+	config_free(&cfg);
+
+	assert_string_equal(config_s2s_mode_name(CONFIG_S2S_VERIFY), "verify");
+	assert_string_equal(config_s2s_mode_name(CONFIG_S2S_DENY), "deny");
+	assert_null(config_s2s_mode_name(CONFIG_S2S_DEFAULT));
+	assert_null(config_s2s_mode_name(CONFIG_S2S_MODES));
+
+#define H "hosts = ( { domain = \"a\"; } );\n"
+	expect_error(H "s2s: { peers = ( { mode = \"verify\"; } ); };\n", ":2: s2s.peers: entry 1 has no domain");
+	expect_error(H "s2s: { peers = ( { domain = \"b.x\"; },\n { domain = \"B.X.\"; } ); };\n",
+		     ":3: s2s.peers: B.X. has two entries");
+	expect_error(H "s2s: { peers = ( { domain = \"b.x\";\n mode = \"strict\"; } ); };\n",
+		     ":3: s2s.peers: mode of b.x: 'strict' is not one of verify, selfsigned, plain, deny");
+	expect_error(H "s2s: { peers = ( { domain = \"b.x\"; pin = \"abc\"; } ); };\n",
+		     ":2: s2s.peers: pin of b.x must be 64 hex digits");
+	expect_error(H "s2s: { peers = ( { domain = \"b.x\"; pin = "
+		       "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"; } ); };\n",
+		     "pin of b.x must be 64 hex digits");
+	expect_error(H "s2s: { peers = ( { domain = \"b.x\"; cert = \"x\"; } ); };\n",
+		     "s2s.peers: unknown setting 'cert' (known: domain, mode, pin)");
+	expect_error(H "s2s: { peers = ( { domain = \"u@b.x\"; } ); };\n", "'u@b.x' is not a domain name");
+	expect_error(H "s2s: { peers = ( { domain = 1; } ); };\n", "s2s.peers: domain must be a string");
+	expect_error(H "s2s: { peers = { domain = \"b.x\"; }; };\n", "s2s.peers: expected a list of groups");
+	expect_error(H "s2s: { allow = [\"*\", \"b.x\"]; };\n", "s2s.allow: \"*\" (every domain) with other entries");
+	expect_error(H "s2s: { allow = [\"b.x\",\n \"*.b.x\"]; };\n",
+		     ":3: s2s.allow: '*.b.x' is not a domain name (no wildcards");
+	expect_error(H "s2s: { deny = [\"*\"]; };\n", "s2s.deny: '*' is not a domain name");
+	expect_error(H "s2s: { resolver = \"localhost\"; };\n", ":2: s2s.resolver: 'localhost' is not an IP address");
+	expect_error(H "s2s: { resolver = \"127.0.0.1@\"; };\n", "s2s.resolver:");
+	expect_error(H "s2s: { resolver = \"127.0.0.1@70000\"; };\n", "s2s.resolver:");
+	expect_error(H "s2s: { retry_min = 60;\n retry_max = 30; };\n",
+		     ":2: s2s.retry_min: 60 is more than s2s.retry_max (30)");
+	expect_error(H "s2s: { retry_max = 3; };\n", "s2s.retry_min: 5 is more than s2s.retry_max (3)");
+	expect_error(H "s2s: { dns_timeout = 0; };\n", "s2s.dns_timeout: 0 is out of range (1 to 300)");
+	expect_error(H "s2s: { idle_timeout = 5; };\n", "s2s.idle_timeout: 5 is out of range (10 to 86400)");
+	expect_error(H "s2s: { connections_per_address = 10001; };\n",
+		     "s2s.connections_per_address: 10001 is out of range (1 to 10000)");
+#undef H
+
+	/* "" is none for the string and the path. */
+	r = config_load(write_conf("hosts = ( { domain = \"a.test\"; } );\ns2s: { resolver = \"\"; crl_file = \"\"; };\n"),
+			&cfg, &err);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_null(cfg.s2s.resolver);
+	assert_null(cfg.s2s.crl_file);
+	config_free(&cfg);
+}
+
 static void printed_config_loads_back_identically(void **state)
 {
 	(void)state;
@@ -233,6 +364,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(values_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(errors_name_file_line_and_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_cert_settings_are_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(s2s_settings_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(printed_config_loads_back_identically, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -105,6 +105,7 @@ run 0 "CN:          dev42" cert show cnonly.crt
 run 0 "SRV-ID:      _xmpp-client.example.org" cert show server.crt
 run 0 "_xmpp-server.example.org" cert show server.crt
 run 0 "DNS:         example.org" cert show server.crt
+run 0 "spki:        " cert show server.crt
 run 0 "EKU:         serverAuth, clientAuth" cert show server.crt
 run 0 "(expired)" cert show expired.crt
 run 1 "no such file" cert show nothing.crt

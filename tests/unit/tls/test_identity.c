@@ -177,6 +177,19 @@ static void issued_client_cert_names_read_back(void **state)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	assert_string_equal(ids.fingerprint, hex);
 
+	/* The SPKI pin is the SHA-256 of the DER SubjectPublicKeyInfo: what
+	 * `openssl x509 -pubkey | openssl pkey -pubin -outform DER | sha256sum`
+	 * prints. */
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(X509_get0_pubkey(m.x), &der);
+	assert_true(len > 0);
+	assert_int_equal(EVP_Digest(der, (size_t)len, md, &n, EVP_sha256(), NULL), 1);
+	OPENSSL_free(der);
+	for (unsigned i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(ids.spki, hex);
+	assert_string_not_equal(ids.spki, ids.fingerprint);
+
 	/* The xmppAddr is a UTF8String, as XEP-0178 requires. */
 	GENERAL_NAMES *gens = X509_get_ext_d2i(m.x, NID_subject_alt_name, NULL, NULL);
 	assert_non_null(gens);
