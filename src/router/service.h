@@ -16,6 +16,12 @@ struct shard;
 struct service_ops {
 	/* Short name, "c2s": prefixes the service's part of the stats. */
 	const char *name;
+	/* Optional: process-wide state (keys, contexts) before any worker
+	 * listens, kept in `srv`.  Main thread.  -1 with *err (heap). */
+	int (*setup)(struct server *srv, char **err);
+	/* Optional: releases what setup made, after every worker ended (also
+	 * after a failed setup).  Main thread. */
+	void (*teardown)(struct server *srv);
 	/* The settings that decide where it listens, for the error of a
 	 * failed listen: "c2s.listen, c2s.port and c2s.tls_port". */
 	const char *settings;

@@ -311,9 +311,20 @@ int main(int argc, char **argv)
 			     .tls = tls,
 			     .client_auth = client_auth,
 			     .s2s_trust = s2s_trust};
+	int rc = 1;
+	const struct service_ops *failed_setup = services_setup(services, &srv, &err);
+	if (failed_setup) {
+		log_error("server", "%s: %s", failed_setup->name, err);
+		free(err);
+		services_teardown(services, &srv);
+		tls_client_auth_free(s2s_trust);
+		tls_client_auth_free(client_auth);
+		tls_server_free(tls);
+		config_free(&cfg);
+		return 1;
+	}
 	srv.workers = xcalloc(cfg.workers, sizeof(struct worker));
 	srv.shards = xcalloc(cfg.workers, sizeof(struct shard *));
-	int rc = 1;
 	unsigned made = 0;    /* workers initialised (each with a shard) */
 	unsigned started = 0; /* workers whose services all listen */
 	struct main_ctx m = {.srv = &srv};
@@ -401,6 +412,7 @@ cleanup:
 	}
 	free(srv.shards);
 	free(srv.workers);
+	services_teardown(services, &srv);
 	tls_client_auth_free(client_auth);
 	tls_client_auth_free(s2s_trust);
 	tls_server_free(tls);

@@ -12,6 +12,21 @@ static size_t table_len(const struct service_ops *const *table)
 	return n;
 }
 
+const struct service_ops *services_setup(const struct service_ops *const *table, struct server *srv, char **err)
+{
+	for (size_t i = 0; table[i]; i++)
+		if (table[i]->setup && table[i]->setup(srv, err) != 0)
+			return table[i];
+	return NULL;
+}
+
+void services_teardown(const struct service_ops *const *table, struct server *srv)
+{
+	for (size_t i = table_len(table); i-- > 0;)
+		if (table[i]->teardown)
+			table[i]->teardown(srv);
+}
+
 const struct service_ops *services_listen(const struct service_ops *const *table, struct shard *sh, char **err)
 {
 	for (size_t i = 0; table[i]; i++) {

@@ -13,6 +13,12 @@ struct buf;
 struct server;
 struct shard;
 
+/* Runs every service's setup, in order: NULL when all succeed, else the
+ * one that failed, with *err (heap). */
+const struct service_ops *services_setup(const struct service_ops *const *table, struct server *srv, char **err);
+/* Every service's teardown, in reverse order. */
+void services_teardown(const struct service_ops *const *table, struct server *srv);
+
 /* Opens every service of `table` on `sh`, in order.  NULL when all
  * listen.  When one fails, stops it and those before it (reverse order)
  * and returns it, with *err (heap) from its `listen`; those after it are
