@@ -19,6 +19,8 @@ struct tls_server;
 struct tls_client_auth;
 struct remote_table;
 struct user;
+struct dns_resolver;
+struct s2s_global;
 
 /* Process-wide and read-only after start-up. */
 struct server {
@@ -29,6 +31,7 @@ struct server {
 	struct tls_server *tls;   /* c2s certificates */
 	struct tls_client_auth *client_auth; /* c2s client certificates (reloadable) */
 	struct tls_client_auth *s2s_trust;   /* peer server CAs, s2s.ca (reloadable) */
+	struct s2s_global *s2s;   /* s2s's process-wide state (s2s/service.c) */
 };
 
 /* Per worker. */
@@ -51,6 +54,8 @@ struct shard {
 	struct listener_set listeners; /* c2s */
 	struct list s2s_streams; /* incoming server streams (s2s/in.c) */
 	struct listener_set s2s_listeners;
+	struct list s2s_out;     /* outgoing server streams (s2s/out.c) */
+	struct dns_resolver *dns; /* made on the first outgoing link */
 };
 
 static inline struct shard *shard_of(struct worker *w)

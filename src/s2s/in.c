@@ -1,17 +1,19 @@
 /*
  * s2s in: the jabber:server kind of the stream machine (stream/stream.h)
  * for streams other servers open to us.  Stages: STARTTLS (required unless
- * s2s.require_tls is off), then SASL EXTERNAL (XEP-0178) when the peer's
- * certificate verified against the s2s trust store (s2s.ca), then a new
- * stream with empty features on which stanzas flow.  Every stanza must
- * come from the authenticated domain and go to one of ours (RFC 6120
- * §8.1.1.2, §13.1); it then goes to the router like any other.  The
+ * the policy allows plain dialback), then either SASL EXTERNAL (XEP-0178)
+ * when the peer's certificate verified against the s2s trust store (s2s.ca)
+ * and the policy trusts it, followed by a new stream with empty features;
+ * or dialback (XEP-0220, dialback.c) for one or more domain pairs.  Every
+ * stanza must come from and go to a pair the stream authenticated (RFC
+ * 6120 §8.1.1.2, §13.1); it then goes to the router like any other.  The
  * stream stays on the worker that accepted it: the router posts each
  * stanza to the worker that owns its recipient.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -30,6 +32,51 @@ static const char *const alpn_xmpp_server[] = {"xmpp-server"};
 
 const struct s2s_port s2s_port_starttls = {false};
 const struct s2s_port s2s_port_direct = {true};
+
+/* ---- pairs ---- */
+
+struct s2s_pair *s2s_in_pair(struct s2s_in *s, const char *remote, const char *local)
+{
+	for (size_t i = 0; i < s->npairs; i++)
+		if (strcasecmp(s->pairs[i].remote, remote) == 0 && strcmp(s->pairs[i].local, local) == 0)
+			return &s->pairs[i];
+	return NULL;
+}
+
+struct s2s_pair *s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local, enum s2s_pair_state st)
+{
+	s->pairs = xrealloc(s->pairs, (s->npairs + 1) * sizeof(*s->pairs));
+	struct s2s_pair *p = &s->pairs[s->npairs++];
+	p->remote = xstrdup(remote);
+	p->local = local;
+	p->state = st;
+	return p;
+}
+
+struct s2s_in *s2s_in_find(struct shard *sh, uint64_t id)
+{
+	list_for_each(pos, &sh->s2s_streams)
+	{
+		struct s2s_in *s = list_entry(pos, struct s2s_in, link);
+		if (s->xs.conn && conn_id(s->xs.conn) == id)
+			return s;
+	}
+	return NULL;
+}
+
+void s2s_tls_facts(struct conn *c, struct arena *a, const char *domain, bool allow_cn, struct s2s_peer_tls *out)
+{
+	*out = (struct s2s_peer_tls){.tls = conn_secure(c)};
+	if (!out->tls)
+		return;
+	struct tls_session *t = conn_transport(c);
+	out->cert = tls_session_peer_cert_status(t, &out->cert_reason);
+	struct tls_cert_ids ids;
+	if (tls_session_peer_identities(t, a, &ids) == 0) {
+		out->names_domain = domain && *domain && tls_cert_ids_name(&ids, domain, "xmpp-server", allow_cn);
+		out->spki = arena_strdup(a, ids.spki);
+	}
+}
 
 static unsigned long long cid(const struct s2s_in *s)
 {
@@ -55,7 +102,9 @@ static void s2s_limits(const struct config *cfg, bool authed, struct xml_limits 
 static const char *s2s_who(const struct xstream *xs)
 {
 	const struct s2s_in *s = s2s_in_of(xs);
-	return s->remote ? s->remote : conn_peer(xs->conn);
+	if (s->remote)
+		return s->remote;
+	return s->npairs ? s->pairs[0].remote : conn_peer(xs->conn);
 }
 
 /* ---- header and features ---- */
@@ -79,9 +128,21 @@ static bool s2s_select_host(struct xstream *xs, const char *to, enum stream_cond
 	return true;
 }
 
+/* What the policy says of the domain the peer claims on this stream, with
+ * TLS as it is now. */
+static void claimed_decision(struct s2s_in *s, struct arena *a, struct s2s_decision *dec)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	struct s2s_policy pol;
+	s2s_policy_lookup(cfg, s->xs.peer_domain, &pol);
+	struct s2s_peer_tls facts;
+	s2s_tls_facts(s->xs.conn, a, s->xs.peer_domain, cfg->s2s.allow_cn, &facts);
+	s2s_policy_decide(&pol, s->xs.peer_domain, &facts, cfg->s2s.dialback, dec);
+}
+
 /* Once per stream, after TLS: what the peer's certificate allows, with
  * the setting that would change it. */
-static void log_cert_verdict(struct s2s_in *s)
+static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec)
 {
 	if (s->cert_logged)
 		return;
@@ -89,21 +150,32 @@ static void log_cert_verdict(struct s2s_in *s)
 	const char *reason = NULL;
 	void *t = conn_transport(s->xs.conn);
 	enum tls_peer_cert pc = tls_session_peer_cert_status(t, &reason);
-	if (pc == TLS_PEER_CERT_VALID) {
+	if (pc == TLS_PEER_CERT_VALID && dec->trusted) {
 		log_info("s2s", "conn=%llu %s from %s: certificate verified against the s2s trust store (s2s.ca); "
 				"SASL EXTERNAL offered",
 			 cid(s), conn_peer(s->xs.conn), claimed(s));
 		return;
 	}
+	if (dec->methods) {
+		log_info("s2s", "conn=%llu %s from %s: %s", cid(s), conn_peer(s->xs.conn), claimed(s), dec->why);
+		return;
+	}
 	struct tls_client_auth_info info;
 	tls_client_auth_info(s->sh->srv->s2s_trust, &info);
 	const char *why = pc == TLS_PEER_CERT_INVALID ? reason
+			  : pc == TLS_PEER_CERT_VALID ? "the certificate does not name the domain"
 			  : info.requests  ? "the peer sent no certificate"
 					   : "no certificate asked for: the s2s trust store (s2s.ca) holds no CA";
-	log_warn("s2s", "conn=%llu %s from %s: step TLS: certificate not accepted (%s); SASL EXTERNAL not "
-			"offered and no other method is available (dialback is not implemented yet); to accept it, "
-			"add its CA to s2s.ca (parleyctl trust add --store s2s) and reload",
-		 cid(s), conn_peer(s->xs.conn), claimed(s), why);
+	/* The policy's sentence starts with the certificate's problem, which
+	 * this line names already: keep what it decided and why. */
+	const char *decided = dec->why;
+	const char *cut = strncmp(decided, "certificate from ", 17) == 0 ? strstr(decided, "; ") : NULL;
+	if (cut)
+		decided = cut + 2;
+	log_warn("s2s", "conn=%llu %s from %s: step TLS: certificate not accepted (%s); SASL EXTERNAL not offered; %s",
+		 cid(s), conn_peer(s->xs.conn), claimed(s), why,
+		 decided[0] ? decided
+			    : "to accept it, add its CA to s2s.ca (parleyctl trust add --store s2s) and reload");
 }
 
 static void s2s_features(struct xstream *xs, struct buf *b)
@@ -116,10 +188,18 @@ static void s2s_features(struct xstream *xs, struct buf *b)
 	if (!secure && s->sh->srv->tls)
 		buf_printf(b, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>%s</starttls>",
 			   cfg->s2s.require_tls ? "<required/>" : "");
+	struct arena *a = arena_new();
+	struct s2s_decision dec;
+	claimed_decision(s, a, &dec);
+	arena_free(a);
 	if (secure)
-		log_cert_verdict(s);
+		log_cert_verdict(s, &dec);
 	if (secure || !cfg->s2s.require_tls)
 		xs_sasl_features(&s->sasl, b);
+	/* Dialback where the policy could allow it for the claimed domain:
+	 * over TLS whenever it is on; in the clear only for a plain row. */
+	if (cfg->s2s.dialback && (secure || (dec.methods & S2S_METHOD_DIALBACK)))
+		buf_append_str(b, "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>");
 }
 
 /* ---- STARTTLS ---- */
@@ -128,7 +208,10 @@ static struct tls_session *s2s_tls_session(struct server *srv, bool starttls)
 {
 	struct tls_session_config tc = {
 		.client_auth = srv->s2s_trust,
-		.peer_purpose = TLS_PURPOSE_CLIENT_OR_SERVER,
+		/* Public CAs stopped issuing clientAuth in 2026: a server's own
+		 * certificate (serverAuth) is accepted unless the operator says
+		 * otherwise. */
+		.peer_purpose = srv->cfg->s2s.accept_serverauth_only ? TLS_PURPOSE_CLIENT_OR_SERVER : TLS_PURPOSE_CLIENT,
 		.skip_leading_whitespace = starttls,
 	};
 	if (!starttls) {
@@ -175,10 +258,19 @@ static struct s2s_in *stream_of(const struct xs_sasl *sa)
 	return container_of(sa, struct s2s_in, sasl);
 }
 
+/* EXTERNAL is offered when the policy trusts the certificate for the
+ * domain the peer claims (or, when it claims none, whenever the
+ * certificate verified: the check comes with the authzid). */
 static bool s2s_external_allowed(struct xs_sasl *sa)
 {
-	(void)sa;
-	return true; /* s2s.mechanisms decides; the certificate must have verified */
+	struct s2s_in *s = stream_of(sa);
+	if (!s->xs.peer_domain[0])
+		return true;
+	struct arena *a = arena_new();
+	struct s2s_decision dec;
+	claimed_decision(s, a, &dec);
+	arena_free(a);
+	return (dec.methods & S2S_METHOD_EXTERNAL) != 0;
 }
 
 static enum sasl_cond s2s_external(struct xs_sasl *sa, struct arena *a, const char *authzid, struct jid *out,
@@ -197,6 +289,19 @@ static enum sasl_cond s2s_external(struct xs_sasl *sa, struct arena *a, const ch
 	if (c == SASL_OK && server_is_local(s->sh->srv, domain)) {
 		*why = arena_printf(a, "%s is one of our own domains", domain);
 		c = SASL_NOT_AUTHORIZED;
+	}
+	if (c == SASL_OK) {
+		/* The policy row of that domain: allow/deny, pins. */
+		struct s2s_policy pol;
+		s2s_policy_lookup(cfg, domain, &pol);
+		struct s2s_peer_tls facts;
+		s2s_tls_facts(s->xs.conn, a, domain, cfg->s2s.allow_cn, &facts);
+		struct s2s_decision dec;
+		s2s_policy_decide(&pol, domain, &facts, cfg->s2s.dialback, &dec);
+		if (!(dec.methods & S2S_METHOD_EXTERNAL)) {
+			*why = arena_strdup(a, dec.why[0] ? dec.why : "not allowed by the s2s policy");
+			c = SASL_NOT_AUTHORIZED;
+		}
 	}
 	if (c == SASL_OK && jid_make(a, NULL, domain, NULL, out) < 0) {
 		*why = "not a valid domain";
@@ -217,6 +322,10 @@ static void s2s_succeeded(struct xs_sasl *sa, const struct jid *identity)
 	struct s2s_in *s = stream_of(sa);
 	free(s->remote);
 	s->remote = xstrdup(identity->domain);
+	if (!s2s_in_pair(s, s->remote, s->xs.domain))
+		s2s_in_pair_add(s, s->remote, s->xs.domain, PAIR_VALID);
+	else
+		s2s_in_pair(s, s->remote, s->xs.domain)->state = PAIR_VALID;
 	void *t = conn_transport(s->xs.conn);
 	log_info("s2s", "conn=%llu link authenticated: direction in, local %s, remote %s, method EXTERNAL, %s (%s)",
 		 cid(s), s->xs.domain, s->remote, t ? tls_session_version(t) : "plaintext", conn_peer(s->xs.conn));
@@ -268,9 +377,12 @@ static void s2s_stanza(struct xstream *xs, struct arena *a, struct xml_node *el)
 		refuse(s, st, from ? STREAM_ERR_INVALID_FROM : STREAM_ERR_IMPROPER_ADDRESSING, text);
 		return;
 	}
-	if (strcmp(st->from.domain, s->remote) != 0) {
-		snprintf(text, sizeof(text), "'from' domain %.200s is not the authenticated domain %.200s",
-			 st->from.domain, s->remote);
+	bool from_ok = false;
+	for (size_t i = 0; i < s->npairs && !from_ok; i++)
+		from_ok = s->pairs[i].state == PAIR_VALID && strcasecmp(s->pairs[i].remote, st->from.domain) == 0;
+	if (!from_ok) {
+		snprintf(text, sizeof(text), "'from' domain %.200s is not authenticated on this stream (%.200s is)",
+			 st->from.domain, s->npairs ? s->pairs[0].remote : "no domain");
 		refuse(s, st, STREAM_ERR_INVALID_FROM, text);
 		return;
 	}
@@ -285,6 +397,14 @@ static void s2s_stanza(struct xstream *xs, struct arena *a, struct xml_node *el)
 	if (!server_is_local(s->sh->srv, st->to.domain)) {
 		snprintf(text, sizeof(text), "this server does not serve '%.200s'", st->to.domain);
 		refuse(s, st, STREAM_ERR_HOST_UNKNOWN, text);
+		return;
+	}
+	/* RFC 6120 §13.1 / XEP-0220 §4: the pair (from, to) itself. */
+	struct s2s_pair *p = s2s_in_pair(s, st->from.domain, config_host_find(s->sh->srv->cfg, st->to.domain)->domain);
+	if (!p || p->state != PAIR_VALID) {
+		snprintf(text, sizeof(text), "%.200s is not authenticated to send to %.200s on this stream",
+			 st->from.domain, st->to.domain);
+		refuse(s, st, STREAM_ERR_INVALID_FROM, text);
 		return;
 	}
 	if (st->kind == STANZA_IQ && (st->type == STANZA_TYPE_UNKNOWN || !st->id)) {
@@ -302,6 +422,8 @@ static void s2s_stanza(struct xstream *xs, struct arena *a, struct xml_node *el)
 static const struct xs_route s2s_routes[] = {
 	{XML_NS_TLS, "starttls", XS_IN(XS_OPEN), XS_AUTH_BEFORE, s2s_starttls},
 	{XML_NS_SASL, NULL, XS_IN(XS_OPEN) | XS_IN(XS_NEGOTIATING), XS_AUTH_BEFORE, s2s_sasl},
+	{XML_NS_DIALBACK, "result", XS_IN(XS_OPEN) | XS_IN(XS_READY), XS_AUTH_ANY, s2s_in_db_result},
+	{XML_NS_DIALBACK, "verify", XS_IN(XS_OPEN) | XS_IN(XS_READY), XS_AUTH_ANY, s2s_in_db_verify},
 	{XML_NS_SERVER, NULL, XS_IN(XS_READY), XS_AUTH_AFTER, s2s_stanza},
 };
 
@@ -357,6 +479,8 @@ static void s2s_on_tick(void *owner, struct conn *c, uint64_t now)
 	const struct config *cfg = s->sh->srv->cfg;
 	struct xs_timeouts t;
 	xs_timeouts_from_limits(cfg, "authenticated", &t);
+	t.idle_s = cfg->s2s.idle_timeout + cfg->limits.handshake_timeout;
+	t.idle_name = "s2s.idle_timeout";
 	if (!xs_tick(&s->xs, now, &t))
 		xs_sasl_tick(&s->sasl, now);
 }
@@ -366,6 +490,9 @@ void s2s_in_release(struct s2s_in *s)
 	xs_sasl_free(&s->sasl);
 	xs_release(&s->xs);
 	free(s->remote);
+	for (size_t i = 0; i < s->npairs; i++)
+		free(s->pairs[i].remote);
+	free(s->pairs);
 	free(s);
 }
 
@@ -402,6 +529,16 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 	s->sh = sh;
 	s->direct_tls = port->direct_tls;
 	struct conn *c = conn_new(w, fd, &s2s_conn_handler, s);
+	/* A flood of connections from one address is bounded per worker. */
+	char ip[64], other[64];
+	size_t same = 0;
+	conn_peer_ip(c, ip, sizeof(ip));
+	list_for_each(pos, &sh->s2s_streams)
+	{
+		struct s2s_in *o = list_entry(pos, struct s2s_in, link);
+		if (o->xs.conn && strcmp(conn_peer_ip(o->xs.conn, other, sizeof(other)), ip) == 0)
+			same++;
+	}
 	struct xml_limits lim;
 	s2s_limits(cfg, false, &lim);
 	xs_init(&s->xs, &s2s_in_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
@@ -412,6 +549,17 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 	char local[64];
 	log_info("s2s", "conn=%llu incoming server connection from %s on %s%s", (unsigned long long)conn_id(c),
 		 conn_peer(c), conn_local(c, local, sizeof(local)), port->direct_tls ? " (direct TLS)" : "");
+	if (same >= cfg->s2s.connections_per_address) {
+		log_warn("s2s", "conn=%llu %s: refused: %zu server connections from this address already "
+				"(s2s.connections_per_address = %u)",
+			 (unsigned long long)conn_id(c), conn_peer(c), same, cfg->s2s.connections_per_address);
+		conn_start(c);
+		if (port->direct_tls)
+			conn_close(c, "too many connections from this address");
+		else
+			xs_error(&s->xs, STREAM_ERR_POLICY_VIOLATION, "too many connections from this address");
+		return;
+	}
 	conn_start(c);
 	if (port->direct_tls) {
 		if (!sh->srv->tls) {

@@ -4,15 +4,33 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/list.h"
+#include "router/stanza.h"
 #include "sasl/sasl.h"
 #include "stream/sasl.h"
+#include "s2s/dialback_key.h"
+#include "s2s/policy.h"
 #include "stream/stream.h"
 
 struct arena;
+struct conn;
+struct server;
 struct shard;
 struct tls_cert_ids;
+struct tls_client;
+struct remote_link;
+
+/* A (remote domain, local domain) pair a stream carries stanzas for:
+ * authenticated by EXTERNAL (the stream's own pair) or by dialback (any
+ * number, XEP-0220 piggybacking). */
+enum s2s_pair_state { PAIR_PENDING, PAIR_VALID };
+struct s2s_pair {
+	char *remote;      /* heap */
+	const char *local; /* config string */
+	enum s2s_pair_state state;
+};
 
 /* An incoming server stream.  Owner: the conn's on_close (in.c) frees
  * it. */
@@ -23,13 +41,22 @@ struct s2s_in {
 	bool direct_tls;
 	bool cert_logged;      /* the certificate verdict was logged */
 	struct xs_sasl sasl;   /* EXTERNAL only (stream/sasl.h) */
-	char *remote;          /* the authenticated peer domain */
+	char *remote;          /* the domain EXTERNAL authenticated, or NULL */
+	struct s2s_pair *pairs; /* dialback and EXTERNAL pairs */
+	size_t npairs;
+	unsigned db_attempts;  /* <db:result/>s on this stream */
 };
 
 static inline struct s2s_in *s2s_in_of(const struct xstream *xs)
 {
 	return container_of(xs, struct s2s_in, xs);
 }
+
+/* Process-wide s2s state, made by the service's setup (service.c). */
+struct s2s_global {
+	struct tls_client *client;      /* our certificates for outgoing links */
+	struct dialback_secret secret;  /* XEP-0185 keys */
+};
 
 /* ---- in.c ---- */
 
@@ -60,5 +87,43 @@ void s2s_in_accept(struct worker *w, int fd, void *ud);
  */
 enum sasl_cond s2s_external_domain(struct arena *a, const struct tls_cert_ids *ids, const char *header_from,
 				   const char *authzid, bool allow_cn, const char **domain, const char **why);
+
+/* The pair, or NULL. */
+struct s2s_pair *s2s_in_pair(struct s2s_in *s, const char *remote, const char *local);
+/* Adds a pair (the stream is now authenticated for stanzas of it). */
+struct s2s_pair *s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local, enum s2s_pair_state st);
+/* The incoming stream with this conn id on this worker, or NULL. */
+struct s2s_in *s2s_in_find(struct shard *sh, uint64_t conn_id);
+/* The TLS facts of a stream's conn for `domain` (policy.h). */
+void s2s_tls_facts(struct conn *c, struct arena *a, const char *domain, bool allow_cn, struct s2s_peer_tls *out);
+
+/* ---- dialback.c (XEP-0220) ---- */
+
+/* Receiving side: <db:result/> and <db:verify/> on an incoming stream. */
+void s2s_in_db_result(struct xstream *xs, struct arena *a, struct xml_node *el);
+void s2s_in_db_verify(struct xstream *xs, struct arena *a, struct xml_node *el);
+/* What the authoritative server answered for a <db:result/> an incoming
+ * stream asked for: valid, invalid, or an error (cond, text). */
+enum s2s_verdict { S2S_VERIFY_VALID, S2S_VERIFY_INVALID, S2S_VERIFY_ERROR };
+void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local, const char *remote,
+			  enum s2s_verdict v, enum stanza_cond cond, const char *text);
+/* The key we send for (local -> remote) on a stream the peer named `id`. */
+int s2s_dialback_key(const struct server *srv, const char *receiving, const char *originating, const char *id,
+		     char out[DIALBACK_KEY_LEN + 1]);
+
+/* ---- out.c ---- */
+
+/* The remote transport the router uses (router/remote.h). */
+extern const struct remote_transport s2s_transport;
+/* Asks the authoritative server of `remote` whether `key` is right for
+ * (local -> remote... as XEP-0220 §2.3: from = local (receiving), to =
+ * remote (originating), id = our incoming stream's id), over an outgoing
+ * stream of this worker; the answer comes to s2s_in_dialback_done(). */
+void s2s_out_verify(struct shard *sh, uint64_t in_conn, const char *local, const char *remote, const char *id,
+		    const char *key);
+/* Ends every outgoing stream of this worker (shutdown). */
+void s2s_out_shutdown(struct shard *sh);
+size_t s2s_out_count(struct shard *sh);
+
 
 #endif

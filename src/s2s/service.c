@@ -1,9 +1,13 @@
 /*
- * s2s as a registered service (router/service.h): the listeners for
- * incoming server streams (in.c) on s2s.port (STARTTLS) and s2s.tls_port
- * (direct TLS, ALPN xmpp-server), and the s2s trust store's settings.
+ * s2s as a registered service (router/service.h): the process-wide state
+ * (the TLS client context with our certificates, the dialback secret) and
+ * the router's remote transport (out.c), the listeners for incoming server
+ * streams (in.c) on s2s.port (STARTTLS) and s2s.tls_port (direct TLS, ALPN
+ * xmpp-server), and the s2s trust store's settings.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -11,6 +15,8 @@
 #include "core/list.h"
 #include "core/listener.h"
 #include "core/worker.h"
+#include "core/log.h"
+#include "router/remote.h"
 #include "router/service.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
@@ -22,7 +28,7 @@ void s2s_trust_config(const struct config *cfg, struct tls_client_auth_config *o
 	*out = (struct tls_client_auth_config){
 		.mode = TLS_CLIENT_CERTS_WANTED,
 		.ca_path = cfg->s2s.ca,
-		.crl_file = NULL,
+		.crl_file = cfg->s2s.crl_file,
 		.verify_depth = cfg->s2s.verify_depth,
 		.accept_selfsigned = false,
 		.disconnect_on_failure = false,
@@ -45,8 +51,67 @@ int s2s_listen(struct shard *sh, char **err)
 				 s2s_in_accept, "s2s", err);
 }
 
+/* Where the dialback secret lives: beside the database, so that it
+ * survives a restart as the database does. */
+static char *secret_path(const struct config *cfg)
+{
+	const char *slash = strrchr(cfg->database, '/');
+	struct buf b = BUF_INIT;
+	if (slash)
+		buf_append(&b, cfg->database, (size_t)(slash - cfg->database) + 1);
+	buf_append_str(&b, "dialback.secret");
+	char *p = xstrdup(buf_cstr(&b));
+	buf_clear(&b);
+	return p;
+}
+
+static int s2s_setup(struct server *srv, char **err)
+{
+	const struct config *cfg = srv->cfg;
+	struct s2s_global *g = xcalloc(1, sizeof(*g));
+	srv->s2s = g;
+	char *path = secret_path(cfg);
+	if (dialback_secret_load(&g->secret, path, err) < 0) {
+		free(path);
+		return -1;
+	}
+	free(path);
+	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		hosts[i].domain = cfg->hosts[i].domain;
+		hosts[i].cert_file = cfg->hosts[i].certificate;
+		hosts[i].key_file = cfg->hosts[i].key;
+	}
+	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
+	char *terr = NULL;
+	g->client = tls_client_new(&tc, &terr);
+	free(hosts);
+	if (!g->client) {
+		/* Without our certificates, outgoing links go without TLS or
+		 * fail as the policy says; incoming links are not affected. */
+		log_warn("s2s", "no TLS for outgoing server links: %s", terr);
+		free(terr);
+	}
+	router_remote_set_transport(&s2s_transport);
+	return 0;
+}
+
+static void s2s_teardown(struct server *srv)
+{
+	struct s2s_global *g = srv->s2s;
+	if (!g)
+		return;
+	router_remote_set_transport(NULL);
+	tls_client_free(g->client);
+	dialback_secret_wipe(&g->secret);
+	free(g);
+	srv->s2s = NULL;
+}
+
 void s2s_shutdown(struct shard *sh)
 {
+	router_remote_shutdown(sh);
+	s2s_out_shutdown(sh);
 	listener_set_close(&sh->s2s_listeners);
 	list_for_each_safe(pos, &sh->s2s_streams)
 	{
@@ -60,8 +125,10 @@ static void s2s_stats(struct shard *sh, struct buf *out)
 	size_t n = 0;
 	list_for_each(pos, &sh->s2s_streams)
 		n++;
-	buf_printf(out, "%zu incoming link%s, %u listener%s", n, n == 1 ? "" : "s", sh->s2s_listeners.n,
-		   sh->s2s_listeners.n == 1 ? "" : "s");
+	size_t o = s2s_out_count(sh);
+	buf_printf(out, "%zu incoming link%s, %zu outgoing stream%s, %zu remote link%s, %u listener%s", n,
+		   n == 1 ? "" : "s", o, o == 1 ? "" : "s", remote_link_count(sh), remote_link_count(sh) == 1 ? "" : "s",
+		   sh->s2s_listeners.n, sh->s2s_listeners.n == 1 ? "" : "s");
 }
 
 static void s2s_describe(const struct server *srv, struct buf *out)
@@ -77,6 +144,8 @@ static void s2s_describe(const struct server *srv, struct buf *out)
 
 const struct service_ops s2s_service = {
 	.name = "s2s",
+	.setup = s2s_setup,
+	.teardown = s2s_teardown,
 	.settings = "s2s.listen, s2s.port and s2s.tls_port",
 	.listen = s2s_listen,
 	.stop = s2s_shutdown,

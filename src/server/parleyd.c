@@ -336,6 +336,7 @@ int main(int argc, char **argv)
 		sh->w = w;
 		list_init(&sh->streams);
 		list_init(&sh->s2s_streams);
+		list_init(&sh->s2s_out);
 		srv.shards[made] = sh;
 		w->ctx = sh;
 		w->on_stop = shard_stop;

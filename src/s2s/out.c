@@ -1,0 +1,942 @@
+/*
+ * s2s out: the streams we open to other servers, as the initiating side of
+ * the stream machine (stream/stream.h, xs_initiate).  Two purposes:
+ *
+ *  - a link (router/remote.h): carries our stanzas for one (local, remote)
+ *    pair.  The router asks for it (s2s_transport.start) on the first
+ *    stanza; we resolve the remote domain (dns/dns.h: _xmpps-server and
+ *    _xmpp-server SRV, else its A/AAAA on 5269), connect to each target in
+ *    turn (core/connect.h), take TLS (direct TLS with ALPN xmpp-server, or
+ *    STARTTLS), judge the peer's certificate with the policy (policy.h),
+ *    then authenticate: SASL EXTERNAL when the certificate is trusted and
+ *    the peer offers it, else (or when EXTERNAL fails) dialback (XEP-0220)
+ *    where the policy allows it.  Then the link is up and the queued
+ *    stanzas flow.  A failure bounces what is queued with a text naming
+ *    the step and the reason, and the next attempt backs off
+ *    (s2s.retry_min doubling up to s2s.retry_max).  An up link that has
+ *    carried nothing for s2s.idle_timeout closes.
+ *
+ *  - a verification (XEP-0220 §2.3): an incoming stream got <db:result/>
+ *    and asks the authoritative server of the claimed domain, over a
+ *    stream of its own, whether the key is right (<db:verify/>).  It
+ *    takes TLS like a link (a certificate the policy refuses ends it) but
+ *    does not authenticate; it closes when its last answer came.
+ *
+ * Everything runs on one worker: a link's owner, or the worker of the
+ * incoming stream that asked for a verification.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/chunk.h"
+#include "core/conn.h"
+#include "core/connect.h"
+#include "core/log.h"
+#include "dns/dns.h"
+#include "router/remote.h"
+#include "router/shard.h"
+#include "s2s/internal.h"
+#include "tls/tls.h"
+#include "xml/ns.h"
+#include "xml/xml.h"
+
+static const char *const alpn_xmpp_server[] = {"xmpp-server"};
+
+/* A <db:verify/> this stream carries for an incoming stream. */
+struct out_verify {
+	struct list link;
+	uint64_t in_conn;   /* the incoming stream that asked */
+	char id[64];        /* its stream id */
+	char key[DIALBACK_KEY_LEN * 2 + 1];
+	bool sent;
+};
+
+/* Where an outgoing stream is, for log lines and failure texts. */
+enum out_step {
+	STEP_DNS,
+	STEP_CONNECT,
+	STEP_TLS,
+	STEP_STREAM,
+	STEP_SASL,
+	STEP_DIALBACK,
+	STEP_READY,
+	STEP_COUNT
+};
+
+static const char *const step_names[STEP_COUNT] = {
+	[STEP_DNS] = "DNS",           [STEP_CONNECT] = "connect", [STEP_TLS] = "TLS",
+	[STEP_STREAM] = "stream",     [STEP_SASL] = "SASL EXTERNAL", [STEP_DIALBACK] = "dialback",
+	[STEP_READY] = "established",
+};
+
+struct s2s_out {
+	struct xstream xs;
+	struct shard *sh;
+	struct list link;           /* sh->s2s_out */
+	char local[256], remote[256];
+	struct remote_link *rl;     /* a link's; NULL for a verification or once the router dropped it */
+	struct list verifies;       /* struct out_verify */
+	struct dns_request *dq;
+	struct connect *cn;
+	struct dns_target targets[DNS_MAX_TARGETS];
+	char hosts[DNS_MAX_TARGETS][256];
+	size_t ntargets;
+	bool direct_tls;            /* the target that answered is XEP-0368 direct TLS */
+	enum out_step step;
+	struct s2s_policy policy;
+	struct s2s_decision dec;    /* after TLS */
+	bool peer_dialback;         /* the peer's features offered dialback */
+	bool external_tried;
+	uint64_t last_use_ms;       /* a stanza was written */
+	/* the failure, told to the link when the stream ends */
+	bool failed;
+	enum stanza_etype fail_etype;
+	enum stanza_cond fail_cond;
+	char fail_text[600];
+};
+
+/* What the transport keeps per link (remote_link.data): the stream and
+ * the back-off. */
+struct s2s_link {
+	struct s2s_out *out;
+	unsigned failures;
+	uint64_t retry_at_ms;
+	enum stanza_etype etype;
+	enum stanza_cond cond;
+	char text[600];
+};
+
+static unsigned long long cid(const struct s2s_out *o)
+{
+	return o->xs.conn ? (unsigned long long)conn_id(o->xs.conn) : 0ULL;
+}
+
+static const struct config *cfg_of(const struct s2s_out *o)
+{
+	return o->sh->srv->cfg;
+}
+
+static const char *purpose(const struct s2s_out *o)
+{
+	return o->rl ? "link" : "dialback verification";
+}
+
+static void out_free(struct s2s_out *o);
+
+/* ---- failure and the end of a stream ---- */
+
+/* Records why the stream cannot carry the link, logs it once, and closes
+ * the connection (the link hears it from on_close) or, without one, ends
+ * now. */
+static void out_fail(struct s2s_out *o, enum stanza_etype etype, enum stanza_cond cond, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void out_end(struct s2s_out *o);
+
+static void out_fail(struct s2s_out *o, enum stanza_etype etype, enum stanza_cond cond, const char *fmt, ...)
+{
+	if (!o->failed) {
+		o->failed = true;
+		o->fail_etype = etype;
+		o->fail_cond = cond;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(o->fail_text, sizeof(o->fail_text), fmt, ap);
+		va_end(ap);
+		log_warn("s2s", "conn=%llu outgoing %s %s -> %s failed at step %s: %s", cid(o), purpose(o), o->local,
+			 o->remote, step_names[o->step], o->fail_text);
+	}
+	if (o->xs.conn) {
+		if (o->xs.state != XS_CLOSING) {
+			if (o->xs.header_sent)
+				o->xs.kind->out->close(&o->xs);
+			o->xs.state = XS_CLOSING;
+		}
+		conn_close(o->xs.conn, o->fail_text);
+		return;
+	}
+	out_end(o);
+}
+
+/* The stream is over: the link and the incoming streams waiting for a
+ * verification hear how it ended, and it is freed. */
+static void out_end(struct s2s_out *o)
+{
+	list_remove(&o->link);
+	dns_resolve_cancel(o->dq);
+	o->dq = NULL;
+	conn_connect_cancel(o->cn);
+	o->cn = NULL;
+	/* Answers that will not come. */
+	list_for_each_safe(pos, &o->verifies)
+	{
+		struct out_verify *v = list_entry(pos, struct out_verify, link);
+		bool timeout = o->failed && o->fail_cond == STANZA_ERR_REMOTE_SERVER_TIMEOUT;
+		char text[1000];
+		snprintf(text, sizeof(text), "could not verify the key with %s: %s", o->remote,
+			 o->failed ? o->fail_text : "the stream closed before an answer");
+		s2s_in_dialback_done(o->sh, v->in_conn, o->local, o->remote, S2S_VERIFY_ERROR,
+				     timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND, text);
+		list_remove(&v->link);
+		free(v);
+	}
+	struct remote_link *l = o->rl;
+	if (l) {
+		struct s2s_link *sl = l->data;
+		sl->out = NULL;
+		o->rl = NULL;
+		const struct config *cfg = cfg_of(o);
+		uint64_t now = worker_now(o->sh->w);
+		if (o->step == STEP_READY && !o->failed) {
+			remote_link_down(l);
+		} else {
+			if (!o->failed) {
+				o->fail_etype = ETYPE_CANCEL;
+				o->fail_cond = STANZA_ERR_REMOTE_SERVER_NOT_FOUND;
+				snprintf(o->fail_text, sizeof(o->fail_text), "the stream to %s closed at step %s",
+					 o->remote, step_names[o->step]);
+			}
+			if (o->step == STEP_READY) {
+				remote_link_down(l);
+			} else {
+				/* Back off: retry_min, doubling, up to retry_max. */
+				sl->failures++;
+				uint64_t delay = cfg->s2s.retry_min;
+				for (unsigned i = 1; i < sl->failures && delay < cfg->s2s.retry_max; i++)
+					delay *= 2;
+				if (delay > cfg->s2s.retry_max)
+					delay = cfg->s2s.retry_max;
+				sl->retry_at_ms = now + delay * 1000;
+				sl->etype = o->fail_etype;
+				sl->cond = o->fail_cond;
+				snprintf(sl->text, sizeof(sl->text), "%s", o->fail_text);
+				remote_link_fail(l, o->fail_etype, o->fail_cond, o->fail_text);
+			}
+		}
+	}
+	out_free(o);
+}
+
+static void out_free(struct s2s_out *o)
+{
+	xs_release(&o->xs);
+	free(o);
+}
+
+/* ---- the stream kind ---- */
+
+static void out_limits(const struct config *cfg, bool authed, struct xml_limits *lim)
+{
+	lim->stanza_bytes = authed ? cfg->s2s.stanza_bytes : cfg->limits.stanza_bytes_preauth;
+	lim->header_bytes = cfg->limits.header_bytes;
+	lim->depth = cfg->limits.depth;
+	lim->elements = cfg->limits.elements;
+	lim->attrs = cfg->limits.attrs;
+	lim->attr_bytes = cfg->limits.attr_bytes;
+}
+
+static struct s2s_out *out_of(const struct xstream *xs)
+{
+	return container_of(xs, struct s2s_out, xs);
+}
+
+static const char *out_who(const struct xstream *xs)
+{
+	return out_of(xs)->remote;
+}
+
+static bool out_select_host(struct xstream *xs, const char *to, enum stream_cond *cond, char *text, size_t n)
+{
+	/* Never asked: we are the initiating side. */
+	(void)xs, (void)to, (void)cond, (void)text, (void)n;
+	return true;
+}
+
+static void out_no_features(struct xstream *xs, struct buf *b)
+{
+	(void)xs, (void)b;
+}
+
+static bool out_auth_restart(struct xstream *xs, const char *data, size_t len)
+{
+	(void)data, (void)len;
+	struct xml_limits lim;
+	out_limits(cfg_of(out_of(xs)), true, &lim);
+	xs_new_parser(xs, &lim);
+	return true;
+}
+
+/* The peer's header: RFC 6120 §4.7.1 says it comes from the domain we
+ * asked for; a peer that names another one is only logged (some servers
+ * answer with their host name), since TLS and authentication decide. */
+static bool out_peer_header(struct xstream *xs, const struct xml_node *h)
+{
+	struct s2s_out *o = out_of(xs);
+	const char *from = xml_node_attr(h, "from");
+	if (from && strcasecmp(from, o->remote) != 0)
+		log_info("s2s", "conn=%llu %s answered our stream to %s with from='%.200s'", cid(o),
+			 conn_peer(xs->conn), o->remote, from);
+	if (!xs->peer_id[0]) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "%s sent a stream header without an id (RFC 6120 §4.7.3)", o->remote);
+		return false;
+	}
+	o->step = STEP_STREAM;
+	return true;
+}
+
+/* ---- authentication ---- */
+
+static void link_established(struct s2s_out *o, const char *method)
+{
+	o->step = STEP_READY;
+	o->xs.state = XS_READY;
+	o->xs.authenticated = true;
+	o->last_use_ms = worker_now(o->sh->w);
+	void *t = conn_transport(o->xs.conn);
+	log_info("s2s", "conn=%llu link authenticated: direction out, local %s, remote %s, method %s, %s (%s)", cid(o),
+		 o->local, o->remote, method, t ? tls_session_version(t) : "plaintext", conn_peer(o->xs.conn));
+	struct remote_link *l = o->rl;
+	if (l) {
+		struct s2s_link *sl = l->data;
+		sl->failures = 0;
+		remote_link_up(l);
+	}
+}
+
+static void send_db_result(struct s2s_out *o)
+{
+	char key[DIALBACK_KEY_LEN + 1];
+	if (s2s_dialback_key(o->sh->srv, o->remote, o->local, o->xs.peer_id, key) < 0) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "cannot make a dialback key for the stream id '%.80s' of %s", o->xs.peer_id, o->remote);
+		return;
+	}
+	o->step = STEP_DIALBACK;
+	o->xs.state = XS_NEGOTIATING;
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "<db:result from='");
+	xml_escape_attr(&b, o->local, strlen(o->local));
+	buf_append_str(&b, "' to='");
+	xml_escape_attr(&b, o->remote, strlen(o->remote));
+	buf_printf(&b, "'>%s</db:result>", key);
+	xs_write(&o->xs, b.data, b.len);
+	buf_clear(&b);
+}
+
+static void send_verifies(struct s2s_out *o)
+{
+	list_for_each(pos, &o->verifies)
+	{
+		struct out_verify *v = list_entry(pos, struct out_verify, link);
+		if (v->sent)
+			continue;
+		v->sent = true;
+		struct buf b = BUF_INIT;
+		buf_append_str(&b, "<db:verify from='");
+		xml_escape_attr(&b, o->local, strlen(o->local));
+		buf_append_str(&b, "' to='");
+		xml_escape_attr(&b, o->remote, strlen(o->remote));
+		buf_append_str(&b, "' id='");
+		xml_escape_attr(&b, v->id, strlen(v->id));
+		buf_append_str(&b, "'>");
+		xml_escape_text(&b, v->key, strlen(v->key));
+		buf_append_str(&b, "</db:verify>");
+		xs_write(&o->xs, b.data, b.len);
+		buf_clear(&b);
+	}
+	o->xs.state = XS_NEGOTIATING;
+}
+
+/* Dialback after EXTERNAL was not possible or failed: only when the
+ * policy allows it and the peer offers it. */
+static void try_dialback(struct s2s_out *o, const char *why_not_external)
+{
+	if (!(o->dec.methods & S2S_METHOD_DIALBACK)) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s; dialback is not allowed: %s",
+			 why_not_external, o->dec.why[0] ? o->dec.why : "s2s.dialback = false");
+		return;
+	}
+	if (!o->peer_dialback) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "%s; and %s does not offer dialback (urn:xmpp:features:dialback)", why_not_external, o->remote);
+		return;
+	}
+	if (why_not_external[0])
+		log_info("s2s", "conn=%llu link %s -> %s: %s; using dialback", cid(o), o->local, o->remote,
+			 why_not_external);
+	send_db_result(o);
+}
+
+static bool has_child(const struct xml_node *el, const char *ns, const char *name)
+{
+	return xml_node_child(el, ns, name) != NULL;
+}
+
+static bool offers_external(struct arena *a, const struct xml_node *features)
+{
+	const struct xml_node *m = xml_node_child(features, XML_NS_SASL, "mechanisms");
+	for (const struct xml_node *c = m ? xml_node_child(m, XML_NS_SASL, "mechanism") : NULL; c;
+	     c = xml_node_next(c, XML_NS_SASL, "mechanism"))
+		if (strcmp(xml_node_text(a, c), "EXTERNAL") == 0)
+			return true;
+	return false;
+}
+
+static struct tls_session *client_session(struct s2s_out *o, bool direct)
+{
+	const struct config *cfg = cfg_of(o);
+	struct tls_client_session_config sc = {
+		.server_name = o->remote,
+		.alpn = direct ? alpn_xmpp_server : NULL,
+		.nalpn = direct ? 1 : 0,
+		.cert_domain = o->local,
+		.trust = o->sh->srv->s2s_trust,
+		.expected_name = o->remote,
+		.srv_service = "xmpp-server",
+		.allow_cn = cfg->s2s.allow_cn,
+		.purpose = TLS_PURPOSE_DEFAULT,
+		.require_valid = false,
+	};
+	char *err = NULL;
+	struct tls_session *t = tls_session_new_client(o->sh->srv->s2s->client, &sc, &err);
+	if (!t) {
+		/* No certificate for this local domain: go on without one
+		 * (dialback does not need it). */
+		log_warn("s2s", "conn=%llu link %s -> %s: %s; connecting without a client certificate", cid(o), o->local,
+			 o->remote, err);
+		free(err);
+		sc.cert_domain = NULL;
+		t = tls_session_new_client(o->sh->srv->s2s->client, &sc, &err);
+		free(err);
+	}
+	return t;
+}
+
+static void out_features(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	struct s2s_out *o = out_of(xs);
+	const struct config *cfg = cfg_of(o);
+	if (xs->authenticated) {
+		/* The empty features after EXTERNAL: stanzas may flow. */
+		arena_free(a);
+		link_established(o, "EXTERNAL");
+		return;
+	}
+	o->peer_dialback = has_child(el, XML_NS_DIALBACK_FEATURES, "dialback");
+	bool external = offers_external(a, el);
+	bool starttls = has_child(el, XML_NS_TLS, "starttls");
+	arena_free(a);
+	if (!conn_secure(xs->conn)) {
+		if (starttls && o->sh->srv->s2s->client) {
+			o->step = STEP_TLS;
+			xs->state = XS_NEGOTIATING;
+			xs_send_raw(xs, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+			return;
+		}
+		/* No TLS: plain dialback, where the policy allows it. */
+		struct s2s_peer_tls facts = {.tls = false};
+		s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
+		if (!o->dec.methods) {
+			out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s does not offer STARTTLS; %s",
+				 o->remote, o->dec.why);
+			return;
+		}
+		log_warn("s2s", "conn=%llu link %s -> %s: %s does not offer STARTTLS; plaintext dialback as %s allows",
+			 cid(o), o->local, o->remote, o->remote, o->policy.setting);
+	}
+	if (!o->rl) {
+		send_verifies(o);
+		return;
+	}
+	if ((o->dec.methods & S2S_METHOD_EXTERNAL) && external && !o->external_tried) {
+		o->external_tried = true;
+		o->step = STEP_SASL;
+		xs->state = XS_NEGOTIATING;
+		xs_sasl_client_external(xs, o->local);
+		return;
+	}
+	char why[400] = "";
+	if (conn_secure(xs->conn) && (o->dec.methods & S2S_METHOD_EXTERNAL) && !external)
+		snprintf(why, sizeof(why), "%s does not offer SASL EXTERNAL", o->remote);
+	try_dialback(o, why);
+}
+
+static void out_proceed(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	struct s2s_out *o = out_of(xs);
+	(void)el;
+	arena_free(a);
+	xs->state = XS_STARTTLS;
+	xs_stop_parser(xs, XS_RESTART_TLS);
+	struct tls_session *t = client_session(o, false);
+	if (!t) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "cannot make a TLS client session");
+		return;
+	}
+	conn_set_transport(xs->conn, &tls_transport_ops, t);
+}
+
+static void out_tls_failure(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	(void)el;
+	arena_free(a);
+	out_fail(out_of(xs), ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused STARTTLS (<failure/>)",
+		 out_of(xs)->remote);
+}
+
+static void out_sasl(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	struct s2s_out *o = out_of(xs);
+	if (o->step != STEP_SASL) {
+		arena_free(a);
+		xs_error(xs, STREAM_ERR_UNSUPPORTED_STANZA_TYPE, "SASL element out of place");
+		return;
+	}
+	enum sasl_cond c = xs_sasl_client_result(el);
+	arena_free(a);
+	if (c == SASL_OK) {
+		xs->authenticated = true;
+		xs_restart_after_auth(xs);
+		return;
+	}
+	/* Some servers fail EXTERNAL for certificates they should accept
+	 * (ejabberd 23.01 with id-on-xmppAddr): fall back to dialback. */
+	char why[400];
+	snprintf(why, sizeof(why), "%s refused SASL EXTERNAL (%s)", o->remote, sasl_cond_name(c));
+	xs->state = XS_OPEN;
+	try_dialback(o, why);
+}
+
+/* <db:result type='valid|invalid|error'/> for our key. */
+static void out_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	struct s2s_out *o = out_of(xs);
+	const char *type = xml_node_attr(el, "type");
+	const char *from = xml_node_attr(el, "from");
+	const char *to = xml_node_attr(el, "to");
+	if (o->step != STEP_DIALBACK || !type || !from || !to || strcasecmp(from, o->remote) != 0 ||
+	    strcasecmp(to, o->local) != 0) {
+		/* Not an answer we wait for: one for another pair, or noise. */
+		log_info("s2s", "conn=%llu link %s -> %s: ignoring an unexpected <db:result/> (from '%.100s', to "
+				"'%.100s', type '%.20s')",
+			 cid(o), o->local, o->remote, from ? from : "", to ? to : "", type ? type : "");
+		arena_free(a);
+		return;
+	}
+	if (strcmp(type, "valid") == 0) {
+		arena_free(a);
+		link_established(o, "dialback");
+		return;
+	}
+	char cond[64] = "";
+	const struct xml_node *err = xml_node_child(el, XML_NS_CLIENT, "error");
+	if (!err)
+		err = xml_node_child(el, XML_NS_SERVER, "error");
+	for (const struct xml_node *c = err ? xml_node_child(err, XML_NS_STANZAS, NULL) : NULL; c;
+	     c = xml_node_next(c, XML_NS_STANZAS, NULL))
+		if (strcmp(c->name, "text") != 0)
+			snprintf(cond, sizeof(cond), "%s", c->name);
+	bool invalid = strcmp(type, "invalid") == 0;
+	arena_free(a);
+	out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused our dialback key (%s%s%s)", o->remote,
+		 invalid ? "invalid" : "error", cond[0] ? ": " : "", cond);
+}
+
+/* <db:verify type='valid|invalid'/>: the answer for an incoming stream. */
+static void out_db_verify(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	struct s2s_out *o = out_of(xs);
+	const char *type = xml_node_attr(el, "type");
+	const char *id = xml_node_attr(el, "id");
+	struct out_verify *found = NULL;
+	list_for_each(pos, &o->verifies)
+	{
+		struct out_verify *v = list_entry(pos, struct out_verify, link);
+		if (v->sent && id && strcmp(v->id, id) == 0) {
+			found = v;
+			break;
+		}
+	}
+	if (!found || !type) {
+		log_info("s2s", "conn=%llu verification %s -> %s: ignoring an unexpected <db:verify/> (id '%.80s')",
+			 cid(o), o->local, o->remote, id ? id : "");
+		arena_free(a);
+		return;
+	}
+	enum s2s_verdict v = strcmp(type, "valid") == 0     ? S2S_VERIFY_VALID
+			     : strcmp(type, "invalid") == 0 ? S2S_VERIFY_INVALID
+							    : S2S_VERIFY_ERROR;
+	arena_free(a);
+	list_remove(&found->link);
+	uint64_t in_conn = found->in_conn;
+	free(found);
+	char text[400];
+	snprintf(text, sizeof(text), "%s answered the verification with type '%s'", o->remote,
+		 v == S2S_VERIFY_ERROR ? "error" : v == S2S_VERIFY_VALID ? "valid" : "invalid");
+	s2s_in_dialback_done(o->sh, in_conn, o->local, o->remote, v, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, text);
+	/* A verification stream ends with its last answer. */
+	if (!o->rl && list_empty(&o->verifies) && xs->state != XS_CLOSING) {
+		xs->kind->out->close(xs);
+		xs->state = XS_CLOSING;
+		conn_close(xs->conn, "verification done");
+	}
+}
+
+static const struct xs_route out_routes[] = {
+	{XML_NS_STREAM, "features", XS_IN(XS_OPEN), XS_AUTH_ANY, out_features},
+	{XML_NS_TLS, "proceed", XS_IN(XS_NEGOTIATING), XS_AUTH_BEFORE, out_proceed},
+	{XML_NS_TLS, "failure", XS_IN(XS_NEGOTIATING), XS_AUTH_BEFORE, out_tls_failure},
+	{XML_NS_SASL, NULL, XS_IN(XS_NEGOTIATING), XS_AUTH_BEFORE, out_sasl},
+	{XML_NS_DIALBACK, "result", XS_IN(XS_NEGOTIATING) | XS_IN(XS_READY), XS_AUTH_ANY, out_db_result},
+	{XML_NS_DIALBACK, "verify", XS_IN(XS_OPEN) | XS_IN(XS_NEGOTIATING) | XS_IN(XS_READY), XS_AUTH_ANY,
+	 out_db_verify},
+};
+
+static const struct xs_kind s2s_out_kind = {
+	.tag = "s2s",
+	.peer = "server",
+	.content_ns = XML_NS_SERVER,
+	.header_attrs = " xmlns:db='jabber:server:dialback'",
+	.out = &xs_tcp_output,
+	.ready_after_auth = true,
+	.routes = out_routes,
+	.nroutes = sizeof(out_routes) / sizeof(out_routes[0]),
+	.select_host = out_select_host,
+	.features = out_no_features,
+	.auth_restart = out_auth_restart,
+	.who = out_who,
+	.peer_header = out_peer_header,
+};
+
+/* ---- conn events ---- */
+
+static void out_on_read(void *owner, struct conn *c, const char *data, size_t len)
+{
+	(void)c;
+	struct s2s_out *o = owner;
+	xs_input(&o->xs, data, len);
+}
+
+/* TLS is up: judge the peer's certificate, then the stream (again). */
+static void out_on_handshake(void *owner, struct conn *c)
+{
+	struct s2s_out *o = owner;
+	const struct config *cfg = cfg_of(o);
+	xs_log_tls(&o->xs, o->direct_tls);
+	o->xs.header_sent = false; /* a new stream begins over TLS */
+	struct arena *a = arena_new();
+	struct s2s_peer_tls facts;
+	s2s_tls_facts(c, a, o->remote, cfg->s2s.allow_cn, &facts);
+	s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
+	arena_free(a);
+	if (!o->dec.methods) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s", o->dec.why);
+		return;
+	}
+	if (o->dec.trusted)
+		log_info("s2s", "conn=%llu %s %s -> %s: certificate of %s accepted (%s)", cid(o), purpose(o), o->local,
+			 o->remote, o->remote, o->policy.pin ? "pinned key" : "verified against s2s.ca");
+	else
+		log_warn("s2s", "conn=%llu %s %s -> %s: %s", cid(o), purpose(o), o->local, o->remote, o->dec.why);
+	o->step = STEP_STREAM;
+	if (!o->xs.initiator)
+		xs_initiate(&o->xs, o->remote);
+	else
+		xs_tls_established(&o->xs);
+}
+
+static void out_on_tick(void *owner, struct conn *c, uint64_t now)
+{
+	(void)c;
+	struct s2s_out *o = owner;
+	const struct config *cfg = cfg_of(o);
+	if (o->xs.state == XS_CLOSING)
+		return;
+	if (o->step == STEP_READY && now - o->last_use_ms > (uint64_t)cfg->s2s.idle_timeout * 1000) {
+		log_info("s2s", "conn=%llu link %s -> %s: closing after %u s without a stanza (s2s.idle_timeout)", cid(o),
+			 o->local, o->remote, cfg->s2s.idle_timeout);
+		o->xs.kind->out->close(&o->xs);
+		o->xs.state = XS_CLOSING;
+		conn_close(o->xs.conn, "idle");
+		return;
+	}
+	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
+		out_fail(o, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
+			 "%s did not complete step %s within %u s (limits.handshake_timeout)", o->remote,
+			 step_names[o->step], cfg->limits.handshake_timeout);
+		return;
+	}
+	struct xs_timeouts t;
+	xs_timeouts_from_limits(cfg, "authenticated", &t);
+	t.idle_s = cfg->s2s.idle_timeout + cfg->limits.handshake_timeout;
+	t.idle_name = "s2s.idle_timeout";
+	xs_tick(&o->xs, now, &t);
+}
+
+static void out_on_close(void *owner, struct conn *c, const char *reason)
+{
+	struct s2s_out *o = owner;
+	log_info("s2s", "conn=%llu %s: outgoing %s %s -> %s closed (%s); %llu bytes in, %llu out",
+		 (unsigned long long)conn_id(c), conn_peer(c), purpose(o), o->local, o->remote, reason,
+		 (unsigned long long)conn_bytes_in(c), (unsigned long long)conn_bytes_out(c));
+	o->xs.conn = NULL;
+	if (!o->failed && o->step != STEP_READY) {
+		o->failed = true;
+		o->fail_etype = ETYPE_CANCEL;
+		o->fail_cond = STANZA_ERR_REMOTE_SERVER_NOT_FOUND;
+		snprintf(o->fail_text, sizeof(o->fail_text), "the connection to %s closed at step %s: %s", o->remote,
+			 step_names[o->step], reason);
+		log_warn("s2s", "outgoing %s %s -> %s failed at step %s: %s", purpose(o), o->local, o->remote,
+			 step_names[o->step], o->fail_text);
+	}
+	out_end(o);
+}
+
+static const struct conn_handler out_conn_handler = {
+	.on_read = out_on_read,
+	.on_handshake = out_on_handshake,
+	.on_tick = out_on_tick,
+	.on_close = out_on_close,
+};
+
+/* ---- connecting ---- */
+
+static void on_connected(void *ud, int fd, const struct connect_report *r)
+{
+	struct s2s_out *o = ud;
+	o->cn = NULL;
+	char report[900];
+	connect_report_str(r, report, sizeof(report));
+	if (fd < 0) {
+		bool timeout = r->n > 0;
+		for (size_t i = 0; i < r->n; i++)
+			timeout = timeout && r->attempts[i].result == CONNECT_TIMEOUT;
+		out_fail(o, timeout ? ETYPE_WAIT : ETYPE_CANCEL,
+			 timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "cannot connect to %s: %s", o->remote, report);
+		return;
+	}
+	/* Which target answered: the last attempt. */
+	const struct dns_target *t = &o->targets[r->n ? r->n - 1 : 0];
+	o->direct_tls = t->direct_tls;
+	const struct config *cfg = cfg_of(o);
+	struct conn *c = conn_new(o->sh->w, fd, &out_conn_handler, o);
+	struct xml_limits lim;
+	out_limits(cfg, false, &lim);
+	xs_init(&o->xs, &s2s_out_kind, c, &lim, o->local, worker_now(o->sh->w));
+	conn_set_outq_limit(c, cfg->limits.outq_bytes);
+	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
+	log_info("s2s", "conn=%llu outgoing %s %s -> %s: connected to %s (%s, %s)", (unsigned long long)conn_id(c),
+		 purpose(o), o->local, o->remote, r->n ? r->attempts[r->n - 1].addr : "?", t->host,
+		 t->direct_tls ? "direct TLS" : "STARTTLS");
+	o->step = STEP_TLS;
+	conn_start(c);
+	if (o->direct_tls) {
+		struct tls_session *ts = o->sh->srv->s2s->client ? client_session(o, true) : NULL;
+		if (!ts) {
+			out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+				 "%s offers only direct TLS and we have no TLS client context", o->remote);
+			return;
+		}
+		o->xs.state = XS_TLS_HANDSHAKE;
+		conn_set_transport(c, &tls_transport_ops, ts);
+		return;
+	}
+	o->step = STEP_STREAM;
+	xs_initiate(&o->xs, o->remote);
+}
+
+static void on_resolved(void *ud, const struct dns_result *res)
+{
+	struct s2s_out *o = ud;
+	o->dq = NULL;
+	char report[900];
+	dns_report_str(res, report, sizeof(report));
+	if (res->status != DNS_OK) {
+		bool timeout = res->status == DNS_TIMEOUT;
+		out_fail(o, timeout ? ETYPE_WAIT : ETYPE_CANCEL,
+			 timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "no address for %s (%s): %s", o->remote, dns_status_name(res->status), report);
+		return;
+	}
+	log_debug("s2s", "%s -> %s: %s", o->local, o->remote, report);
+	o->ntargets = res->n < DNS_MAX_TARGETS ? res->n : DNS_MAX_TARGETS;
+	struct connect_target ct[DNS_MAX_TARGETS];
+	for (size_t i = 0; i < o->ntargets; i++) {
+		o->targets[i] = res->targets[i];
+		snprintf(o->hosts[i], sizeof(o->hosts[i]), "%s", res->targets[i].host ? res->targets[i].host : "");
+		o->targets[i].host = o->hosts[i];
+		ct[i].ip = o->targets[i].ip;
+		ct[i].port = o->targets[i].port;
+	}
+	o->step = STEP_CONNECT;
+	o->cn = conn_connect_start(o->sh->w, ct, o->ntargets, cfg_of(o)->s2s.connect_timeout * 1000, on_connected, o);
+}
+
+static struct dns_resolver *resolver(struct shard *sh, char **err)
+{
+	if (sh->dns)
+		return sh->dns;
+	const struct config *cfg = sh->srv->cfg;
+	struct dns_resolver_config rc = {
+		.forward = cfg->s2s.resolver,
+		.zones = (const char *const *)cfg->s2s.resolver_zones.items,
+		.nzones = cfg->s2s.resolver_zones.n,
+	};
+	sh->dns = dns_resolver_new(&sh->w->loop, &rc, err);
+	return sh->dns;
+}
+
+static struct s2s_out *out_new(struct shard *sh, const char *local, const char *remote, struct remote_link *l)
+{
+	struct s2s_out *o = xcalloc(1, sizeof(*o));
+	o->sh = sh;
+	o->rl = l;
+	snprintf(o->local, sizeof(o->local), "%s", local);
+	snprintf(o->remote, sizeof(o->remote), "%s", remote);
+	list_init(&o->verifies);
+	list_insert_tail(&sh->s2s_out, &o->link);
+	s2s_policy_lookup(sh->srv->cfg, remote, &o->policy);
+	o->step = STEP_DNS;
+	return o;
+}
+
+/* Starts resolving; false when it ended at once (o is gone). */
+static void out_start(struct s2s_out *o)
+{
+	const struct config *cfg = cfg_of(o);
+	if (!o->policy.allowed || o->policy.mode == S2S_MODE_DENY) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "federation with %s is not allowed (%s)", o->remote, o->policy.setting);
+		return;
+	}
+	char *err = NULL;
+	struct dns_resolver *r = resolver(o->sh, &err);
+	if (!r) {
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			 "no DNS resolver: %s (check s2s.resolver and s2s.resolver_zones)", err ? err : "?");
+		free(err);
+		return;
+	}
+	o->dq = dns_resolve_xmpp_server(r, o->remote, cfg->s2s.dns_timeout * 1000, on_resolved, o);
+}
+
+/* ---- the remote transport ---- */
+
+static void transport_start(struct remote_link *l)
+{
+	struct shard *sh = l->sh;
+	struct s2s_link *sl = l->data;
+	if (!sl)
+		sl = l->data = xcalloc(1, sizeof(*sl));
+	uint64_t now = worker_now(sh->w);
+	if (sl->failures && now < sl->retry_at_ms) {
+		char text[800];
+		snprintf(text, sizeof(text), "%s; next attempt in %llu s (s2s.retry_min, s2s.retry_max)", sl->text,
+			 (unsigned long long)((sl->retry_at_ms - now + 999) / 1000));
+		remote_link_fail(l, sl->etype, sl->cond, text);
+		return;
+	}
+	sl->out = out_new(sh, l->local, l->remote, l);
+	log_info("s2s", "link %s -> %s: connecting", l->local, l->remote);
+	out_start(sl->out);
+}
+
+static void transport_send(struct remote_link *l, struct chunk *wire)
+{
+	struct s2s_link *sl = l->data;
+	struct s2s_out *o = sl ? sl->out : NULL;
+	if (!o || !o->xs.conn || o->xs.state == XS_CLOSING) {
+		chunk_unref(chunk_ref(wire)); /* nothing keeps it */
+		if (l->state == REMOTE_UP)
+			remote_link_down(l);
+		return;
+	}
+	o->last_use_ms = worker_now(o->sh->w);
+	conn_write_chunk(o->xs.conn, wire);
+}
+
+static void transport_close(struct remote_link *l)
+{
+	struct s2s_link *sl = l->data;
+	if (!sl)
+		return;
+	if (sl->out) {
+		struct s2s_out *o = sl->out;
+		o->rl = NULL;
+		if (o->xs.conn) {
+			if (o->xs.state != XS_CLOSING) {
+				o->xs.kind->out->close(&o->xs);
+				o->xs.state = XS_CLOSING;
+			}
+			conn_close(o->xs.conn, "the server is stopping");
+		} else {
+			out_end(o);
+		}
+	}
+	free(sl);
+	l->data = NULL;
+}
+
+const struct remote_transport s2s_transport = {
+	.start = transport_start,
+	.send = transport_send,
+	.close = transport_close,
+};
+
+/* ---- verifications ---- */
+
+void s2s_out_verify(struct shard *sh, uint64_t in_conn, const char *local, const char *remote, const char *id,
+		    const char *key)
+{
+	struct out_verify *v = xcalloc(1, sizeof(*v));
+	v->in_conn = in_conn;
+	snprintf(v->id, sizeof(v->id), "%s", id);
+	snprintf(v->key, sizeof(v->key), "%s", key);
+	/* A verification stream for this pair that is still coming up or
+	 * waiting for answers takes it too. */
+	list_for_each(pos, &sh->s2s_out)
+	{
+		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
+		if (o->rl || o->failed || o->xs.state == XS_CLOSING || strcmp(o->local, local) != 0 ||
+		    strcasecmp(o->remote, remote) != 0)
+			continue;
+		list_insert_tail(&o->verifies, &v->link);
+		if (o->xs.conn && o->xs.state == XS_NEGOTIATING && o->step >= STEP_STREAM)
+			send_verifies(o);
+		return;
+	}
+	struct s2s_out *o = out_new(sh, local, remote, NULL);
+	list_insert_tail(&o->verifies, &v->link);
+	log_info("s2s", "dialback: verifying the key of %s with its authoritative server (for %s)", remote, local);
+	out_start(o);
+}
+
+void s2s_out_shutdown(struct shard *sh)
+{
+	list_for_each_safe(pos, &sh->s2s_out)
+	{
+		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
+		if (o->xs.conn) {
+			xs_error(&o->xs, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
+			continue;
+		}
+		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the server is stopping");
+	}
+	dns_resolver_free(sh->dns);
+	sh->dns = NULL;
+}
+
+size_t s2s_out_count(struct shard *sh)
+{
+	size_t n = 0;
+	list_for_each(pos, &sh->s2s_out)
+		n++;
+	return n;
+}
