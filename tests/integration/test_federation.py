@@ -1,0 +1,251 @@
+"""Federation (issue 8): Parley <-> Parley over real s2s links, found
+through a private DNS server (federation.Dns), in each authentication mode,
+with 1 and 2 workers.  Certificates are made by `parleyctl cert`.
+
+Each check looks at what a user sees (a message arrives, or an error comes
+back within a bounded time and nothing is delivered) and at the operator's
+log line naming the method or the reason.
+"""
+import asyncio
+import os
+import re
+import shutil
+import time
+
+import pytest
+
+from federation import Dns, Pki, Session, _run, disco_info, exchange, subscribe
+from parley import Server
+
+PW = "secret"
+
+
+class ParleyPeer:
+    """A parleyd for `domain`, published in the Dns (A and SRV records, on
+    127.0.0.1), with a certificate issued by `ca` (None: self-signed, as
+    parleyctl init makes it) and the CAs in `trust` in its s2s store."""
+
+    def __init__(self, domain, dns, pki, ca=None, trust=(), workers=1, options=None, direct_tls=False,
+                 xmpp_addr=True, cert=None, srv=True, client_ca=None):
+        opts = {"s2s.resolver": dns.forward, "resolver_zones": ["test"], "retry_min": 1}
+        opts.update(options or {})
+        self.server = Server(domain=domain, workers=workers, options=opts)
+        self.domain = domain
+        self.dns = dns
+        if cert or ca:
+            crt, key = cert or pki.server(domain, ca, xmpp_addr)
+            shutil.copy(crt, self.server.cert)
+            shutil.copy(key, self.server.cert[:-4] + ".key")
+        for t in trust:
+            self.server.ctl("trust", "add", "--store", "s2s", os.path.join(t, "ca.crt") if os.path.isdir(t) else t)
+        self.client_cafile = client_ca or (self.server.cert if not ca else os.path.join(ca, "ca.crt"))
+        dns.remove(domain)
+        dns.remove(f"_xmpp-server._tcp.{domain}")
+        dns.remove(f"_xmpps-server._tcp.{domain}")
+        dns.add_a(domain, "127.0.0.1")
+        if srv:
+            dns.add_srv("_xmpp-server._tcp", domain, domain, self.server.s2s_port)
+        if direct_tls:
+            dns.add_srv("_xmpps-server._tcp", domain, domain, self.server.s2s_tls_port, priority=0)
+        dns.restart()
+
+    def start(self):
+        self.server.start()
+        return self
+
+    @property
+    def c2s_address(self):
+        return ("127.0.0.1", self.server.port)
+
+    def user(self, name):
+        return self.server.add_user(f"{name}@{self.domain}", PW)
+
+    def log(self):
+        return self.server.log()
+
+    def stop(self):
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def dns():
+    d = Dns().start()
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(str(tmp_path / "pki"))
+
+
+@pytest.fixture
+def peers():
+    made = []
+    yield made
+    for p in made:
+        # Shown by pytest when the test failed: what each server said.
+        print(f"---- {p.domain} s2s log ----")
+        print("\n".join(line for line in p.log().splitlines() if " s2s[" in line or "router[" in line)[-6000:])
+        p.stop()
+
+
+def pair(dns, pki, peers, a_opts=None, b_opts=None, workers=1, **kw):
+    """a.test and b.test, started, each with a user."""
+    a = ParleyPeer("a.test", dns, pki, workers=workers, options=a_opts, **kw.get("a", {}))
+    b = ParleyPeer("b.test", dns, pki, workers=workers, options=b_opts, **kw.get("b", {}))
+    peers += [a, b]
+    a.start()
+    b.start()
+    a.user("alice")
+    b.user("bob")
+    return a, b
+
+
+def both_ways(a, b, tag):
+    assert exchange("alice@a.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address, f"{tag} a->b",
+                    sender_ca=a.client_cafile, recipient_ca=b.client_cafile), f"{tag}: a -> b not delivered"
+    assert exchange("bob@b.test", PW, b.c2s_address, "alice@a.test", PW, a.c2s_address, f"{tag} b->a",
+                    sender_ca=b.client_cafile, recipient_ca=a.client_cafile), f"{tag}: b -> a not delivered"
+
+
+def method_of(peer, direction, remote):
+    m = re.search(rf"link authenticated: direction {direction}, local {peer.domain}, remote {remote}, "
+                  r"method (\w+), (\S+)", peer.log())
+    return (m.group(1), m.group(2)) if m else None
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_external_with_ca_signed_certificates(dns, pki, peers, workers):
+    ca = pki.ca("root")
+    a, b = pair(dns, pki, peers, workers=workers, a={"ca": ca, "trust": [ca]}, b={"ca": ca, "trust": [ca]})
+    both_ways(a, b, "external")
+    assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
+    assert method_of(a, "in", "b.test") == ("EXTERNAL", "TLSv1.3")
+    assert method_of(b, "out", "a.test") == ("EXTERNAL", "TLSv1.3")
+
+
+def refused(a, b, body="must not arrive", timeout=20.0, recipient_online=True):
+    """alice@a.test sends to bob@b.test: returns (condition, text, seconds)
+    of the error alice got back, and asserts that nothing reached bob (his
+    session when online; else b's log, which names every stanza an s2s
+    stream accepts: for a b whose certificate a client cannot verify
+    either)."""
+    async def run(sessions):
+        r = Session("bob@b.test", PW, b.c2s_address, b.client_cafile)
+        s = Session("alice@a.test", PW, a.c2s_address, a.client_cafile)
+        s.x.add_event_handler("message_error", s._stanza)
+        sessions += [r, s] if recipient_online else [s]
+        await asyncio.gather(r.login(), s.login()) if recipient_online else await s.login()
+        if recipient_online:
+            r.presence()
+        s.presence()
+        t0 = time.monotonic()
+        s.x.send_message(mto="bob@b.test", mbody=body, mtype="chat")
+        err = await s.until(lambda: next((st for st in s.stanzas if st.name == "message" and st["type"] == "error"),
+                                         None), timeout)
+        took = time.monotonic() - t0
+        await asyncio.sleep(0.5)
+        assert not r.got("message", "alice@a.test", body), "delivered although the link must fail"
+        assert not re.search(r"<message> from alice@a\.test", b.log()), "b accepted the message"
+        assert err is not None, f"no error stanza within {timeout} s"
+        return err["error"]["condition"], err["error"]["text"], took
+    return _run(run, timeout + 40)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_dialback_over_tls_with_accepted_selfsigned(dns, pki, peers, workers):
+    opts = {"s2s.accept_selfsigned": True}
+    a, b = pair(dns, pki, peers, a_opts=opts, b_opts=opts, workers=workers)
+    both_ways(a, b, "selfsigned dialback")
+    assert method_of(a, "out", "b.test") == ("dialback", "TLSv1.3")
+    assert method_of(b, "in", "a.test") == ("dialback", "TLSv1.3")
+    assert method_of(b, "out", "a.test") == ("dialback", "TLSv1.3")
+    assert re.search(r"accepted for dialback because s2s\.accept_selfsigned = true", b.log())
+
+
+def test_selfsigned_refused_by_default(dns, pki, peers):
+    """Self-signed certificates, no accept_selfsigned: the link fails, the
+    sender hears it in bounded time, the log says why and what to change."""
+    a, b = pair(dns, pki, peers)
+    cond, text, took = refused(a, b)
+    assert cond == "remote-server-not-found", (cond, text)
+    assert "b.test" in text and took < 15, (text, took)
+    line = a.server.wait_log(r"outgoing link a\.test -> b\.test failed at step TLS")
+    assert "self-signed" in line or "certificate" in line, line
+    assert "s2s.accept_selfsigned" in line or "s2s.ca" in line, line
+
+
+def test_external_without_xmpp_addr_and_subscription_and_disco(dns, pki, peers):
+    ca = pki.ca("root")
+    a, b = pair(dns, pki, peers, a={"ca": ca, "trust": [ca], "xmpp_addr": False},
+                b={"ca": ca, "trust": [ca], "xmpp_addr": False})
+    assert subscribe("alice@a.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address,
+                     sender_ca=a.client_cafile, recipient_ca=b.client_cafile)
+    info = disco_info("alice@a.test", PW, a.c2s_address, "b.test", cafile=a.client_cafile)
+    assert info and "http://jabber.org/protocol/disco#info" in str(info), info
+    assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
+
+
+def test_direct_tls_through_xmpps_server_srv(dns, pki, peers):
+    ca = pki.ca("root")
+    a, b = pair(dns, pki, peers, a={"ca": ca, "trust": [ca]}, b={"ca": ca, "trust": [ca], "direct_tls": True,
+                                                                  "srv": False})
+    both_ways(a, b, "direct tls")
+    assert re.search(r"outgoing link a\.test -> b\.test: connected to \S+ \(b\.test, direct TLS\)", a.log())
+    assert re.search(r"TLS established \(TLSv1\.3, [^)]*SNI b\.test, direct TLS\)", b.log()) or \
+        re.search(r"TLS established \(TLSv1\.3, [^)]*direct TLS\)", a.log())
+    assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
+
+
+@pytest.mark.parametrize("depth,ok", [(1, True), (0, False)])
+def test_chain_through_intermediate(dns, pki, peers, depth, ok):
+    root = pki.ca("root")
+    inter = os.path.join(pki.dir, "inter")
+    pki.ctl("cert", "ca", "init", inter, "--ca", root, "--name", "Federation test intermediate")
+    opts = {"s2s.verify_depth": depth} if depth else {"s2s.verify_depth": 1}
+    a = {"ca": root, "trust": [root]}
+    b = {"ca": inter, "trust": [root], "client_ca": os.path.join(root, "ca.crt")}
+    if not ok:
+        # b's chain needs one intermediate; a allows none below its root.
+        opts = {}
+    a_opts = {"s2s.verify_depth": 1} if ok else {"s2s.verify_depth": 1}
+    if not ok:
+        inter2 = os.path.join(pki.dir, "inter2")
+        pki.ctl("cert", "ca", "init", inter2, "--ca", inter, "--name", "Federation test intermediate 2")
+        b = {"ca": inter2, "trust": [root], "client_ca": os.path.join(root, "ca.crt")}
+    x, y = pair(dns, pki, peers, a_opts=a_opts, b_opts=opts, a=a, b=b)
+    if ok:
+        both_ways(x, y, "intermediate")
+        assert method_of(x, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
+    else:
+        cond, text, _ = refused(x, y)
+        assert cond == "remote-server-not-found"
+        line = x.server.wait_log(r"outgoing link a\.test -> b\.test failed at step TLS")
+        assert "chain" in line or "depth" in line, line
+
+
+@pytest.mark.parametrize("case", ["untrusted", "expired", "other-name", "not-allowed", "denied"])
+def test_must_fail(dns, pki, peers, case):
+    ca = pki.ca("root")
+    other = pki.ca("other")
+    a = {"ca": ca, "trust": [ca]}
+    b = {"ca": ca, "trust": [ca]}
+    a_opts = {}
+    if case == "untrusted":
+        b = {"ca": other, "trust": [ca]}
+    elif case == "expired":
+        b = {"ca": ca, "trust": [ca], "cert": pki.server("b.test", ca, True, "b.test.expired", "--expired")}
+    elif case == "other-name":
+        b = {"ca": ca, "trust": [ca], "cert": pki.server("c.test", ca, True, "c.test.for-b")}
+    elif case == "not-allowed":
+        a_opts = {"s2s.allow": ["c.test"]}
+    elif case == "denied":
+        a_opts = {"s2s.deny": ["b.test"]}
+    x, y = pair(dns, pki, peers, a_opts=a_opts, a=a, b=b)
+    cond, text, took = refused(x, y, recipient_online=case not in ("untrusted", "expired", "other-name"))
+    assert cond == "remote-server-not-found" and took < 15, (cond, text, took)
+    line = x.server.wait_log(r"outgoing link a\.test -> b\.test failed at step")
+    want = {"untrusted": r"not in the trust store", "expired": r"expired", "other-name": r"name",
+            "not-allowed": r"s2s\.allow", "denied": r"s2s\.deny"}[case]
+    assert re.search(want, line), line
