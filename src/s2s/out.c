@@ -104,6 +104,7 @@ struct s2s_out {
  * the back-off. */
 struct s2s_link {
 	struct s2s_out *out;
+	bool skip_external;         /* the peer broke the stream on EXTERNAL: dialback only */
 	unsigned failures;
 	uint64_t retry_at_ms;
 	enum stanza_etype etype;
@@ -127,6 +128,8 @@ static const char *purpose(const struct s2s_out *o)
 }
 
 static void out_free(struct s2s_out *o);
+static struct s2s_out *out_new(struct shard *sh, const char *local, const char *remote, struct remote_link *l);
+static void out_start(struct s2s_out *o);
 
 /* ---- failure and the end of a stream ---- */
 
@@ -203,6 +206,19 @@ static void out_end(struct s2s_out *o)
 			}
 			if (o->step == STEP_READY) {
 				remote_link_down(l);
+			} else if (o->step == STEP_SASL && !sl->skip_external && (o->dec.methods & S2S_METHOD_DIALBACK)) {
+				/* The peer ended the stream instead of answering
+				 * EXTERNAL (ejabberd 23.01 does for certificates
+				 * with id-on-xmppAddr): once more, with dialback. */
+				sl->skip_external = true;
+				log_warn("s2s", "link %s -> %s: %s broke the stream during SASL EXTERNAL (%s); trying again "
+						"with dialback, and using dialback on this link from now on",
+					 o->local, o->remote, o->remote, o->fail_text);
+				struct shard *sh = o->sh;
+				out_free(o);
+				sl->out = out_new(sh, l->local, l->remote, l);
+				out_start(sl->out);
+				return;
 			} else {
 				/* Back off: retry_min, doubling, up to retry_max. */
 				sl->failures++;
@@ -454,7 +470,8 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 		send_verifies(o);
 		return;
 	}
-	if ((o->dec.methods & S2S_METHOD_EXTERNAL) && external && !o->external_tried) {
+	bool skip = o->rl && ((struct s2s_link *)o->rl->data)->skip_external;
+	if ((o->dec.methods & S2S_METHOD_EXTERNAL) && external && !o->external_tried && !skip) {
 		o->external_tried = true;
 		o->step = STEP_SASL;
 		xs->state = XS_NEGOTIATING;
@@ -464,6 +481,8 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 	char why[400] = "";
 	if (conn_secure(xs->conn) && (o->dec.methods & S2S_METHOD_EXTERNAL) && !external)
 		snprintf(why, sizeof(why), "%s does not offer SASL EXTERNAL", o->remote);
+	else if (skip && external)
+		snprintf(why, sizeof(why), "SASL EXTERNAL skipped: %s broke a stream on it before", o->remote);
 	try_dialback(o, why);
 }
 
