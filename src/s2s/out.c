@@ -56,6 +56,16 @@ struct out_verify {
 	bool sent;
 };
 
+/* A link of another local domain to the same peer, carried on a stream
+ * that is up (XEP-0220 §4, piggybacking): its own <db:result/>, then its
+ * stanzas on the same stream. */
+struct out_carried {
+	struct list link;
+	struct remote_link *l;
+	bool up;
+	uint64_t asked_ms;
+};
+
 /* Where an outgoing stream is, for log lines and failure texts. */
 enum out_step {
 	STEP_DNS,
@@ -79,7 +89,9 @@ struct s2s_out {
 	struct shard *sh;
 	struct list link;           /* sh->s2s_out */
 	char local[256], remote[256];
-	struct remote_link *rl;     /* a link's; NULL for a verification or once the router dropped it */
+	bool is_link;               /* carries links (else: a verification stream) */
+	struct remote_link *rl;     /* the link it was opened for; NULL once the router dropped it */
+	struct list carried;        /* struct out_carried: links of our other domains, by dialback */
 	struct list verifies;       /* struct out_verify */
 	struct dns_request *dq;
 	struct connect *cn;
@@ -91,6 +103,7 @@ struct s2s_out {
 	struct s2s_policy policy;
 	struct s2s_decision dec;    /* after TLS */
 	bool peer_dialback;         /* the peer's features offered dialback */
+	bool by_dialback;           /* authenticated with dialback: other domains may piggyback */
 	bool external_tried;
 	uint64_t last_use_ms;       /* a stanza was written */
 	/* the failure, told to the link when the stream ends */
@@ -103,8 +116,9 @@ struct s2s_out {
 /* What the transport keeps per link (remote_link.data): the stream and
  * the back-off. */
 struct s2s_link {
-	struct s2s_out *out;
+	struct s2s_out *out;        /* the stream that carries it (its own or a shared one) */
 	bool skip_external;         /* the peer broke the stream on EXTERNAL: dialback only */
+	bool no_piggyback;          /* the peer refused it on a shared stream: a stream of its own */
 	unsigned failures;
 	uint64_t retry_at_ms;
 	enum stanza_etype etype;
@@ -124,7 +138,7 @@ static const struct config *cfg_of(const struct s2s_out *o)
 
 static const char *purpose(const struct s2s_out *o)
 {
-	return o->rl ? "link" : "dialback verification";
+	return o->is_link ? "link" : "dialback verification";
 }
 
 static void out_free(struct s2s_out *o);
@@ -187,6 +201,19 @@ static void out_end(struct s2s_out *o)
 				     timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND, text);
 		list_remove(&v->link);
 		free(v);
+	}
+	list_for_each_safe(pos, &o->carried)
+	{
+		struct out_carried *c = list_entry(pos, struct out_carried, link);
+		struct s2s_link *csl = c->l->data;
+		csl->out = NULL;
+		list_remove(&c->link);
+		if (c->up)
+			remote_link_down(c->l);
+		else
+			remote_link_fail(c->l, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+					 o->failed ? o->fail_text : "the shared stream closed before dialback answered");
+		free(c);
 	}
 	struct remote_link *l = o->rl;
 	if (l) {
@@ -310,6 +337,7 @@ static bool out_peer_header(struct xstream *xs, const struct xml_node *h)
 
 static void link_established(struct s2s_out *o, const char *method)
 {
+	o->by_dialback = strcmp(method, "dialback") == 0;
 	o->step = STEP_READY;
 	o->xs.state = XS_READY;
 	o->xs.authenticated = true;
@@ -466,7 +494,7 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 		log_warn("s2s", "conn=%llu link %s -> %s: %s does not offer STARTTLS; plaintext dialback as %s allows",
 			 cid(o), o->local, o->remote, o->remote, o->policy.setting);
 	}
-	if (!o->rl) {
+	if (!o->is_link) {
 		send_verifies(o);
 		return;
 	}
@@ -532,6 +560,31 @@ static void out_sasl(struct xstream *xs, struct arena *a, struct xml_node *el)
 	try_dialback(o, why);
 }
 
+/* The answer for a carried link: up, or a stream of its own next time. */
+static void carried_answer(struct s2s_out *o, struct out_carried *c, bool valid, const char *type)
+{
+	struct remote_link *l = c->l;
+	struct s2s_link *sl = l->data;
+	if (valid) {
+		c->up = true;
+		void *t = conn_transport(o->xs.conn);
+		log_info("s2s", "conn=%llu link authenticated: direction out, local %s, remote %s, method dialback "
+				"(piggybacked), %s (%s)",
+			 cid(o), l->local, o->remote, t ? tls_session_version(t) : "plaintext", conn_peer(o->xs.conn));
+		sl->failures = 0;
+		remote_link_up(l);
+		return;
+	}
+	list_remove(&c->link);
+	free(c);
+	sl->no_piggyback = true;
+	log_warn("s2s", "conn=%llu link %s -> %s: %s refused our dialback key for %s on a shared stream (%s); "
+			"opening a stream of its own",
+		 cid(o), l->local, o->remote, o->remote, l->local, type);
+	sl->out = out_new(o->sh, l->local, l->remote, l);
+	out_start(sl->out);
+}
+
 /* <db:result type='valid|invalid|error'/> for our key. */
 static void out_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
 {
@@ -539,6 +592,20 @@ static void out_db_result(struct xstream *xs, struct arena *a, struct xml_node *
 	const char *type = xml_node_attr(el, "type");
 	const char *from = xml_node_attr(el, "from");
 	const char *to = xml_node_attr(el, "to");
+	struct out_carried *carried = NULL;
+	if (type && from && to && strcasecmp(from, o->remote) == 0 && strcasecmp(to, o->local) != 0) {
+		list_for_each(pos, &o->carried)
+		{
+			struct out_carried *c = list_entry(pos, struct out_carried, link);
+			if (!c->up && strcasecmp(c->l->local, to) == 0)
+				carried = c;
+		}
+	}
+	if (carried) {
+		carried_answer(o, carried, strcmp(type, "valid") == 0, type);
+		arena_free(a);
+		return;
+	}
 	if (o->step != STEP_DIALBACK || !type || !from || !to || strcasecmp(from, o->remote) != 0 ||
 	    strcasecmp(to, o->local) != 0) {
 		/* Not an answer we wait for: one for another pair, or noise. */
@@ -600,7 +667,7 @@ static void out_db_verify(struct xstream *xs, struct arena *a, struct xml_node *
 		 v == S2S_VERIFY_ERROR ? "error" : v == S2S_VERIFY_VALID ? "valid" : "invalid");
 	s2s_in_dialback_done(o->sh, in_conn, o->local, o->remote, v, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, text);
 	/* A verification stream ends with its last answer. */
-	if (!o->rl && list_empty(&o->verifies) && xs->state != XS_CLOSING) {
+	if (!o->is_link && list_empty(&o->verifies) && xs->state != XS_CLOSING) {
 		xs->kind->out->close(xs);
 		xs->state = XS_CLOSING;
 		conn_close(xs->conn, "verification done");
@@ -685,6 +752,12 @@ static void out_on_tick(void *owner, struct conn *c, uint64_t now)
 		conn_close(o->xs.conn, "idle");
 		return;
 	}
+	list_for_each_safe(pos, &o->carried)
+	{
+		struct out_carried *oc = list_entry(pos, struct out_carried, link);
+		if (!oc->up && now - oc->asked_ms > (uint64_t)cfg->limits.handshake_timeout * 1000)
+			carried_answer(o, oc, false, "no answer within limits.handshake_timeout");
+	}
 	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
 		out_fail(o, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
 			 "%s did not complete step %s within %u s (limits.handshake_timeout)", o->remote,
@@ -705,7 +778,9 @@ static void out_on_close(void *owner, struct conn *c, const char *reason)
 		 (unsigned long long)conn_id(c), conn_peer(c), purpose(o), o->local, o->remote, reason,
 		 (unsigned long long)conn_bytes_in(c), (unsigned long long)conn_bytes_out(c));
 	o->xs.conn = NULL;
-	if (!o->failed && o->step != STEP_READY) {
+	/* A verification stream whose answers all came ended as it should. */
+	bool done = !o->is_link && list_empty(&o->verifies);
+	if (!o->failed && o->step != STEP_READY && !done) {
 		o->failed = true;
 		o->fail_etype = ETYPE_CANCEL;
 		o->fail_cond = STANZA_ERR_REMOTE_SERVER_NOT_FOUND;
@@ -817,6 +892,8 @@ static struct s2s_out *out_new(struct shard *sh, const char *local, const char *
 	struct s2s_out *o = xcalloc(1, sizeof(*o));
 	o->sh = sh;
 	o->rl = l;
+	o->is_link = l != NULL;
+	list_init(&o->carried);
 	snprintf(o->local, sizeof(o->local), "%s", local);
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
 	list_init(&o->verifies);
@@ -848,6 +925,45 @@ static void out_start(struct s2s_out *o)
 
 /* ---- the remote transport ---- */
 
+/* A link of another of our domains to a peer we already have an up
+ * stream to, authenticated with dialback on that stream (XEP-0220 §4):
+ * true when it was asked for there. */
+static bool piggyback(struct shard *sh, struct remote_link *l)
+{
+	struct s2s_out *o = NULL;
+	list_for_each(pos, &sh->s2s_out)
+	{
+		struct s2s_out *x = list_entry(pos, struct s2s_out, link);
+		/* Only on a dialback stream: an EXTERNAL one proved a
+		 * certificate for its own domain, which says nothing of ours. */
+		if (x->is_link && !x->failed && x->step == STEP_READY && x->xs.conn && x->xs.state == XS_READY &&
+		    x->by_dialback && strcasecmp(x->remote, l->remote) == 0 &&
+		    strcmp(x->local, l->local) != 0) {
+			o = x;
+			break;
+		}
+	}
+	char key[DIALBACK_KEY_LEN + 1];
+	if (!o || s2s_dialback_key(sh->srv, o->remote, l->local, o->xs.peer_id, key) < 0)
+		return false;
+	struct out_carried *c = xcalloc(1, sizeof(*c));
+	c->l = l;
+	c->asked_ms = worker_now(sh->w);
+	list_insert_tail(&o->carried, &c->link);
+	((struct s2s_link *)l->data)->out = o;
+	log_info("s2s", "conn=%llu link %s -> %s: asking for it on the stream of %s -> %s (dialback piggybacking)",
+		 cid(o), l->local, l->remote, o->local, o->remote);
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "<db:result from='");
+	xml_escape_attr(&b, l->local, strlen(l->local));
+	buf_append_str(&b, "' to='");
+	xml_escape_attr(&b, o->remote, strlen(o->remote));
+	buf_printf(&b, "'>%s</db:result>", key);
+	xs_write(&o->xs, b.data, b.len);
+	buf_clear(&b);
+	return true;
+}
+
 static void transport_start(struct remote_link *l)
 {
 	struct shard *sh = l->sh;
@@ -862,6 +978,8 @@ static void transport_start(struct remote_link *l)
 		remote_link_fail(l, sl->etype, sl->cond, text);
 		return;
 	}
+	if (!sl->no_piggyback && piggyback(sh, l))
+		return;
 	sl->out = out_new(sh, l->local, l->remote, l);
 	log_info("s2s", "link %s -> %s: connecting", l->local, l->remote);
 	out_start(sl->out);
@@ -886,17 +1004,31 @@ static void transport_close(struct remote_link *l)
 	struct s2s_link *sl = l->data;
 	if (!sl)
 		return;
-	if (sl->out) {
-		struct s2s_out *o = sl->out;
-		o->rl = NULL;
-		if (o->xs.conn) {
-			if (o->xs.state != XS_CLOSING) {
-				o->xs.kind->out->close(&o->xs);
-				o->xs.state = XS_CLOSING;
+	struct s2s_out *o = sl->out;
+	if (o) {
+		/* Forget the link on its stream; the stream closes when it
+		 * carries no link any more. */
+		if (o->rl == l)
+			o->rl = NULL;
+		list_for_each_safe(pos, &o->carried)
+		{
+			struct out_carried *c = list_entry(pos, struct out_carried, link);
+			if (c->l == l) {
+				list_remove(&c->link);
+				free(c);
 			}
-			conn_close(o->xs.conn, "the server is stopping");
-		} else {
-			out_end(o);
+		}
+		if (!o->rl && list_empty(&o->carried)) {
+			if (o->xs.conn) {
+				if (o->xs.state != XS_CLOSING) {
+					if (o->xs.header_sent)
+						o->xs.kind->out->close(&o->xs);
+					o->xs.state = XS_CLOSING;
+				}
+				conn_close(o->xs.conn, "the server is stopping");
+			} else {
+				out_end(o);
+			}
 		}
 	}
 	free(sl);
@@ -923,7 +1055,7 @@ void s2s_out_verify(struct shard *sh, uint64_t in_conn, const char *local, const
 	list_for_each(pos, &sh->s2s_out)
 	{
 		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
-		if (o->rl || o->failed || o->xs.state == XS_CLOSING || strcmp(o->local, local) != 0 ||
+		if (o->is_link || o->failed || o->xs.state == XS_CLOSING || strcmp(o->local, local) != 0 ||
 		    strcasecmp(o->remote, remote) != 0)
 			continue;
 		list_insert_tail(&o->verifies, &v->link);

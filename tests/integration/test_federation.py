@@ -26,7 +26,7 @@ class ParleyPeer:
     parleyctl init makes it) and the CAs in `trust` in its s2s store."""
 
     def __init__(self, domain, dns, pki, ca=None, trust=(), workers=1, options=None, direct_tls=False,
-                 xmpp_addr=True, cert=None, srv=True, client_ca=None):
+                 xmpp_addr=True, cert=None, srv=True, client_ca=None, extra_hosts=()):
         opts = {"s2s.resolver": dns.forward, "resolver_zones": ["test"], "retry_min": 1}
         opts.update(options or {})
         self.server = Server(domain=domain, workers=workers, options=opts)
@@ -36,17 +36,34 @@ class ParleyPeer:
             crt, key = cert or pki.server(domain, ca, xmpp_addr)
             shutil.copy(crt, self.server.cert)
             shutil.copy(key, self.server.cert[:-4] + ".key")
+        # More virtual hosts, each with its own certificate (chosen by SNI
+        # on incoming links, presented for its own outgoing links).
+        for h in extra_hosts:
+            crt, key = pki.server(h, ca, xmpp_addr)
+            shutil.copy(crt, os.path.join(self.server.dir, "certs", f"{h}.crt"))
+            shutil.copy(key, os.path.join(self.server.dir, "certs", f"{h}.key"))
+            with open(self.server.conf) as f:
+                text = f.read()
+            # After the first host, which serves clients that send no SNI
+            # (the tests' clients connect to an address, so they send none).
+            first = text.index("hosts = (\n")
+            end = text.index("\n", text.index("{", first))
+            text = (text[:end] + f',\n  {{ domain = "{h}"; certificate = "certs/{h}.crt"; key = "certs/{h}.key"; }}'
+                    + text[end:])
+            with open(self.server.conf, "w") as f:
+                f.write(text)
         for t in trust:
             self.server.ctl("trust", "add", "--store", "s2s", os.path.join(t, "ca.crt") if os.path.isdir(t) else t)
         self.client_cafile = client_ca or (self.server.cert if not ca else os.path.join(ca, "ca.crt"))
-        dns.remove(domain)
-        dns.remove(f"_xmpp-server._tcp.{domain}")
-        dns.remove(f"_xmpps-server._tcp.{domain}")
-        dns.add_a(domain, "127.0.0.1")
-        if srv:
-            dns.add_srv("_xmpp-server._tcp", domain, domain, self.server.s2s_port)
-        if direct_tls:
-            dns.add_srv("_xmpps-server._tcp", domain, domain, self.server.s2s_tls_port, priority=0)
+        for d in (domain, *extra_hosts):
+            dns.remove(d)
+            dns.remove(f"_xmpp-server._tcp.{d}")
+            dns.remove(f"_xmpps-server._tcp.{d}")
+            dns.add_a(d, "127.0.0.1")
+            if srv:
+                dns.add_srv("_xmpp-server._tcp", d, d, self.server.s2s_port)
+            if direct_tls:
+                dns.add_srv("_xmpps-server._tcp", d, d, self.server.s2s_tls_port, priority=0)
         dns.restart()
 
     def start(self):
@@ -249,3 +266,35 @@ def test_must_fail(dns, pki, peers, case):
     want = {"untrusted": r"not in the trust store", "expired": r"expired", "other-name": r"name",
             "not-allowed": r"s2s\.allow", "denied": r"s2s\.deny"}[case]
     assert re.search(want, line), line
+
+
+@pytest.mark.parametrize("mode", ["dialback", "external"])
+def test_two_local_domains_to_one_peer(dns, pki, peers, mode):
+    """a.test and a2.test on one server, each with its own certificate.
+    With dialback, a2.test's link rides on a.test's stream to b.test
+    (XEP-0220 piggybacking); with EXTERNAL each domain has its own stream
+    and presents its own certificate.  Both deliver, both ways."""
+    if mode == "dialback":
+        opts = {"s2s.accept_selfsigned": True}
+        a_kw, b_kw = {"extra_hosts": ["a2.test"]}, {}
+    else:
+        ca = pki.ca("root")
+        opts = {}
+        a_kw = {"extra_hosts": ["a2.test"], "ca": ca, "trust": [ca]}
+        b_kw = {"ca": ca, "trust": [ca]}
+    a, b = pair(dns, pki, peers, a_opts=opts, b_opts=opts, a=a_kw, b=b_kw)
+    a.server.add_user("carol@a2.test", PW)
+    both_ways(a, b, mode)
+    assert exchange("carol@a2.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address, "from a2",
+                    sender_ca=a.client_cafile, recipient_ca=b.client_cafile)
+    assert exchange("bob@b.test", PW, b.c2s_address, "carol@a2.test", PW, a.c2s_address, "to a2",
+                    sender_ca=b.client_cafile, recipient_ca=a.client_cafile)
+    if mode == "dialback":
+        a.server.wait_log(r"link a2\.test -> b\.test: asking for it on the stream of a\.test -> b\.test")
+        a.server.wait_log(r"link authenticated: direction out, local a2\.test, remote b\.test, method dialback "
+                          r"\(piggybacked\)")
+        assert method_of(b, "in", "a2.test") == ("dialback", "TLSv1.3")
+    else:
+        assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
+        a.server.wait_log(r"link authenticated: direction out, local a2\.test, remote b\.test, method EXTERNAL")
+        b.server.wait_log(r"link authenticated: direction in, local b\.test, remote a2\.test, method EXTERNAL")

@@ -152,3 +152,26 @@ def test_untrusted_peer_is_refused(dns, tmp_path, made, kind):
     assert "must not cross" not in a.log()
     a.server.wait_log(r"from p\.test: (step TLS: certificate not accepted|dialback from p\.test for a\.test: "
                       r"refused)")
+
+
+@pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
+def test_two_local_domains_dialback(dns, tmp_path, made, kind):
+    """a.test and a2.test on one Parley, dialback with self-signed
+    certificates: a2.test's link asks for itself on a.test's stream
+    (piggybacking); the peer accepts it there or refuses it, and then the
+    link gets a stream of its own.  Messages cross either way."""
+    pki = Pki(str(tmp_path / "pki"))
+    a = ParleyPeer("a.test", dns, pki, options={"s2s.accept_selfsigned": True}, extra_hosts=["a2.test"])
+    made.append(a)
+    p = PEERS[kind]("p.test", dns, pki)
+    made.append(p)
+    p.start()
+    a.start()
+    a.user("alice")
+    a.server.add_user("carol@a2.test", PW)
+    p.add_user("bob", PW)
+    checks(a, p, f"{kind} two domains")
+    assert exchange("carol@a2.test", PW, a.c2s_address, "bob@p.test", PW, p, "from a2", sender_ca=a.client_cafile)
+    assert exchange("bob@p.test", PW, p, "carol@a2.test", PW, a.c2s_address, "to a2", recipient_ca=a.client_cafile)
+    a.server.wait_log(r"link a2\.test -> p\.test: asking for it on the stream of a\.test -> p\.test")
+    a.server.wait_log(r"link authenticated: direction out, local a2\.test, remote p\.test, method dialback")
