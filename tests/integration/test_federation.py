@@ -102,6 +102,8 @@ def peers():
     yield made
     for p in made:
         # Shown by pytest when the test failed: what each server said.
+        if p.server.proc is None:
+            continue
         print(f"---- {p.domain} s2s log ----")
         print("\n".join(line for line in p.log().splitlines() if " s2s[" in line or "router[" in line)[-6000:])
         p.stop()
@@ -298,3 +300,151 @@ def test_two_local_domains_to_one_peer(dns, pki, peers, mode):
         assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
         a.server.wait_log(r"link authenticated: direction out, local a2\.test, remote b\.test, method EXTERNAL")
         b.server.wait_log(r"link authenticated: direction in, local b\.test, remote a2\.test, method EXTERNAL")
+
+
+def spki_of(pki, peer):
+    out = pki.ctl("cert", "show", peer.server.cert).stdout
+    return re.search(r"spki:\s+([0-9a-f]{64})", out).group(1)
+
+
+def set_peers(peer, entries):
+    """Writes s2s.peers (a list of groups, which Server.configure cannot)."""
+    rows = ", ".join("{ " + " ".join(f'{k} = "{v}";' for k, v in e.items()) + " }" for e in entries)
+    with open(peer.server.conf) as f:
+        text = f.read()
+    assert "  peers = ();" in text
+    with open(peer.server.conf, "w") as f:
+        f.write(text.replace("  peers = ();", f"  peers = ( {rows} );", 1))
+
+
+@pytest.mark.parametrize("right_pin", [True, False])
+def test_pinned_key(dns, pki, peers, right_pin):
+    """a.test pins b.test's public key (s2s.peers pin): b's self-signed
+    certificate is then trusted for the link without accept_selfsigned;
+    any other key is refused whatever else would allow it."""
+    a = ParleyPeer("a.test", dns, pki)
+    b = ParleyPeer("b.test", dns, pki, options={"s2s.accept_selfsigned": True})
+    peers += [a, b]
+    pin = spki_of(pki, b) if right_pin else "ab" * 32
+    set_peers(a, [{"domain": "b.test", "pin": pin}])
+    a.start()
+    b.start()
+    a.user("alice")
+    b.user("bob")
+    if right_pin:
+        assert exchange("alice@a.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address, "pinned",
+                        sender_ca=a.client_cafile, recipient_ca=b.client_cafile)
+        a.server.wait_log(r"link a\.test -> b\.test: certificate of b\.test accepted \(pinned key\)")
+        assert method_of(a, "out", "b.test") == ("dialback", "TLSv1.3")
+    else:
+        cond, text, _ = refused(a, b)
+        assert cond == "remote-server-not-found", (cond, text)
+        line = a.server.wait_log(r"outgoing link a\.test -> b\.test failed at step TLS")
+        assert "pin" in line, line
+
+
+def test_peer_row_mode_deny_and_revoked_certificate(dns, pki, peers):
+    """An s2s.peers entry with mode deny refuses its domain; a certificate
+    on s2s.crl_file's list is refused with the reason."""
+    ca = pki.ca("root")
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca])
+    b = ParleyPeer("b.test", dns, pki, ca=ca, trust=[ca])
+    c = ParleyPeer("c.test", dns, pki, ca=ca, trust=[ca])
+    peers += [a, b, c]
+    set_peers(a, [{"domain": "c.test", "mode": "deny"}])
+    pki.ctl("cert", "revoke", b.server.cert, "--ca", ca)
+    crl = os.path.join(pki.dir, "crl.pem")
+    pki.ctl("cert", "crl", "--ca", ca, "--out", crl)
+    a.server.configure(**{"s2s.crl_file": crl})
+    for p in (a, b, c):
+        p.start()
+    a.user("alice")
+    b.user("bob")
+    c.server.add_user("carol@c.test", PW)
+    cond, _, _ = refused(a, b)
+    assert cond == "remote-server-not-found"
+    line = a.server.wait_log(r"outgoing link a\.test -> b\.test failed at step TLS")
+    assert "revoked" in line, line
+    async def to_c(sessions):
+        s = Session("alice@a.test", PW, a.c2s_address, a.client_cafile)
+        s.x.add_event_handler("message_error", s._stanza)
+        sessions.append(s)
+        await s.login()
+        s.x.send_message(mto="carol@c.test", mbody="denied", mtype="chat")
+        return await s.until(lambda: next((st for st in s.stanzas if st["type"] == "error"), None), 10)
+    err = _run(to_c, 40)
+    assert err is not None and err["error"]["condition"] == "remote-server-not-found", err
+    a.server.wait_log(r"outgoing link a\.test -> c\.test failed at step DNS: federation with c\.test is not "
+                      r"allowed \(.*s2s\.peers.*\)")
+
+
+def test_unreachable_peer_backs_off(dns, pki, peers):
+    """A peer whose address answers with RST: the first stanza is bounced
+    with the connect report; the next one, within s2s.retry_min, at once
+    with the same reason and when the next attempt is."""
+    a = ParleyPeer("a.test", dns, pki, options={"retry_min": 30, "retry_max": 60})
+    peers.append(a)
+    dns.remove("gone.test")
+    dns.remove("_xmpp-server._tcp.gone.test")
+    dns.add_a("gone.test", "127.0.0.1")
+    dns.add_srv("_xmpp-server._tcp", "gone.test", "gone.test", 9)  # discard: nothing listens
+    dns.restart()
+    a.start()
+    a.user("alice")
+    async def run(sessions):
+        s = Session("alice@a.test", PW, a.c2s_address, a.client_cafile)
+        s.x.add_event_handler("message_error", s._stanza)
+        sessions.append(s)
+        await s.login()
+        errors = []
+        for i in range(2):
+            m = s.x.make_message(mto="x@gone.test", mbody=f"try {i}", mtype="chat")
+            m["id"] = f"try-{i}"
+            m.send()
+            err = await s.until(lambda: next((st for st in s.stanzas
+                                              if st["type"] == "error" and st["id"] == f"try-{i}"), None), 15)
+            assert err is not None, f"no error for message {i}"
+            errors.append((err["error"]["condition"], err["error"]["text"]))
+        return errors
+    (c1, t1), (c2, t2) = _run(run, 60)
+    assert c1 == c2 == "remote-server-not-found"
+    assert "127.0.0.1:9 refused" in t1, t1
+    assert "127.0.0.1:9 refused" in t2 and re.search(r"next attempt in \d+ s", t2), t2
+
+
+def test_idle_link_closes_and_reopens(dns, pki, peers):
+    opts = {"s2s.accept_selfsigned": True, "s2s.idle_timeout": 10}
+    a, b = pair(dns, pki, peers, a_opts=opts, b_opts=opts)
+    both_ways(a, b, "before idle")
+    a.server.wait_log(r"link a\.test -> b\.test: closing after 10 s without a stanza \(s2s\.idle_timeout\)",
+                      timeout=25)
+    both_ways(a, b, "after idle")
+    assert len(re.findall(r"link authenticated: direction out, local a\.test, remote b\.test", a.log())) == 2
+
+
+def test_connection_flood_from_one_address_is_bounded(dns, pki, peers):
+    from raw import Raw
+    a = ParleyPeer("a.test", dns, pki, options={"connections_per_address": 3})
+    peers.append(a)
+    a.start()
+    conns = [Raw(a.server.s2s_port) for _ in range(3)]
+    extra = Raw(a.server.s2s_port)
+    extra.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+               "xmlns:stream='http://etherx.jabber.org/streams' to='a.test' version='1.0'>")
+    assert extra.stream_error()[0] == "policy-violation"
+    a.server.wait_log(r"refused: 3 server connections from this address already "
+                      r"\(s2s\.connections_per_address = 3\)")
+    for c in conns:
+        c.close()
+    # Once they are gone, a new one is served.
+    deadline = time.monotonic() + 10
+    while True:
+        r = Raw(a.server.s2s_port)
+        r.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+               "xmlns:stream='http://etherx.jabber.org/streams' to='a.test' version='1.0'>")
+        got = r.expect(rb"<stream:features|<stream:error", timeout=5).group(0)
+        r.close()
+        if got == b"<stream:features" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert got == b"<stream:features"
