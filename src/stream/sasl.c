@@ -100,9 +100,11 @@ static bool mech_available(struct xs_sasl *sa, const struct xs_sasl_mech *m)
 		return false;
 	if (m->password && !sa->rules->credentials)
 		return false;
-	/* EXTERNAL only with a certificate that verified (XEP-0178 §3). */
+	/* EXTERNAL only with a certificate that verified (XEP-0178 §3), so
+	 * never in the clear (s2s may negotiate without TLS where plain
+	 * dialback is allowed). */
 	if (m->external)
-		return sa->rules->external && sa->rules->external_allowed(sa) &&
+		return sa->rules->external && conn_secure(sa->xs->conn) && sa->rules->external_allowed(sa) &&
 		       tls_session_peer_cert_status(conn_transport(sa->xs->conn), NULL) == TLS_PEER_CERT_VALID;
 	if (m->plus && !stream_has_cbind(sa))
 		return false;
@@ -573,7 +575,8 @@ static void plain_start(struct xs_sasl *sa, struct arena *a, const struct buf *m
 
 static void external_finish(struct xs_sasl *sa, struct arena *a, const struct buf *msg)
 {
-	if (tls_session_peer_cert_status(conn_transport(sa->xs->conn), NULL) != TLS_PEER_CERT_VALID) {
+	if (!conn_secure(sa->xs->conn) ||
+	    tls_session_peer_cert_status(conn_transport(sa->xs->conn), NULL) != TLS_PEER_CERT_VALID) {
 		not_completed(sa, SASL_NOT_AUTHORIZED, NULL, "no verified certificate");
 		return;
 	}
