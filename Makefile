@@ -8,7 +8,7 @@ FUZZBUILD ?= build-fuzz
 DATA ?= data
 DOMAIN ?= localhost
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= xml scram jid base64 config
+FUZZ_TARGETS ?= xml scram jid base64 config s2s
 PYTHON ?= /usr/bin/python3
 
 BUILD_DEPS = gcc pkg-config meson ninja-build libuv1-dev libexpat1-dev libssl-dev \
