@@ -441,7 +441,13 @@ class ProsodyPeer(Peer):
         modules = ["roster", "saslauth", "tls", "disco", "ping", "version"]
         if self.dialback:
             modules.append("dialback")
-        direct = f"s2s_direct_tls_ports = {{ {self.s2s_tls_port} }}" if self.direct_tls else ""
+        # The direct-TLS listener gets the host's certificate as its default:
+        # without it Prosody 0.12 sometimes answers a ClientHello that
+        # arrives soon after start-up with "no suitable signature
+        # algorithm" (its per-host SNI contexts are not there yet).
+        direct = (f"s2s_direct_tls_ports = {{ {self.s2s_tls_port} }}\n"
+                  f's2s_direct_tls_ssl = {{ certificate = "{self.cert}"; key = "{self.key}"; }}'
+                  if self.direct_tls else "")
         forward = self.dns.forward if self.dns else "127.0.0.1@9"
         # An empty cafile would leave Prosody without any TLS context.
         cafile = f'cafile = "{self.cafile}"; ' if self.trust else ""
