@@ -36,7 +36,7 @@ static struct {
 static bool idle_start(void)
 {
 	memset(&idle, 0, sizeof idle);
-	idle.base = proc_sample(opt.server_pid);
+	idle.base = servers_sample();
 	idle.t0 = lg_now();
 	idle.held_min = -1;
 	fprintf(stderr, "loadgen: idle: %d sessions, %d logins at once\n", opt.conns, opt.concurrency);
@@ -79,7 +79,7 @@ static void idle_tick(double now)
 		return;
 	case IDLE_HOLD:
 		if (now - idle.t_sample >= 0.5) {
-			struct proc_sample s = proc_sample(opt.server_pid);
+			struct proc_sample s = servers_sample();
 			idle.rss_last = s.rss_kb;
 			if (s.rss_kb > idle.rss_max)
 				idle.rss_max = s.rss_kb;

@@ -7,11 +7,15 @@
  *             (subscription both), re-broadcasting presence with a
  *             timestamp in <status/>; a broadcast completes when every
  *             contact has it, and the sender then sends the next;
+ *   federation  the messages scenario one way across two servers: user 2k
+ *             (on the first --server) sends to user 2k+1 (on the second),
+ *             so every message crosses the one s2s link from the first
+ *             server to the second; the link is brought up by one message
+ *             (waited for, up to --timeout) before the warm-up starts;
  *   roster    sets the presence ring up through the protocol (subscribe,
  *             subscribed both ways) and checks every roster afterwards, so
  *             provisioning does not depend on any server's storage.
- * User i of a fleet is account PREFIX<first + i> on server i % nservers,
- * which is where a federation scenario (two servers) slots in.
+ * User i of a fleet is account PREFIX<first + i> on server i % nservers.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -157,13 +161,16 @@ static bool get_two(const char *s, unsigned long long *a, unsigned long long *b)
 
 /* ---- messages ---- */
 
-enum phase { PH_CONNECT, PH_SETTLE, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_CLOSE };
+enum phase { PH_CONNECT, PH_LINK, PH_SETTLE, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_CLOSE };
 
 static struct {
 	struct fleet f;
 	enum phase phase;
 	double t_phase, t_last;
-	long active;
+	bool oneway;		/* federation: only even users send */
+	bool link_up;		/* federation: the first message arrived */
+	double link_s;		/* ... this long after it was sent */
+	long active;		/* senders sending */
 	long sent, received, recv_window, sent_window, errors, skipped;
 	long inflight;
 	double tokens;
@@ -244,6 +251,10 @@ static void msg_stanza(struct conn *c, const struct el *e)
 		return;
 	uint64_t now = lg_now_ns();
 	msg.received++;
+	if (msg.phase == PH_LINK && !msg.link_up) {
+		msg.link_up = true;
+		msg.link_s = lg_now() - msg.t_phase;
+	}
 	if (msg.phase == PH_MEASURE) {
 		msg.recv_window++;
 		hist_add(&msg.lat, now > ts ? (now - ts) / 1000 : 0);
@@ -295,15 +306,55 @@ static void msg_open_loop(double now)
 		msg.tokens = opt.rate;
 }
 
+/* Federation: one message from the first sender whose receiver is up; the
+ * measurement starts once it has crossed (the link is then connected,
+ * secured and authenticated both ways that matter). */
+static bool link_probe(double now)
+{
+	for (int i = 0; i < msg.f.n; i += 2) {
+		struct conn *c = fleet_conn(&msg.f, i);
+		if (c && fleet_conn(&msg.f, i + 1)) {
+			msg.phase = PH_LINK;
+			msg.t_phase = now;
+			msg_send(c);
+			return true;
+		}
+	}
+	fprintf(stderr, "loadgen: federation: no sender and receiver logged in\n");
+	lg_stop();
+	return false;
+}
+
 static void msg_tick(double now)
 {
 	switch (msg.phase) {
 	case PH_CONNECT:
 		if (!fleet_tick(&msg.f, now))
 			return;
+		if (msg.oneway) {
+			link_probe(now);
+			return;
+		}
+		/* fall through */
+	case PH_LINK:
+		if (msg.phase == PH_LINK) {
+			if (!msg.link_up && (msg.errors > 0 || now - msg.t_phase > opt.timeout)) {
+				fprintf(stderr, "loadgen: federation: the first message %s\n",
+					msg.errors > 0 ? "came back as an error" : "did not arrive within --timeout");
+				lg_count_error("s2s link not up");
+				fleet_close_all(&msg.f);
+				msg.phase = PH_CLOSE;
+				msg.t_phase = now;
+				return;
+			}
+			if (!msg.link_up)
+				return;
+			fprintf(stderr, "loadgen: federation: the link carried its first message in %.0f ms\n",
+				msg.link_s * 1000.0);
+		}
 		for (int i = 0; i < msg.f.n; i++) {
 			struct conn *c = fleet_conn(&msg.f, i);
-			if (!c || !fleet_conn(&msg.f, i ^ 1))
+			if (!c || !fleet_conn(&msg.f, i ^ 1) || (msg.oneway && (i & 1)))
 				continue;
 			msg.active++;
 			if (opt.rate <= 0)
@@ -313,7 +364,7 @@ static void msg_tick(double now)
 		msg.phase = PH_WARMUP;
 		msg.t_phase = msg.t_last = now;
 		if (msg.active == 0) {
-			fprintf(stderr, "loadgen: messages: no pair logged in\n");
+			fprintf(stderr, "loadgen: %s: no pair logged in\n", opt.scenario);
 			lg_stop();
 		}
 		return;
@@ -354,7 +405,12 @@ static void msg_report(struct jout *j)
 {
 	double secs = msg.w.t1 - msg.w.t0;
 	jout_int(j, "pairs", opt.pairs);
-	jout_int(j, "pairs_active", msg.active / 2);
+	jout_int(j, "pairs_active", msg.oneway ? msg.active : msg.active / 2);
+	if (msg.oneway) {
+		jout_bool(j, "link_up", msg.link_up);
+		jout_num(j, "link_up_ms", msg.link_up ? msg.link_s * 1000.0 : NAN);
+		jout_str(j, "receiver_server", opt.servers[1].domain);
+	}
 	jout_int(j, "window", opt.rate > 0 ? 0 : opt.window);
 	jout_num(j, "rate_target", opt.rate);
 	jout_int(j, "msg_bytes", opt.msg_bytes);
@@ -379,6 +435,35 @@ const struct scenario scen_messages = {
 	.name = "messages",
 	.help = "--pairs pairs exchange chat messages (--window in flight each, or --rate total/s)",
 	.on_start = msg_start,
+	.tick = msg_tick,
+	.on_ready = msg_ready,
+	.on_stanza = msg_stanza,
+	.on_closed = msg_closed,
+	.report = msg_report,
+};
+
+/* ---- federation: the messages scenario one way over an s2s link ---- */
+
+static bool fed_start(void)
+{
+	if (opt.nservers != 2) {
+		fprintf(stderr, "loadgen: federation: give --server twice (senders' server, receivers' server)\n");
+		return false;
+	}
+	if (opt.rate > 0) {
+		fprintf(stderr, "loadgen: federation: closed loop only (no --rate)\n");
+		return false;
+	}
+	msg.oneway = true;
+	fprintf(stderr, "loadgen: federation: %d senders on %s -> %d receivers on %s\n", opt.pairs,
+		opt.servers[0].domain, opt.pairs, opt.servers[1].domain);
+	return msg_start();
+}
+
+const struct scenario scen_federation = {
+	.name = "federation",
+	.help = "--pairs senders on the first --server send chat messages to as many receivers on the second",
+	.on_start = fed_start,
 	.tick = msg_tick,
 	.on_ready = msg_ready,
 	.on_stanza = msg_stanza,
@@ -570,6 +655,8 @@ static void pres_tick(double now)
 			return;
 		pres.phase = PH_SETTLE;
 		pres.t_phase = now;
+		return;
+	case PH_LINK:	/* federation only */
 		return;
 	case PH_SETTLE:
 		/* Initial presence and probes settle first. */

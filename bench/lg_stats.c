@@ -191,6 +191,21 @@ struct proc_sample proc_sample(int root_pid)
 	return s;
 }
 
+struct proc_sample servers_sample(void)
+{
+	struct proc_sample sum = {0};
+	for (int i = 0; i < opt.nserver_pids; i++) {
+		struct proc_sample s = proc_sample(opt.server_pids[i]);
+		if (!s.ok)
+			return (struct proc_sample){0};
+		sum.cpu_s += s.cpu_s;
+		sum.rss_kb += s.rss_kb;
+		sum.nprocs += s.nprocs;
+	}
+	sum.ok = sum.nprocs > 0;
+	return sum;
+}
+
 /* ---- JSON ---- */
 
 void jout_begin(struct jout *j, FILE *f)
@@ -274,7 +289,7 @@ void window_open(struct lg_window *w)
 {
 	w->t0 = lg_now();
 	w->gen_cpu0 = lg_self_cpu();
-	w->srv0 = proc_sample(opt.server_pid);
+	w->srv0 = servers_sample();
 	w->t1 = 0;
 }
 
@@ -282,7 +297,7 @@ void window_close(struct lg_window *w)
 {
 	w->t1 = lg_now();
 	w->gen_cpu1 = lg_self_cpu();
-	w->srv1 = proc_sample(opt.server_pid);
+	w->srv1 = servers_sample();
 }
 
 void jout_common(struct jout *j, const struct lg_window *w)

@@ -38,10 +38,9 @@ struct lg_opts opt = {
 	.src_ips = 1,
 };
 
-/* Later scenarios (a shared group of 500 members; federation across two
- * servers, which --server given twice already sets up) go in this table. */
+/* Later scenarios (a shared group of 500 members) go in this table. */
 static const struct scenario *const scenarios[] = {
-	&scen_idle, &scen_login, &scen_messages, &scen_presence, &scen_roster,
+	&scen_idle, &scen_login, &scen_messages, &scen_presence, &scen_roster, &scen_federation,
 };
 
 static void usage(FILE *f)
@@ -53,11 +52,11 @@ static void usage(FILE *f)
 		"  --password PW              every account's password\n"
 		"  --mech M                   SCRAM-SHA-256 (default) or PLAIN\n"
 		"  --conns N                  idle: sessions to hold\n"
-		"  --pairs N                  messages: pairs of users\n"
+		"  --pairs N                  messages: pairs of users; federation: senders\n"
 		"  --users N                  presence/roster: ring size; login: accounts cycled\n"
 		"  --contacts K               presence/roster: contacts per user (even)\n"
 		"  --concurrency C            logins in progress at once (login: the fixed concurrency)\n"
-		"  --window W                 messages/presence: in flight per sender\n"
+		"  --window W                 messages/federation/presence: in flight per sender\n"
 		"  --rate R                   messages: open loop, R messages/s in total\n"
 		"  --duration S --warmup S    measured seconds, preceded by unmeasured ones\n"
 		"  --hold S --settle S        idle: seconds held / waited before measuring\n"
@@ -66,6 +65,7 @@ static void usage(FILE *f)
 		"  --max-time S               hard limit for the whole run (default: derived)\n"
 		"  --src-ips N                spread sources over 127.0.0.1..N (login churn)\n"
 		"  --server-pid PID           read this process tree's CPU and RSS from /proc\n"
+		"                             (give once per server: the trees are summed)\n"
 		"  --tls-resume               resume TLS sessions (tickets)\n"
 		"  --expat-only               parse logged-in streams with expat too (cross-check)\n"
 		"  --label TEXT               copied into the result\n"
@@ -180,7 +180,13 @@ int main(int argc, char **argv)
 		case 't': opt.timeout = num_arg("timeout", optarg, 1, 3600); break;
 		case 'X': opt.max_time = num_arg("max-time", optarg, 1, 86400); break;
 		case 'i': opt.src_ips = (int)num_arg("src-ips", optarg, 1, 250); break;
-		case 'x': opt.server_pid = (int)num_arg("server-pid", optarg, 1, 1e9); break;
+		case 'x':
+			if (opt.nserver_pids == (int)(sizeof opt.server_pids / sizeof opt.server_pids[0])) {
+				fprintf(stderr, "loadgen: --server-pid: at most 8\n");
+				return 2;
+			}
+			opt.server_pids[opt.nserver_pids++] = (int)num_arg("server-pid", optarg, 1, 1e9);
+			break;
 		case 'Z': opt.tls_resume = true; break;
 		case 'l': opt.label = optarg; break;
 		case 'e': opt.resource = optarg; break;

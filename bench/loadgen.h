@@ -55,6 +55,9 @@ struct proc_sample {
 	bool ok;
 };
 struct proc_sample proc_sample(int root_pid);
+/* Every --server-pid tree, summed (two servers in the federation scenario);
+ * ok only when each of them was found. */
+struct proc_sample servers_sample(void);
 
 /* One JSON object on one line. */
 struct jout {
@@ -245,7 +248,8 @@ struct lg_opts {
 	double duration, warmup, hold, settle, timeout, max_time;
 	int msg_bytes;
 	int src_ips;		/* spread sources over 127.0.0.1 .. 127.0.0.N */
-	int server_pid;
+	int server_pids[8];	/* --server-pid, once per server process tree */
+	int nserver_pids;
 	bool tls_resume;
 	bool verbose;
 	bool expat_only;	/* keep expat after login (for cross-checks) */
@@ -317,7 +321,8 @@ struct scenario {
 	void (*report)(struct jout *j);
 };
 
-extern const struct scenario scen_idle, scen_login, scen_messages, scen_presence, scen_roster;
+extern const struct scenario scen_idle, scen_login, scen_messages, scen_presence, scen_roster,
+	scen_federation;
 
 /* Shared by scenarios: the fields every result line carries. */
 struct lg_window {

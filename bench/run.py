@@ -5,7 +5,9 @@ For each server in turn (Parley with 1 and with 2 workers, Prosody,
 ejabberd): a private instance on loopback, the same accounts, then each
 scenario several times, each run on a freshly started server process, with
 the generator (bench/loadgen) and the server pinned to different cores
-where the machine has them.  Prints one table (median, min-max, and
+where the machine has them.  The federation scenario runs two instances of
+the server (s1.test and s2.test, found through a private DNS) instead, on
+the same cores.  Prints one table (median, min-max, and
 Parley's ratio to the best peer), and writes runs.jsonl, runs.csv,
 summary.csv, table.txt, settings.json and PNG charts into
 bench/results/run-<time>/.  See bench/README.md.
@@ -32,10 +34,10 @@ import servers  # noqa: E402  (bench/servers.py)
 # ------------------------------------------------------------ scenarios
 #
 # Each scenario: how to call the generator for one run.  `sizes` gives the
-# points of a scenario measured at several sizes (idle: sessions held).  A
-# shared-group scenario and a federation scenario (two Parley instances on
-# two loopback addresses; loadgen takes --server twice) go here when the
-# server has those features.
+# points of a scenario measured at several sizes (idle: sessions held).
+# `pair`: the scenario runs on two federating instances (bench_federation)
+# rather than on the one instance of bench_server.  A shared-group scenario
+# goes here when the server has that feature.
 
 
 def idle_args(a, size):
@@ -60,12 +62,21 @@ def presence_args(a, size):
             "--duration", str(a.duration), "--warmup", str(a.warmup)]
 
 
+def federation_args(a, size):
+    # --timeout bounds the first message across (the link coming up) too.
+    return ["--scenario", "federation", "--pairs", str(size), "--window", str(a.window),
+            "--msg-bytes", str(a.msg_bytes), "--duration", str(a.duration), "--warmup", str(a.warmup),
+            "--timeout", "60"]
+
+
 SCENARIOS = {
     "idle": {"args": idle_args, "sizes": lambda a: a.idle_sizes},
     "login": {"args": login_args, "sizes": lambda a: [a.login_concurrency]},
     "messages": {"args": messages_args, "sizes": lambda a: [a.pairs]},
     "presence": {"args": presence_args, "sizes": lambda a: [a.presence_users]},
+    "federation": {"args": federation_args, "sizes": lambda a: [a.fed_senders], "pair": True},
 }
+FED_DOMAINS = ("s1.test", "s2.test")	# senders' server, receivers' server
 
 # (scenario, result key, label, unit, which way is better)
 METRICS = [
@@ -83,6 +94,11 @@ METRICS = [
     ("presence", "lat_p50_ms", "presence latency p50", "ms", "lower"),
     ("presence", "lat_p99_ms", "presence latency p99", "ms", "lower"),
     ("presence", "server_cpu_s_per_100k", "server CPU per 100k presences", "s", "lower"),
+    ("federation", "msgs_per_s", "federation: messages over one s2s link per second", "/s", "higher"),
+    ("federation", "lat_p50_ms", "federation: message latency p50", "ms", "lower"),
+    ("federation", "lat_p99_ms", "federation: message latency p99", "ms", "lower"),
+    ("federation", "server_cpu_s_per_100k", "federation: CPU of both servers per 100k messages", "s", "lower"),
+    ("federation", "link_up_ms", "federation: first message (link set-up)", "ms", "lower"),
 ]
 # Shown for every scenario: a generator near 1.0 measures itself.
 GEN_SATURATED = 0.9
@@ -91,11 +107,11 @@ INFO = [("gen_cpu_util", "generator CPU (1 = a core)"), ("server_cpu_util", "ser
 PRESETS = {
     "full": dict(runs=3, idle_sizes="1000,5000,10000", login_users=1000, login_concurrency=50, pairs=100,
                  window=4, presence_users=1000, contacts=10, presence_window=1, duration=10, warmup=3,
-                 hold=3, settle=2, ramp=100),
+                 hold=3, settle=2, ramp=100, fed_senders=100),
     # A harness check in well under a minute per server, not a result.
     "quick": dict(runs=1, idle_sizes="25,50", login_users=50, login_concurrency=10, pairs=10, window=4,
                   presence_users=50, contacts=4, presence_window=1, duration=3, warmup=1, hold=1,
-                  settle=1, ramp=50),
+                  settle=1, ramp=50, fed_senders=10),
 }
 
 
@@ -130,8 +146,13 @@ def cpu_plan(servers_wanted, ncpu):
 
 
 def run_loadgen(a, inst, pid, scen, size, label):
-    base = [a.loadgen, "--server", f"127.0.0.1:{inst.port}:{servers.DOMAIN}", "--password", servers.PASSWORD,
-            "--server-pid", str(pid), "--label", label]
+    """inst and pid: one instance and its pid, or lists of them (the
+    federation scenario: senders' server first)."""
+    insts = inst if isinstance(inst, list) else [inst]
+    pids = pid if isinstance(pid, list) else [pid]
+    base = [a.loadgen, "--password", servers.PASSWORD, "--label", label]
+    for i, p in zip(insts, pids):
+        base += ["--server", f"127.0.0.1:{i.port}:{i.domain}", "--server-pid", str(p)]
     args = SCENARIOS[scen]["args"](a, size)
     procs = a.gen_procs if scen == "login" else 1
     cmds = []
@@ -194,14 +215,17 @@ def run_loadgen_raw(a, inst, pid, args):
     return json.loads(line) if line else None
 
 
-def make_instance(a, name, root, cert, cpus):
-    common = (name, root, cert, cpus, a.users_needed, a.presence_users, log)
+def make_instance(a, name, root, cert, cpus, users=None, presence_users=None, **kw):
+    """kw: domain, fed (a servers.Federation) and subdir for the federation
+    scenario's instances."""
+    common = (name, root, cert, cpus, a.users_needed if users is None else users,
+              a.presence_users if presence_users is None else presence_users, log)
     if name.startswith("parley-w"):
-        return servers.Parley(*common, build=a.parley_build, workers=int(name[len("parley-w"):]))
+        return servers.Parley(*common, build=a.parley_build, workers=int(name[len("parley-w"):]), **kw)
     if name == "prosody":
-        return servers.Prosody(*common)
+        return servers.Prosody(*common, **kw)
     if name == "ejabberd":
-        return servers.Ejabberd(*common)
+        return servers.Ejabberd(*common, **kw)
     raise SystemExit(f"unknown server {name}")
 
 
@@ -219,6 +243,8 @@ def bench_server(a, name, root, cert, cpus, records, rawfile):
     log(f"  provisioned {a.users_needed} + {a.presence_users} accounts in {time.monotonic() - t0:.1f} s")
     seen_problems = len(inst.problems())
     for scen in a.scenarios:
+        if SCENARIOS[scen].get("pair"):
+            continue
         if scen == "presence" and not presence_ok:
             log("  presence: skipped (rosters not set up)")
             continue
@@ -243,13 +269,75 @@ def bench_server(a, name, root, cert, cpus, records, rawfile):
     return {"version": inst.version(), "cpus": cpus, "settings": inst.settings(), "dir": inst.dir, "tls": tls}
 
 
+def bench_federation(a, name, root, cpus, records, rawfile):
+    """The federation scenario for one server: two instances of it, the
+    senders' (s1.test) and the receivers' (s2.test), on the server's cores,
+    each with its own accounts u0..u<2N-1>, found by each other through a
+    private unbound; every message crosses the one s2s link s1 -> s2.  A
+    fresh pair of processes per run; loadgen brings the link up with one
+    message before its warm-up."""
+    fdir = os.path.join(root, name, "federation")
+    fed = servers.Federation(fdir, os.path.join(a.parley_build, "src", "ctl", "parleyctl"), a.gen_cpus)
+    users = 2 * max(SCENARIOS["federation"]["sizes"](a))
+    pair = [make_instance(a, name, root, fed.cert(d), cpus, users=users, presence_users=0, domain=d, fed=fed,
+                          subdir=os.path.join(name, "federation", d)) for d in FED_DOMAINS]
+    for inst in pair:
+        fed.dns.publish(inst.domain, inst.s2s_port)
+    log(f"== {name} federation: {' -> '.join(FED_DOMAINS)} (cpus {cpus or 'any'} for both), in {fdir}")
+    fed.dns.start()
+    try:
+        t0 = time.monotonic()
+        for inst in pair:
+            inst.prepare()
+            inst.start()
+            try:
+                inst.provision_online()
+            finally:
+                inst.stop()
+        log(f"  provisioned {users} accounts on each in {time.monotonic() - t0:.1f} s")
+        seen = [len(i.problems()) for i in pair]
+        for size in SCENARIOS["federation"]["sizes"](a):
+            for run in range(1, a.runs + 1):
+                pids = []
+                try:
+                    for inst in pair:
+                        pids.append(inst.start())
+                    res = run_loadgen(a, pair, pids, "federation", size, f"{name}/federation/{size}/{run}")
+                finally:
+                    for inst in pair:
+                        inst.stop()
+                new = []
+                for k, inst in enumerate(pair):
+                    p = inst.problems()
+                    new += [f"{inst.domain}: {line}" for line in p[seen[k]:]]
+                    seen[k] = len(p)
+                if res is None:
+                    continue
+                res.update(server=name, scenario="federation", size=size, run=run, server_log_problems=len(new))
+                records.append(res)
+                rawfile.write(json.dumps(res) + "\n")
+                rawfile.flush()
+                log("  " + brief("federation", size, run, res) + (f"  [{len(new)} log lines: {new[0][:200]}]"
+                                                                 if new else ""))
+                if not res.get("link_up"):
+                    log(f"    the s2s link did not come up: {res.get('errors')}; see {fdir}")
+    finally:
+        fed.dns.stop()
+    return {"cpus": cpus, "domains": list(FED_DOMAINS), "dir": fdir,
+            "link": "STARTTLS + dialback (XEP-0220); certificates from a CA neither instance trusts",
+            "dns": "private unbound on " + fed.dns.forward, "settings": pair[0].settings()}
+
+
 def brief(scen, size, run, r):
     f = {"idle": "sessions={sessions} rss={rss_kb}KiB per-session={rss_per_session_kb:.1f}KiB",
          "login": "logins/s={logins_per_s:.0f} p99={login_p99_ms:.1f}ms cpu/login={server_cpu_ms_per_login:.2f}ms",
          "messages": "msgs/s={msgs_per_s:.0f} p50={lat_p50_ms:.2f}ms p99={lat_p99_ms:.2f}ms "
                      "cpu/100k={server_cpu_s_per_100k:.2f}s lost={lost}",
          "presence": "pres/s={presence_per_s:.0f} p50={lat_p50_ms:.2f}ms p99={lat_p99_ms:.2f}ms "
-                     "cpu/100k={server_cpu_s_per_100k:.2f}s stalled={broadcasts_stalled}"}[scen]
+                     "cpu/100k={server_cpu_s_per_100k:.2f}s stalled={broadcasts_stalled}",
+         "federation": "msgs/s={msgs_per_s:.0f} p50={lat_p50_ms:.2f}ms p99={lat_p99_ms:.2f}ms "
+                       "cpu/100k={server_cpu_s_per_100k:.2f}s lost={lost} bounced={bounced} "
+                       "link-up={link_up_ms:.0f}ms"}[scen]
     try:
         text = f.format(**{k: (v if v is not None else float("nan")) for k, v in r.items()})
     except (KeyError, ValueError, TypeError):
@@ -509,6 +597,7 @@ def parse():
     p.add_argument("--pairs", type=int)
     p.add_argument("--window", type=int)
     p.add_argument("--msg-bytes", type=int, default=100)
+    p.add_argument("--fed-senders", type=int, help="federation: senders on s1.test (as many receivers on s2.test)")
     p.add_argument("--presence-users", type=int)
     p.add_argument("--contacts", type=int)
     p.add_argument("--presence-window", type=int)
@@ -537,7 +626,7 @@ def parse():
     a.parley_build = os.path.abspath(a.parley_build)
     a.loadgen = a.loadgen or os.path.join(a.parley_build, "bench", "loadgen")
     a.users_needed = max([a.login_users, 2 * a.pairs] + (a.idle_sizes if "idle" in a.scenarios else []))
-    a.run_timeout = 300 + max(a.idle_sizes) / 50 + a.duration + a.warmup
+    a.run_timeout = 300 + max(a.idle_sizes) / 50 + a.duration + a.warmup + 60
     return a
 
 
@@ -566,20 +655,35 @@ def main():
     records, info = [], {}
     t0 = time.monotonic()
     with open(os.path.join(outdir, "runs.jsonl"), "w") as raw:
+        single = [s for s in a.scenarios if not SCENARIOS[s].get("pair")]
         for name in a.servers:
-            try:
-                info[name] = bench_server(a, name, outdir, cert, plan.get(name), records, raw)
-            except (RuntimeError, subprocess.SubprocessError, OSError) as e:
-                log(f"  {name}: failed: {e}")
-                info[name] = {"error": str(e)}
+            info[name] = {}
+            if single:
+                try:
+                    info[name] = bench_server(a, name, outdir, cert, plan.get(name), records, raw)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"  {name}: failed: {e}")
+                    info[name] = {"error": str(e)}
+            if "federation" in a.scenarios:
+                try:
+                    info[name]["federation"] = bench_federation(a, name, outdir, plan.get(name), records, raw)
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"  {name} federation: failed: {e}")
+                    info[name]["federation"] = {"error": str(e)}
+                info[name].setdefault("version", make_instance(a, name, outdir, cert, None).version())
+                info[name].setdefault("tls", next((r.get("tls") for r in records
+                                                   if r["server"] == name and r.get("tls")), None))
             if not a.keep_data:
-                for sub in ("instance/parley.db", "instance/parley.db-wal", "instance/parley.db-shm",
-                            "data", "spool"):
-                    p = os.path.join(outdir, name, sub)
-                    if os.path.isdir(p):
-                        shutil.rmtree(p, ignore_errors=True)
-                    elif os.path.exists(p):
-                        os.remove(p)
+                dirs = [os.path.join(outdir, name)] + [os.path.join(outdir, name, "federation", d)
+                                                       for d in FED_DOMAINS]
+                for d in dirs:
+                    for sub in ("instance/parley.db", "instance/parley.db-wal", "instance/parley.db-shm",
+                                "data", "spool"):
+                        p = os.path.join(d, sub)
+                        if os.path.isdir(p):
+                            shutil.rmtree(p, ignore_errors=True)
+                        elif os.path.exists(p):
+                            os.remove(p)
     names = [s for s in a.servers if any(r["server"] == s for r in records)]
     summary = summarize(records)
     slopes = idle_slopes(summary, names, a.idle_sizes) if "idle" in a.scenarios else {}
@@ -592,6 +696,7 @@ def main():
         "generator": {"binary": a.loadgen, "tls_resume": a.tls_resume, "gen_procs_login": a.gen_procs},
         "parameters": {k: getattr(a, k) for k in ("runs", "idle_sizes", "login_users", "login_concurrency",
                                                  "pairs", "window", "msg_bytes", "presence_users", "contacts",
+                                                 "fed_senders",
                                                  "presence_window", "duration", "warmup", "hold", "settle",
                                                  "ramp")},
         "accounts": {"users": a.users_needed, "presence_users": a.presence_users, "sasl": "SCRAM-SHA-256",
