@@ -209,7 +209,7 @@ static void fake_start(struct remote_link *l)
 		remote_link_fail(l, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "fuzz: no outgoing links");
 }
 
-static void fake_send(struct remote_link *l, struct chunk *wire)
+static bool fake_send(struct remote_link *l, struct chunk *wire)
 {
 	(void)l;
 	stanzas_sent++;
@@ -221,6 +221,7 @@ static void fake_send(struct remote_link *l, struct chunk *wire)
 		abort();
 	}
 	arena_free(a);
+	return true;
 }
 
 static void fake_close(struct remote_link *l)

@@ -166,6 +166,25 @@ static bool queue_push(struct remote_link *l, struct stanza *st)
 	return true;
 }
 
+/* Puts st back at the head (it was popped, so there is room). */
+static void queue_unpop(struct remote_link *l, struct stanza *st)
+{
+	if (l->qlen == l->qcap) {
+		/* Only when it was never queued: make room as push would. */
+		unsigned cap = l->qcap ? l->qcap * 2 : 8;
+		struct stanza **q = xmalloc(cap * sizeof(*q));
+		for (unsigned i = 0; i < l->qlen; i++)
+			q[i] = l->q[(l->qhead + i) % l->qcap];
+		free(l->q);
+		l->q = q;
+		l->qcap = cap;
+		l->qhead = 0;
+	}
+	l->qhead = (l->qhead + l->qcap - 1) % l->qcap;
+	l->q[l->qhead] = st;
+	l->qlen++;
+}
+
 static struct stanza *queue_pop(struct remote_link *l)
 {
 	if (!l->qlen)
@@ -208,16 +227,23 @@ static unsigned taken_bounce(struct shard *sh, struct taken *tk, enum stanza_ety
 
 /* ---- writing ---- */
 
-static void link_send(struct remote_link *l, struct stanza *st)
+/* Writes st; false when the transport could not take it (its stream is
+ * closing): st is back at the head of the queue and the link is idle. */
+static bool link_send(struct remote_link *l, struct stanza *st)
 {
 	struct chunk *wire = stanza_wire_ns(st, XML_NS_SERVER);
-	/* The chunk outlives the stanza for as long as the transport keeps
-	 * its own reference. */
-	chunk_ref(wire);
+	if (!transport->send(l, wire)) {
+		queue_unpop(l, st);
+		if (l->state == REMOTE_UP)
+			l->state = REMOTE_IDLE;
+		log_debug("router", "link %s -> %s: its stream is closing; %u stanzas wait for the next one", l->local,
+			  l->remote, l->qlen);
+		return false;
+	}
+	/* The transport holds its own reference to the chunk. */
 	stanza_free(st);
 	l->sent++;
-	transport->send(l, wire);
-	chunk_unref(wire);
+	return true;
 }
 
 static void link_start(struct remote_link *l)
@@ -233,7 +259,8 @@ static void link_enqueue(struct shard *sh, struct stanza *st)
 {
 	struct remote_link *l = link_get(sh, st->from.domain, st->to.domain);
 	if (l->state == REMOTE_UP && l->qlen == 0) {
-		link_send(l, st);
+		if (!link_send(l, st))
+			link_start(l);
 		return;
 	}
 	if (!queue_push(l, st)) {
@@ -290,9 +317,12 @@ void remote_link_up(struct remote_link *l)
 	l->state = REMOTE_UP;
 	l->qfull_logged = false;
 	log_debug("router", "link %s -> %s: up, %u stanzas queued", l->local, l->remote, l->qlen);
-	/* One at a time: a send may fail the link, which bounces the rest. */
+	/* One at a time: a send may fail the link, which bounces the rest,
+	 * or find the new stream closing already (the stanza goes back; the
+	 * next stanza, or the transport's report, starts the link again). */
 	while (l->state == REMOTE_UP && l->qlen)
-		link_send(l, queue_pop(l));
+		if (!link_send(l, queue_pop(l)))
+			break;
 }
 
 void remote_link_fail(struct remote_link *l, enum stanza_etype etype, enum stanza_cond cond,
@@ -317,7 +347,10 @@ void remote_link_down(struct remote_link *l)
 		return;
 	}
 	l->state = REMOTE_IDLE;
-	log_debug("router", "link %s -> %s: down", l->local, l->remote);
+	log_debug("router", "link %s -> %s: down, %u stanzas queued", l->local, l->remote, l->qlen);
+	/* Stanzas a closing stream refused wait for a new one. */
+	if (l->qlen)
+		link_start(l);
 }
 
 void remote_link_drop(struct remote_link *l)

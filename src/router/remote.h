@@ -76,8 +76,12 @@ struct remote_transport {
 	/* Write one stanza on an up link, serialised for jabber:server.
 	 * `wire` is borrowed: chunk_ref() it to keep it.  A broken stream is
 	 * reported with remote_link_fail() or remote_link_down() (possibly
-	 * from inside this call). */
-	void (*send)(struct remote_link *l, struct chunk *wire);
+	 * from inside this call).  Returns false, without calling back, when
+	 * the stream can take nothing any more (it is closing): the router
+	 * keeps the stanza at the head of the queue, takes the link as down
+	 * and starts it again, so no stanza is lost between a stream's end
+	 * and the transport's report of it. */
+	bool (*send)(struct remote_link *l, struct chunk *wire);
 	/* The router drops `l` (shutdown): release l->data and whatever
 	 * stream carries it, without calling back. */
 	void (*close)(struct remote_link *l);
@@ -103,7 +107,8 @@ void remote_link_up(struct remote_link *l);
 void remote_link_fail(struct remote_link *l, enum stanza_etype etype, enum stanza_cond cond,
 		      const char *text);
 /* An up link closed (idle timeout, the peer closed it): REMOTE_IDLE, the
- * next stanza starts it again.  Called while connecting, it is a failure
+ * next stanza starts it again (at once when stanzas are queued: ones a
+ * closing stream refused).  Called while connecting, it is a failure
  * (remote-server-not-found). */
 void remote_link_down(struct remote_link *l);
 /* Forgets an idle or failed link (the transport's memory policy); queued

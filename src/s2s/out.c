@@ -985,18 +985,15 @@ static void transport_start(struct remote_link *l)
 	out_start(sl->out);
 }
 
-static void transport_send(struct remote_link *l, struct chunk *wire)
+static bool transport_send(struct remote_link *l, struct chunk *wire)
 {
 	struct s2s_link *sl = l->data;
 	struct s2s_out *o = sl ? sl->out : NULL;
-	if (!o || !o->xs.conn || o->xs.state == XS_CLOSING) {
-		chunk_unref(chunk_ref(wire)); /* nothing keeps it */
-		if (l->state == REMOTE_UP)
-			remote_link_down(l);
-		return;
-	}
+	if (!o || !o->xs.conn || o->xs.state == XS_CLOSING || conn_closing(o->xs.conn))
+		return false; /* the router keeps it for the next stream */
 	o->last_use_ms = worker_now(o->sh->w);
 	conn_write_chunk(o->xs.conn, wire);
+	return true;
 }
 
 static void transport_close(struct remote_link *l)

@@ -63,6 +63,8 @@ static struct {
 	struct remote_link *sent_on[MAX_SENT];
 	int nsent;
 	int total;                    /* sends, kept or not */
+	bool refuse;                  /* send: the stream is closing */
+	int refused;
 } fake;
 
 static void fake_start(struct remote_link *l)
@@ -75,14 +77,19 @@ static void fake_start(struct remote_link *l)
 		remote_link_up(l);
 }
 
-static void fake_send(struct remote_link *l, struct chunk *wire)
+static bool fake_send(struct remote_link *l, struct chunk *wire)
 {
 	assert_int_equal(l->state, REMOTE_UP);
+	if (fake.refuse) {
+		fake.refused++;
+		return false; /* the stream is closing */
+	}
 	fake.total++;
 	if (fake.nsent == MAX_SENT)
-		return; /* counted, not kept */
+		return true; /* counted, not kept */
 	fake.sent_on[fake.nsent] = l;
 	fake.sent[fake.nsent++] = chunk_ref(wire);
+	return true;
 }
 
 static void fake_close(struct remote_link *l)
@@ -441,6 +448,46 @@ static void queue_flushes_in_order_when_up(void **state)
 	assert_int_equal(ngot, 0);
 }
 
+/* A stream that is closing refuses a stanza: it stays queued, in order,
+ * the link starts again at once, and nothing is lost or answered. */
+static void refused_send_keeps_the_stanza(void **state)
+{
+	(void)state;
+	char a[64], sender[80];
+	owned_by(0, "user%d@example.org", a, sizeof(a));
+	snprintf(sender, sizeof(sender), "%s/res", a);
+	unsigned owner = server_owner(&srv, "remote.test");
+	struct shard *sh = &shards[owner];
+	router_route(sh, msg("r1", sender, "bob@remote.test"));
+	struct remote_link *l = remote_link_find(sh, "example.org", "remote.test");
+	assert_non_null(l);
+	remote_link_up(l);
+	assert_int_equal(fake.nsent, 1);
+	fake.refuse = true;
+	router_route(sh, msg("r2", sender, "bob@remote.test"));
+	assert_int_equal(fake.refused, 1);
+	assert_int_equal(l->state, REMOTE_CONNECTING); /* started again at once */
+	assert_int_equal(fake.starts, 2);
+	assert_int_equal(l->qlen, 1);
+	router_route(sh, msg("r3", sender, "bob@remote.test"));
+	assert_int_equal(l->qlen, 2);
+	/* The new stream comes up but is closing already: nothing lost. */
+	remote_link_up(l);
+	assert_int_equal(l->qlen, 2);
+	assert_int_equal(l->state, REMOTE_IDLE);
+	/* Its end is reported: the queue starts the link again itself. */
+	fake.refuse = false;
+	remote_link_down(l);
+	assert_int_equal(l->state, REMOTE_CONNECTING);
+	assert_int_equal(fake.starts, 3);
+	remote_link_up(l);
+	assert_int_equal(l->qlen, 0);
+	assert_int_equal(fake.nsent, 3);
+	assert_true(chunk_has(fake.sent[1], "id='r2'"));
+	assert_true(chunk_has(fake.sent[2], "id='r3'"));
+	assert_int_equal(ngot, 0);
+}
+
 static void queue_is_bounded(void **state)
 {
 	(void)state;
@@ -768,6 +815,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(no_transport_bounces_as_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(link_is_made_on_the_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_flushes_in_order_when_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_send_keeps_the_stanza, setup, teardown),
 		cmocka_unit_test_setup_teardown(queue_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(failure_bounces_the_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(serialised_for_s2s_once, setup, teardown),
