@@ -98,6 +98,8 @@ struct s2s_out {
 	struct dns_target targets[DNS_MAX_TARGETS];
 	char hosts[DNS_MAX_TARGETS][256];
 	size_t ntargets;
+	size_t first_target;        /* where the running connect started in targets[] */
+	size_t target;              /* the one connected */
 	bool direct_tls;            /* the target that answered is XEP-0368 direct TLS */
 	enum out_step step;
 	struct s2s_policy policy;
@@ -144,6 +146,7 @@ static const char *purpose(const struct s2s_out *o)
 static void out_free(struct s2s_out *o);
 static struct s2s_out *out_new(struct shard *sh, const char *local, const char *remote, struct remote_link *l);
 static void out_start(struct s2s_out *o);
+static bool next_target(struct s2s_out *o, const char *why);
 
 /* ---- failure and the end of a stream ---- */
 
@@ -758,6 +761,13 @@ static void out_on_tick(void *owner, struct conn *c, uint64_t now)
 		if (!oc->up && now - oc->asked_ms > (uint64_t)cfg->limits.handshake_timeout * 1000)
 			carried_answer(o, oc, false, "no answer within limits.handshake_timeout");
 	}
+	if (o->step < STEP_SASL && o->target + 1 < o->ntargets &&
+	    now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
+		/* This address does not get anywhere: on_close tries the next. */
+		o->xs.state = XS_CLOSING;
+		conn_close(o->xs.conn, "no progress within limits.handshake_timeout");
+		return;
+	}
 	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
 		out_fail(o, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
 			 "%s did not complete step %s within %u s (limits.handshake_timeout)", o->remote,
@@ -780,6 +790,8 @@ static void out_on_close(void *owner, struct conn *c, const char *reason)
 	o->xs.conn = NULL;
 	/* A verification stream whose answers all came ended as it should. */
 	bool done = !o->is_link && list_empty(&o->verifies);
+	if (!o->failed && !done && o->step < STEP_SASL && next_target(o, reason))
+		return;
 	if (!o->failed && o->step != STEP_READY && !done) {
 		o->failed = true;
 		o->fail_etype = ETYPE_CANCEL;
@@ -817,10 +829,13 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 		return;
 	}
 	/* Which target answered: the last attempt. */
-	const struct dns_target *t = &o->targets[r->n ? r->n - 1 : 0];
+	o->target = o->first_target + (r->n ? r->n - 1 : 0);
+	const struct dns_target *t = &o->targets[o->target];
 	o->direct_tls = t->direct_tls;
 	const struct config *cfg = cfg_of(o);
 	struct conn *c = conn_new(o->sh->w, fd, &out_conn_handler, o);
+	o->external_tried = false;
+	o->peer_dialback = false;
 	struct xml_limits lim;
 	out_limits(cfg, false, &lim);
 	xs_init(&o->xs, &s2s_out_kind, c, &lim, o->local, worker_now(o->sh->w));
@@ -846,6 +861,36 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 	xs_initiate(&o->xs, o->remote);
 }
 
+/* Connects to targets[from..]: the first that answers wins. */
+static void connect_from(struct s2s_out *o, size_t from)
+{
+	struct connect_target ct[DNS_MAX_TARGETS];
+	size_t n = 0;
+	for (size_t i = from; i < o->ntargets; i++, n++) {
+		ct[n].ip = o->targets[i].ip;
+		ct[n].port = o->targets[i].port;
+	}
+	o->first_target = from;
+	o->step = STEP_CONNECT;
+	o->cn = conn_connect_start(o->sh->w, ct, n, cfg_of(o)->s2s.connect_timeout * 1000, on_connected, o);
+}
+
+/* RFC 6120 §3.2.1: a target that connected but failed before
+ * authentication (TLS, the stream, a timeout) gives way to the next one.
+ * True when there is one and connecting to it started. */
+static bool next_target(struct s2s_out *o, const char *why)
+{
+	if (o->target + 1 >= o->ntargets)
+		return false;
+	const struct dns_target *t = &o->targets[o->target];
+	log_info("s2s", "outgoing %s %s -> %s: %s:%u (%s) failed at step %s: %s; trying the next address", purpose(o),
+		 o->local, o->remote, t->ip, t->port, t->direct_tls ? "direct TLS" : "STARTTLS", step_names[o->step],
+		 why);
+	xs_release(&o->xs);
+	connect_from(o, o->target + 1);
+	return true;
+}
+
 static void on_resolved(void *ud, const struct dns_result *res)
 {
 	struct s2s_out *o = ud;
@@ -861,16 +906,12 @@ static void on_resolved(void *ud, const struct dns_result *res)
 	}
 	log_debug("s2s", "%s -> %s: %s", o->local, o->remote, report);
 	o->ntargets = res->n < DNS_MAX_TARGETS ? res->n : DNS_MAX_TARGETS;
-	struct connect_target ct[DNS_MAX_TARGETS];
 	for (size_t i = 0; i < o->ntargets; i++) {
 		o->targets[i] = res->targets[i];
 		snprintf(o->hosts[i], sizeof(o->hosts[i]), "%s", res->targets[i].host ? res->targets[i].host : "");
 		o->targets[i].host = o->hosts[i];
-		ct[i].ip = o->targets[i].ip;
-		ct[i].port = o->targets[i].port;
 	}
-	o->step = STEP_CONNECT;
-	o->cn = conn_connect_start(o->sh->w, ct, o->ntargets, cfg_of(o)->s2s.connect_timeout * 1000, on_connected, o);
+	connect_from(o, 0);
 }
 
 static struct dns_resolver *resolver(struct shard *sh, char **err)

@@ -448,3 +448,22 @@ def test_connection_flood_from_one_address_is_bounded(dns, pki, peers):
             break
         time.sleep(0.3)
     assert got == b"<stream:features"
+
+
+def test_next_target_after_a_broken_one(dns, pki, peers):
+    """b.test's best SRV target (_xmpps-server, priority 0) points at a
+    port that does not speak direct TLS: the TLS handshake fails there and
+    a.test goes on to the next target (_xmpp-server, priority 10), as RFC
+    6120 §3.2.1 says, and delivers."""
+    ca = pki.ca("root")
+    a, b = pair(dns, pki, peers, a={"ca": ca, "trust": [ca]}, b={"ca": ca, "trust": [ca]})
+    dns.remove("_xmpp-server._tcp.b.test")
+    dns.remove("_xmpps-server._tcp.b.test")
+    dns.add_srv("_xmpps-server._tcp", "b.test", "b.test", b.server.s2s_port, priority=0)
+    dns.add_srv("_xmpp-server._tcp", "b.test", "b.test", b.server.s2s_port, priority=10)
+    dns.restart()
+    assert exchange("alice@a.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address, "second target",
+                    sender_ca=a.client_cafile, recipient_ca=b.client_cafile)
+    a.server.wait_log(rf"outgoing link a\.test -> b\.test: 127\.0\.0\.1:{b.server.s2s_port} \(direct TLS\) failed "
+                      r"at step TLS: .*; trying the next address")
+    assert method_of(a, "out", "b.test") == ("EXTERNAL", "TLSv1.3")
