@@ -175,3 +175,51 @@ def test_two_local_domains_dialback(dns, tmp_path, made, kind):
     assert exchange("bob@p.test", PW, p, "carol@a2.test", PW, a.c2s_address, "to a2", recipient_ca=a.client_cafile)
     a.server.wait_log(r"link a2\.test -> p\.test: asking for it on the stream of a\.test -> p\.test")
     a.server.wait_log(r"link authenticated: direction out, local a2\.test, remote p\.test, method dialback")
+
+
+@pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
+@pytest.mark.parametrize("case", ["expired", "other-name", "denied", "beyond-depth"])
+def test_peer_must_fail(dns, tmp_path, made, kind, case):
+    """Cases where Parley must refuse the peer, in both directions: the
+    Parley sender gets an error within a bounded time, nothing crosses
+    either way, and Parley's log names the reason."""
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    trust = [ca]
+    aopts = {}
+    pcert = None
+    if case == "expired":
+        pcert = pki.server("p.test", ca, True, "p.expired", "--expired")
+    elif case == "other-name":
+        pcert = pki.server("q.test", ca, True, "q.for-p")
+    elif case == "denied":
+        aopts = {"s2s.deny": ["p.test"]}
+    elif case == "beyond-depth":
+        inter = os.path.join(pki.dir, "inter")
+        pki.ctl("cert", "ca", "init", inter, "--ca", ca, "--name", "intermediate 1")
+        inter2 = os.path.join(pki.dir, "inter2")
+        pki.ctl("cert", "ca", "init", inter2, "--ca", inter, "--name", "intermediate 2")
+        pcert = pki.server("p.test", inter2, True, "p.deep")
+        aopts = {"s2s.verify_depth": 1}
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=trust, options=aopts)
+    made.append(a)
+    p = PEERS[kind]("p.test", dns, pki, ca=ca, cert=pcert, trust=trust)
+    made.append(p)
+    p.start()
+    a.start()
+    a.user("alice")
+    p.add_user("bob", PW)
+    # The peer serves its clients with the same bad certificate, so its
+    # own client (the test's, not a client under test) does not verify it.
+    pw = p.c2s_address if pcert else p
+    assert not exchange("alice@a.test", PW, a.c2s_address, "bob@p.test", PW, pw, "must not cross",
+                        sender_ca=a.client_cafile, timeout=8)
+    assert "must not cross" not in p.log()
+    want = {"expired": r"expired", "other-name": r"name", "denied": r"s2s\.deny",
+            "beyond-depth": r"chain|depth"}[case]
+    line = a.server.wait_log(r"outgoing link a\.test -> p\.test failed at step")
+    assert re.search(want, line), line
+    assert not exchange("bob@p.test", PW, pw, "alice@a.test", PW, a.c2s_address, "must not cross either",
+                        recipient_ca=a.client_cafile, timeout=8)
+    assert "must not cross either" not in a.log()
+    a.server.wait_log(r"from p\.test.*(not accepted|refused)")
