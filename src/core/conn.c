@@ -650,14 +650,18 @@ static void conn_poll_cb(uv_poll_t *p, int status, int events)
 	if (c->closed)
 		return;
 	if (status < 0) {
-		/* libuv reports EPOLLERR as a generic error: ask the socket. */
+		/* libuv reports EPOLLERR as a generic error: ask the socket.
+		 * During a TLS handshake say so, as the transport would have
+		 * had it read the reset first (a client refusing our
+		 * certificate resets the connection). */
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
 		char reason[128];
+		const char *what = c->handshaking ? "TLS handshake failed" : "socket error";
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr)
-			snprintf(reason, sizeof(reason), "socket error: %s", strerror(soerr));
+			snprintf(reason, sizeof(reason), "%s: %s", what, strerror(soerr));
 		else
-			snprintf(reason, sizeof(reason), "socket error: %s", uv_strerror(status));
+			snprintf(reason, sizeof(reason), "%s: %s", what, uv_strerror(status));
 		conn_abort(c, reason);
 		return;
 	}
