@@ -163,16 +163,19 @@ void s2s_in_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
 	struct s2s_decision dec;
 	s2s_policy_decide(&pol, from, &facts, cfg->s2s.dialback, &dec);
 	if (!(dec.methods & S2S_METHOD_DIALBACK)) {
-		log_warn("s2s", "conn=%llu %s: dialback from %s for %s: refused: %s", cid(s), conn_peer(xs->conn), from,
-			 host->domain,
+		enum s2s_code code = dec.code ? dec.code : S2S_DIALBACK_DISABLED;
+		log_warn("s2s", "conn=%llu %s: dialback from %s for %s: refused: %s: %s", cid(s), conn_peer(xs->conn),
+			 from, host->domain, s2s_code_name(code),
 			 dec.why[0] ? dec.why : "dialback is off (s2s.dialback = false)");
-		write_db(s, "result", host->domain, from, NULL, "error", STANZA_ERR_FORBIDDEN,
-			 "dialback is not accepted for this domain");
+		/* The peer's operator sees the code too. */
+		char text[200];
+		snprintf(text, sizeof(text), "%s: dialback is not accepted for %.100s here", s2s_code_name(code), from);
+		write_db(s, "result", host->domain, from, NULL, "error", STANZA_ERR_FORBIDDEN, text);
 		arena_free(a);
 		return;
 	}
 	if (!dec.trusted && facts.tls)
-		log_warn("s2s", "conn=%llu %s: %s", cid(s), conn_peer(xs->conn), dec.why);
+		log_warn("s2s", "conn=%llu %s: %s: %s", cid(s), conn_peer(xs->conn), s2s_code_name(dec.code), dec.why);
 	s2s_in_pair_add(s, from, host->domain, PAIR_PENDING);
 	char keybuf[DIALBACK_KEY_MAX + 1];
 	memcpy(keybuf, key, klen);
@@ -205,12 +208,21 @@ void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local,
 		}
 		return;
 	}
+	/* dialback-refused: the key is not the authoritative server's;
+	 * dialback-timeout / -unreachable: it could not be asked. */
+	enum s2s_code code = v == S2S_VERIFY_INVALID                 ? S2S_DIALBACK_REFUSED
+			     : cond == STANZA_ERR_REMOTE_SERVER_TIMEOUT ? S2S_DIALBACK_TIMEOUT
+			     : v == S2S_VERIFY_ERROR && strstr(text, "type 'error'") ? S2S_DIALBACK_ERROR
+										 : S2S_DIALBACK_UNREACHABLE;
+	char coded[700];
+	snprintf(coded, sizeof(coded), "%s: %s", s2s_code_name(code),
+		 v == S2S_VERIFY_INVALID ? "its authoritative server says the key is invalid (forged?)" : text);
 	if (v == S2S_VERIFY_INVALID)
 		write_db(s, "result", p->local, p->remote, NULL, "invalid", 0, NULL);
 	else
-		write_db(s, "result", p->local, p->remote, NULL, "error", cond, text);
+		write_db(s, "result", p->local, p->remote, NULL, "error", cond, coded);
 	log_warn("s2s", "conn=%llu %s: dialback from %s for %s: refused: %s", cid(s), conn_peer(xs->conn), p->remote,
-		 p->local, v == S2S_VERIFY_INVALID ? "its authoritative server says the key is invalid (forged?)" : text);
+		 p->local, coded);
 	/* Forget the pair; a stream left with nothing authenticated ends. */
 	free(p->remote);
 	*p = s->pairs[--s->npairs];
@@ -218,7 +230,7 @@ void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local,
 	for (size_t i = 0; i < s->npairs; i++)
 		any = any || s->pairs[i].state == PAIR_VALID;
 	if (!any && v == S2S_VERIFY_INVALID)
-		xs_error(xs, STREAM_ERR_NOT_AUTHORIZED, "dialback key refused by the authoritative server");
+		xs_error(xs, STREAM_ERR_NOT_AUTHORIZED, "dialback-refused: the key was refused by the authoritative server");
 }
 
 /* ---- authoritative: <db:verify/> ---- */

@@ -71,6 +71,7 @@ void s2s_tls_facts(struct conn *c, struct arena *a, const char *domain, bool all
 		return;
 	struct tls_session *t = conn_transport(c);
 	out->cert = tls_session_peer_cert_status(t, &out->cert_reason);
+	out->problem = tls_session_peer_cert(t)->problem;
 	struct tls_cert_ids ids;
 	if (tls_session_peer_identities(t, a, &ids) == 0) {
 		out->names_domain = domain && *domain && tls_cert_ids_name(&ids, domain, "xmpp-server", allow_cn);
@@ -157,7 +158,8 @@ static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec)
 		return;
 	}
 	if (dec->methods) {
-		log_info("s2s", "conn=%llu %s from %s: %s", cid(s), conn_peer(s->xs.conn), claimed(s), dec->why);
+		log_info("s2s", "conn=%llu %s from %s: %s: %s", cid(s), conn_peer(s->xs.conn), claimed(s),
+			 s2s_code_name(dec->code), dec->why);
 		return;
 	}
 	struct tls_client_auth_info info;
@@ -172,8 +174,8 @@ static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec)
 	const char *cut = strncmp(decided, "certificate from ", 17) == 0 ? strstr(decided, "; ") : NULL;
 	if (cut)
 		decided = cut + 2;
-	log_warn("s2s", "conn=%llu %s from %s: step TLS: certificate not accepted (%s); SASL EXTERNAL not offered; %s",
-		 cid(s), conn_peer(s->xs.conn), claimed(s), why,
+	log_warn("s2s", "conn=%llu %s from %s: step TLS: %s: certificate not accepted (%s); SASL EXTERNAL not offered; %s",
+		 cid(s), conn_peer(s->xs.conn), claimed(s), s2s_code_name(dec->code ? dec->code : S2S_CERT_INVALID), why,
 		 decided[0] ? decided
 			    : "to accept it, add its CA to s2s.ca (parleyctl trust add --store s2s) and reload");
 }

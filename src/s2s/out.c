@@ -110,6 +110,7 @@ struct s2s_out {
 	uint64_t last_use_ms;       /* a stanza was written */
 	/* the failure, told to the link when the stream ends */
 	bool failed;
+	enum s2s_code fail_code;
 	enum stanza_etype fail_etype;
 	enum stanza_cond fail_cond;
 	char fail_text[600];
@@ -153,34 +154,73 @@ static bool next_target(struct s2s_out *o, const char *why);
 /* Records why the stream cannot carry the link, logs it once, and closes
  * the connection (the link hears it from on_close) or, without one, ends
  * now. */
-static void out_fail(struct s2s_out *o, enum stanza_etype etype, enum stanza_cond cond, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void out_fail(struct s2s_out *o, enum s2s_code code, enum stanza_etype etype, enum stanza_cond cond,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void out_end(struct s2s_out *o);
 
-static void out_fail(struct s2s_out *o, enum stanza_etype etype, enum stanza_cond cond, const char *fmt, ...)
+/* The code and sentence of a failure, "<code>: <sentence>", into
+ * o->fail_text (the log line, the bounce, the stream error). */
+static void set_failure(struct s2s_out *o, enum s2s_code code, enum stanza_etype etype, enum stanza_cond cond,
+			const char *detail, const char *fmt, va_list ap)
+{
+	o->failed = true;
+	o->fail_code = code;
+	o->fail_etype = etype;
+	o->fail_cond = cond;
+	int n = snprintf(o->fail_text, sizeof(o->fail_text), "%s%s%s: ", s2s_code_name(code), detail ? ":" : "",
+			 detail ? detail : "");
+	if (n > 0 && (size_t)n < sizeof(o->fail_text))
+		vsnprintf(o->fail_text + n, sizeof(o->fail_text) - (size_t)n, fmt, ap);
+}
+
+/* Records and logs a failure once (the first one stands). */
+static void note_failure(struct s2s_out *o, enum s2s_code code, const char *detail, enum stanza_etype etype,
+			 enum stanza_cond cond, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void note_failure(struct s2s_out *o, enum s2s_code code, const char *detail, enum stanza_etype etype,
+			 enum stanza_cond cond, const char *fmt, ...)
+{
+	if (o->failed)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	set_failure(o, code, etype, cond, detail, fmt, ap);
+	va_end(ap);
+	log_warn("s2s", "conn=%llu outgoing %s %s -> %s failed at step %s: %s", cid(o), purpose(o), o->local, o->remote,
+		 step_names[o->step], o->fail_text);
+}
+
+/* Fails the stream: recorded, told to the peer in a stream error (so its
+ * operator sees the code too), and the connection closes; without one the
+ * stream ends now. */
+static void out_fail(struct s2s_out *o, enum s2s_code code, enum stanza_etype etype, enum stanza_cond cond,
+		     const char *fmt, ...)
 {
 	if (!o->failed) {
-		o->failed = true;
-		o->fail_etype = etype;
-		o->fail_cond = cond;
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(o->fail_text, sizeof(o->fail_text), fmt, ap);
+		set_failure(o, code, etype, cond, NULL, fmt, ap);
 		va_end(ap);
 		log_warn("s2s", "conn=%llu outgoing %s %s -> %s failed at step %s: %s", cid(o), purpose(o), o->local,
 			 o->remote, step_names[o->step], o->fail_text);
 	}
-	if (o->xs.conn) {
-		if (o->xs.state != XS_CLOSING) {
-			if (o->xs.header_sent)
-				o->xs.kind->out->close(&o->xs);
-			o->xs.state = XS_CLOSING;
-		}
+	if (!o->xs.conn) {
+		out_end(o);
+		return;
+	}
+	if (o->xs.state == XS_CLOSING)
+		return;
+	if (o->xs.state == XS_TLS_HANDSHAKE || o->xs.state == XS_STARTTLS) {
+		o->xs.state = XS_CLOSING;
 		conn_close(o->xs.conn, o->fail_text);
 		return;
 	}
-	out_end(o);
+	/* RFC 6120 §4.9.3: policy-violation for a refusal by policy. */
+	bool policy = (o->fail_code >= S2S_CERT_NONE && o->fail_code <= S2S_PIN_MISMATCH) ||
+		      o->fail_code == S2S_POLICY_DENIED || o->fail_code == S2S_NOT_ALLOWED ||
+		      o->fail_code == S2S_PLAINTEXT_REFUSED;
+	xs_error(&o->xs, policy ? STREAM_ERR_POLICY_VIOLATION : STREAM_ERR_UNDEFINED_CONDITION, o->fail_text);
 }
 
 /* The stream is over: the link and the incoming streams waiting for a
@@ -228,12 +268,9 @@ static void out_end(struct s2s_out *o)
 		if (o->step == STEP_READY && !o->failed) {
 			remote_link_down(l);
 		} else {
-			if (!o->failed) {
-				o->fail_etype = ETYPE_CANCEL;
-				o->fail_cond = STANZA_ERR_REMOTE_SERVER_NOT_FOUND;
-				snprintf(o->fail_text, sizeof(o->fail_text), "the stream to %s closed at step %s",
-					 o->remote, step_names[o->step]);
-			}
+			if (!o->failed)
+				note_failure(o, S2S_STREAM_CLOSED, NULL, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+					     "the stream to %s closed at step %s", o->remote, step_names[o->step]);
 			if (o->step == STEP_READY) {
 				remote_link_down(l);
 			} else if (o->step == STEP_SASL && !sl->skip_external && (o->dec.methods & S2S_METHOD_DIALBACK)) {
@@ -328,12 +365,24 @@ static bool out_peer_header(struct xstream *xs, const struct xml_node *h)
 		log_info("s2s", "conn=%llu %s answered our stream to %s with from='%.200s'", cid(o),
 			 conn_peer(xs->conn), o->remote, from);
 	if (!xs->peer_id[0]) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		out_fail(o, S2S_BAD_STREAM, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "%s sent a stream header without an id (RFC 6120 §4.7.3)", o->remote);
 		return false;
 	}
 	o->step = STEP_STREAM;
 	return true;
+}
+
+/* The peer ended the stream with an error: its condition is the code's
+ * detail (peer-stream-error:<condition>). */
+static void out_peer_error(struct xstream *xs, const char *cond, const char *text)
+{
+	struct s2s_out *o = out_of(xs);
+	if (o->step == STEP_READY)
+		return; /* the link was up: it goes down, nothing failed */
+	note_failure(o, S2S_PEER_STREAM_ERROR, cond, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		     "%s ended the stream at step %s%s%.300s", o->remote, step_names[o->step], text ? ": " : "",
+		     text ? text : "");
 }
 
 /* ---- authentication ---- */
@@ -360,7 +409,7 @@ static void send_db_result(struct s2s_out *o)
 {
 	char key[DIALBACK_KEY_LEN + 1];
 	if (s2s_dialback_key(o->sh->srv, o->remote, o->local, o->xs.peer_id, key) < 0) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		out_fail(o, S2S_BAD_STREAM, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "cannot make a dialback key for the stream id '%.80s' of %s", o->xs.peer_id, o->remote);
 		return;
 	}
@@ -405,12 +454,12 @@ static void send_verifies(struct s2s_out *o)
 static void try_dialback(struct s2s_out *o, const char *why_not_external)
 {
 	if (!(o->dec.methods & S2S_METHOD_DIALBACK)) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s; dialback is not allowed: %s",
+		out_fail(o, S2S_DIALBACK_DISABLED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s; dialback is not allowed: %s",
 			 why_not_external, o->dec.why[0] ? o->dec.why : "s2s.dialback = false");
 		return;
 	}
 	if (!o->peer_dialback) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		out_fail(o, S2S_DIALBACK_NOT_OFFERED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "%s; and %s does not offer dialback (urn:xmpp:features:dialback)", why_not_external, o->remote);
 		return;
 	}
@@ -490,7 +539,7 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 		struct s2s_peer_tls facts = {.tls = false};
 		s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
 		if (!o->dec.methods) {
-			out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s does not offer STARTTLS; %s",
+			out_fail(o, o->dec.code, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s does not offer STARTTLS; %s",
 				 o->remote, o->dec.why);
 			return;
 		}
@@ -526,7 +575,7 @@ static void out_proceed(struct xstream *xs, struct arena *a, struct xml_node *el
 	xs_stop_parser(xs, XS_RESTART_TLS);
 	struct tls_session *t = client_session(o, false);
 	if (!t) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "cannot make a TLS client session");
+		out_fail(o, S2S_TLS_UNAVAILABLE, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "cannot make a TLS client session");
 		return;
 	}
 	conn_set_transport(xs->conn, &tls_transport_ops, t);
@@ -536,7 +585,7 @@ static void out_tls_failure(struct xstream *xs, struct arena *a, struct xml_node
 {
 	(void)el;
 	arena_free(a);
-	out_fail(out_of(xs), ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused STARTTLS (<failure/>)",
+	out_fail(out_of(xs), S2S_TLS_REFUSED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused STARTTLS (<failure/>)",
 		 out_of(xs)->remote);
 }
 
@@ -633,7 +682,7 @@ static void out_db_result(struct xstream *xs, struct arena *a, struct xml_node *
 			snprintf(cond, sizeof(cond), "%s", c->name);
 	bool invalid = strcmp(type, "invalid") == 0;
 	arena_free(a);
-	out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused our dialback key (%s%s%s)", o->remote,
+	out_fail(o, invalid ? S2S_DIALBACK_REFUSED : S2S_DIALBACK_ERROR, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s refused our dialback key (%s%s%s)", o->remote,
 		 invalid ? "invalid" : "error", cond[0] ? ": " : "", cond);
 }
 
@@ -701,6 +750,7 @@ static const struct xs_kind s2s_out_kind = {
 	.auth_restart = out_auth_restart,
 	.who = out_who,
 	.peer_header = out_peer_header,
+	.peer_error = out_peer_error,
 };
 
 /* ---- conn events ---- */
@@ -719,13 +769,14 @@ static void out_on_handshake(void *owner, struct conn *c)
 	const struct config *cfg = cfg_of(o);
 	xs_log_tls(&o->xs, o->direct_tls);
 	o->xs.header_sent = false; /* a new stream begins over TLS */
+	o->xs.state = XS_WAIT_HEADER;
 	struct arena *a = arena_new();
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(c, a, o->remote, cfg->s2s.allow_cn, &facts);
 	s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
 	arena_free(a);
 	if (!o->dec.methods) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s", o->dec.why);
+		out_fail(o, o->dec.code, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s", o->dec.why);
 		return;
 	}
 	if (o->dec.trusted)
@@ -734,10 +785,7 @@ static void out_on_handshake(void *owner, struct conn *c)
 	else
 		log_warn("s2s", "conn=%llu %s %s -> %s: %s", cid(o), purpose(o), o->local, o->remote, o->dec.why);
 	o->step = STEP_STREAM;
-	if (!o->xs.initiator)
-		xs_initiate(&o->xs, o->remote);
-	else
-		xs_tls_established(&o->xs);
+	xs_tls_established(&o->xs);
 }
 
 static void out_on_tick(void *owner, struct conn *c, uint64_t now)
@@ -769,7 +817,7 @@ static void out_on_tick(void *owner, struct conn *c, uint64_t now)
 		return;
 	}
 	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
-		out_fail(o, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
+		out_fail(o, o->step == STEP_DIALBACK ? S2S_DIALBACK_TIMEOUT : S2S_HANDSHAKE_TIMEOUT, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
 			 "%s did not complete step %s within %u s (limits.handshake_timeout)", o->remote,
 			 step_names[o->step], cfg->limits.handshake_timeout);
 		return;
@@ -793,13 +841,13 @@ static void out_on_close(void *owner, struct conn *c, const char *reason)
 	if (!o->failed && !done && o->step < STEP_SASL && next_target(o, reason))
 		return;
 	if (!o->failed && o->step != STEP_READY && !done) {
-		o->failed = true;
-		o->fail_etype = ETYPE_CANCEL;
-		o->fail_cond = STANZA_ERR_REMOTE_SERVER_NOT_FOUND;
-		snprintf(o->fail_text, sizeof(o->fail_text), "the connection to %s closed at step %s: %s", o->remote,
-			 step_names[o->step], reason);
-		log_warn("s2s", "outgoing %s %s -> %s failed at step %s: %s", purpose(o), o->local, o->remote,
-			 step_names[o->step], o->fail_text);
+		enum s2s_code code = S2S_STREAM_CLOSED;
+		if (strstr(reason, "TLS handshake failed"))
+			code = strstr(reason, "version") ? S2S_TLS_VERSION : S2S_TLS_HANDSHAKE;
+		else if (o->step == STEP_SASL)
+			code = S2S_SASL_EXTERNAL_BROKEN;
+		note_failure(o, code, NULL, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			     "the connection to %s closed at step %s: %s", o->remote, step_names[o->step], reason);
 	}
 	out_end(o);
 }
@@ -813,6 +861,36 @@ static const struct conn_handler out_conn_handler = {
 
 /* ---- connecting ---- */
 
+/* The code of a connect that reached no address: the last one's. */
+static enum s2s_code connect_code(const struct connect_report *r)
+{
+	static const enum s2s_code by_result[] = {
+		[CONNECT_OK] = S2S_CONNECT_ERROR,
+		[CONNECT_REFUSED] = S2S_CONNECT_REFUSED,
+		[CONNECT_TIMEOUT] = S2S_CONNECT_TIMEOUT,
+		[CONNECT_UNREACHABLE] = S2S_CONNECT_UNREACHABLE,
+		[CONNECT_ERROR] = S2S_CONNECT_ERROR,
+		[CONNECT_BAD_ADDRESS] = S2S_CONNECT_ERROR,
+	};
+	if (!r->n || (unsigned)r->attempts[r->n - 1].result >= sizeof(by_result) / sizeof(by_result[0]))
+		return S2S_CONNECT_ERROR;
+	return by_result[r->attempts[r->n - 1].result];
+}
+
+static enum s2s_code dns_code(enum dns_status st)
+{
+	static const enum s2s_code by_status[] = {
+		[DNS_OK] = S2S_CODE_NONE,
+		[DNS_NO_SERVICE] = S2S_DNS_NO_SERVICE,
+		[DNS_NXDOMAIN] = S2S_DNS_NXDOMAIN,
+		[DNS_NO_ADDRESS] = S2S_DNS_NO_ADDRESS,
+		[DNS_SERVFAIL] = S2S_DNS_SERVFAIL,
+		[DNS_TIMEOUT] = S2S_DNS_TIMEOUT,
+		[DNS_BAD_NAME] = S2S_DNS_BAD_NAME,
+	};
+	return (unsigned)st < sizeof(by_status) / sizeof(by_status[0]) ? by_status[st] : S2S_DNS_SERVFAIL;
+}
+
 static void on_connected(void *ud, int fd, const struct connect_report *r)
 {
 	struct s2s_out *o = ud;
@@ -823,7 +901,7 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 		bool timeout = r->n > 0;
 		for (size_t i = 0; i < r->n; i++)
 			timeout = timeout && r->attempts[i].result == CONNECT_TIMEOUT;
-		out_fail(o, timeout ? ETYPE_WAIT : ETYPE_CANCEL,
+		out_fail(o, connect_code(r), timeout ? ETYPE_WAIT : ETYPE_CANCEL,
 			 timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "cannot connect to %s: %s", o->remote, report);
 		return;
@@ -847,13 +925,16 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 	o->step = STEP_TLS;
 	conn_start(c);
 	if (o->direct_tls) {
+		/* The stream (ours to open) starts once TLS is up. */
+		o->xs.initiator = true;
+		snprintf(o->xs.peer_domain, sizeof(o->xs.peer_domain), "%s", o->remote);
+		o->xs.state = XS_TLS_HANDSHAKE;
 		struct tls_session *ts = o->sh->srv->s2s->client ? client_session(o, true) : NULL;
 		if (!ts) {
-			out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+			out_fail(o, S2S_TLS_UNAVAILABLE, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 				 "%s offers only direct TLS and we have no TLS client context", o->remote);
 			return;
 		}
-		o->xs.state = XS_TLS_HANDSHAKE;
 		conn_set_transport(c, &tls_transport_ops, ts);
 		return;
 	}
@@ -899,12 +980,16 @@ static void on_resolved(void *ud, const struct dns_result *res)
 	dns_report_str(res, report, sizeof(report));
 	if (res->status != DNS_OK) {
 		bool timeout = res->status == DNS_TIMEOUT;
-		out_fail(o, timeout ? ETYPE_WAIT : ETYPE_CANCEL,
+		out_fail(o, dns_code(res->status), timeout ? ETYPE_WAIT : ETYPE_CANCEL,
 			 timeout ? STANZA_ERR_REMOTE_SERVER_TIMEOUT : STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "no address for %s (%s): %s", o->remote, dns_status_name(res->status), report);
 		return;
 	}
 	log_debug("s2s", "%s -> %s: %s", o->local, o->remote, report);
+	if (!res->srv)
+		log_info("s2s", "outgoing %s %s -> %s: %s: no SRV records for %s; trying its address on port %u",
+			 purpose(o), o->local, o->remote, s2s_code_name(S2S_DNS_NO_SRV), o->remote,
+			 (unsigned)DNS_XMPP_SERVER_PORT);
 	o->ntargets = res->n < DNS_MAX_TARGETS ? res->n : DNS_MAX_TARGETS;
 	for (size_t i = 0; i < o->ntargets; i++) {
 		o->targets[i] = res->targets[i];
@@ -949,14 +1034,14 @@ static void out_start(struct s2s_out *o)
 {
 	const struct config *cfg = cfg_of(o);
 	if (!o->policy.allowed || o->policy.mode == S2S_MODE_DENY) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		out_fail(o, strncmp(o->policy.setting, "s2s.allow", 9) == 0 ? S2S_NOT_ALLOWED : S2S_POLICY_DENIED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "federation with %s is not allowed (%s)", o->remote, o->policy.setting);
 		return;
 	}
 	char *err = NULL;
 	struct dns_resolver *r = resolver(o->sh, &err);
 	if (!r) {
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
+		out_fail(o, S2S_DNS_RESOLVER, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "no DNS resolver: %s (check s2s.resolver and s2s.resolver_zones)", err ? err : "?");
 		free(err);
 		return;
@@ -1116,7 +1201,7 @@ void s2s_out_shutdown(struct shard *sh)
 			xs_error(&o->xs, STREAM_ERR_SYSTEM_SHUTDOWN, "the server is stopping");
 			continue;
 		}
-		out_fail(o, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the server is stopping");
+		out_fail(o, S2S_STREAM_CLOSED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "the server is stopping");
 	}
 	dns_resolver_free(sh->dns);
 	sh->dns = NULL;

@@ -126,6 +126,34 @@ static bool entry_decided(const struct s2s_policy *p)
 	return strncmp(p->setting, "s2s.peers entry", strlen("s2s.peers entry")) == 0;
 }
 
+/* The code of what was wrong with an untrusted certificate. */
+static enum s2s_code cert_code(const struct s2s_peer_tls *t)
+{
+	static const enum s2s_code by_problem[] = {
+		[TLS_CERT_OK] = S2S_CERT_INVALID,
+		[TLS_CERT_EXPIRED] = S2S_CERT_EXPIRED,
+		[TLS_CERT_NOT_YET_VALID] = S2S_CERT_NOT_YET_VALID,
+		[TLS_CERT_UNKNOWN_ISSUER] = S2S_CERT_UNKNOWN_ISSUER,
+		[TLS_CERT_SELF_SIGNED] = S2S_CERT_SELFSIGNED_REFUSED,
+		[TLS_CERT_CHAIN_TOO_LONG] = S2S_CERT_CHAIN_TOO_DEEP,
+		[TLS_CERT_REVOKED] = S2S_CERT_REVOKED,
+		[TLS_CERT_CRL] = S2S_CERT_CRL,
+		[TLS_CERT_WRONG_PURPOSE] = S2S_CERT_EKU,
+		[TLS_CERT_BAD_SIGNATURE] = S2S_CERT_BAD_SIGNATURE,
+		[TLS_CERT_NOT_A_CA] = S2S_CERT_NOT_A_CA,
+		[TLS_CERT_WEAK] = S2S_CERT_WEAK,
+		[TLS_CERT_WRONG_NAME] = S2S_CERT_NAME_MISMATCH,
+		[TLS_CERT_OTHER] = S2S_CERT_INVALID,
+	};
+	if (t->cert == TLS_PEER_CERT_NONE)
+		return S2S_CERT_NONE;
+	if (t->cert == TLS_PEER_CERT_VALID)
+		return S2S_CERT_NAME_MISMATCH; /* valid, but not for this domain */
+	if ((unsigned)t->problem < sizeof(by_problem) / sizeof(by_problem[0]))
+		return by_problem[t->problem];
+	return S2S_CERT_INVALID;
+}
+
 /* The first part of the sentence: what was wrong with the peer's
  * certificate on an encrypted stream. */
 static void why_certificate(struct s2s_decision *out, const char *domain, const struct s2s_peer_tls *t)
@@ -162,18 +190,21 @@ void s2s_policy_decide(const struct s2s_policy *p, const char *domain, const str
 	memset(out, 0, sizeof(*out));
 	const unsigned db = dialback ? S2S_METHOD_DIALBACK : 0;
 	if (!p->allowed || p->mode == S2S_MODE_DENY) {
+		out->code = strncmp(p->setting, "s2s.allow", 9) == 0 ? S2S_NOT_ALLOWED : S2S_POLICY_DENIED;
 		why_add(out, "federation with " D " is not allowed: %s", domain,
 			p->setting[0] ? p->setting : "s2s.allow, s2s.deny or s2s.peers");
 		return;
 	}
 	if (p->pin) {
 		if (!t->tls || !t->spki) {
+			out->code = S2S_PIN_MISMATCH;
 			why_add(out, D " presented no certificate%s: pinned key mismatch; refused because s2s.peers entry for " D
 				     " pins its key (pin = %.64s)",
 				domain, t->tls ? "" : " (the stream is not encrypted)", domain, p->pin);
 			return;
 		}
 		if (strcasecmp(t->spki, p->pin) != 0) {
+			out->code = S2S_PIN_MISMATCH;
 			why_add(out, "certificate from " D ": pinned key mismatch (its key's SHA-256 is %.64s); refused because "
 				     "s2s.peers entry for " D " pins %.64s; if the peer changed its key, update the pin "
 				     "(parleyctl cert show prints it as spki)",
@@ -186,6 +217,7 @@ void s2s_policy_decide(const struct s2s_policy *p, const char *domain, const str
 	}
 
 	if (!t->tls) {
+		out->code = S2S_PLAINTEXT_REFUSED;
 		if (p->mode != S2S_MODE_PLAIN) {
 			if (entry_decided(p))
 				why_add(out, "the stream with " D " is not encrypted; refused because s2s.peers entry for " D
@@ -199,6 +231,7 @@ void s2s_policy_decide(const struct s2s_policy *p, const char *domain, const str
 			why_add(out, "the stream with " D " is not encrypted; accepted for dialback because %s", domain,
 				p->setting);
 		} else {
+			out->code = S2S_DIALBACK_DISABLED;
 			why_add(out, "the stream with " D " is not encrypted; refused: %s allows dialback without TLS, but "
 				     "s2s.dialback = false",
 				domain, p->setting);
@@ -212,6 +245,7 @@ void s2s_policy_decide(const struct s2s_policy *p, const char *domain, const str
 	}
 
 	why_certificate(out, domain, t);
+	out->code = cert_code(t);
 	if (p->mode == S2S_MODE_VERIFY) {
 		if (entry_decided(p))
 			why_add(out, "; refused because s2s.peers entry for " D " requires a valid certificate (mode = verify); ",
@@ -223,6 +257,7 @@ void s2s_policy_decide(const struct s2s_policy *p, const char *domain, const str
 		out->methods = db;
 		why_add(out, "; accepted for dialback because %s", p->setting);
 	} else {
+		out->code = S2S_DIALBACK_DISABLED;
 		why_add(out, "; refused: %s would accept it with dialback, but s2s.dialback = false", p->setting);
 	}
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "s2s/code.h"
 #include "tls/tls.h" /* enum tls_peer_cert */
 
 struct config;
@@ -63,6 +64,7 @@ struct s2s_peer_tls {
 	bool tls;                 /* the stream is encrypted */
 	enum tls_peer_cert cert;  /* NONE / VALID / INVALID against the s2s trust store */
 	const char *cert_reason;  /* the TLS layer's sentence when INVALID (or NULL) */
+	enum tls_cert_problem problem; /* and its kind */
 	bool names_domain;        /* the certificate names the domain (RFC 6125) */
 	const char *spki;         /* the certificate's SPKI SHA-256 hex, or NULL without one */
 };
@@ -71,6 +73,9 @@ enum { S2S_METHOD_EXTERNAL = 1u, S2S_METHOD_DIALBACK = 2u };
 
 struct s2s_decision {
 	unsigned methods; /* S2S_METHOD_* allowed; 0: the link must fail */
+	/* Why it failed, or why it fell back from a trusted certificate
+	 * (dialback only); S2S_CODE_NONE when trusted. */
+	enum s2s_code code;
 	bool trusted;     /* certificate valid and naming the domain, or matching the pin */
 	/* One sentence for the operator when !trusted or methods == 0: the
 	 * peer, what was wrong, what was decided and the setting that decided

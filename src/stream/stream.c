@@ -278,10 +278,43 @@ static bool route_matches(const struct xstream *xs, const struct xs_route *r, co
 	return !r->name || strcmp(el->name, r->name) == 0;
 }
 
+/* RFC 6120 §4.9: the peer's stream error ends the stream; it is not
+ * answered with one of ours. */
+static void on_peer_error(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	const char *cond = "undefined-condition", *text = NULL;
+	xml_for_each_element(c, el)
+	{
+		if (c->ns != XML_NS_STREAMS)
+			continue;
+		if (strcmp(c->name, "text") == 0)
+			text = xml_node_text(a, c);
+		else
+			cond = c->name;
+	}
+	char reason[400];
+	snprintf(reason, sizeof(reason), "the %s sent stream error <%.60s/>%s%.300s", xs->kind->peer, cond,
+		 text ? ": " : "", text ? text : "");
+	log_info(xs->kind->tag, "conn=%llu %s: %s", (unsigned long long)conn_id(xs->conn), xs_who(xs), reason);
+	if (xs->kind->peer_error)
+		xs->kind->peer_error(xs, cond, text);
+	if (xs->state != XS_CLOSING) {
+		if (xs->header_sent)
+			xs->kind->out->close(xs);
+		xs->state = XS_CLOSING;
+		conn_close(xs->conn, reason);
+	}
+	arena_free(a);
+}
+
 static void on_element(void *ud, struct arena *a, struct xml_node *el)
 {
 	struct xstream *xs = ud;
 	const struct xs_kind *k = xs->kind;
+	if (el->ns == XML_NS_STREAM && strcmp(el->name, "error") == 0) {
+		on_peer_error(xs, a, el);
+		return;
+	}
 	for (size_t i = 0; i < k->nroutes; i++) {
 		if (route_matches(xs, &k->routes[i], el)) {
 			k->routes[i].handle(xs, a, el);

@@ -114,6 +114,11 @@ struct xs_kind {
 	 * generic checks (its id is in xs->peer_id); check its 'from'.
 	 * Returns false after sending a stream error. */
 	bool (*peer_header)(struct xstream *xs, const struct xml_node *h);
+	/* May be NULL: the peer ended the stream with <stream:error/>
+	 * (`cond` its condition, "undefined-condition" when it named none;
+	 * `text` its text or NULL).  The machine logs it and closes our side
+	 * of the stream afterwards, without an error of its own. */
+	void (*peer_error)(struct xstream *xs, const char *cond, const char *text);
 };
 
 struct xstream {

@@ -268,6 +268,14 @@ def test_must_fail(dns, pki, peers, case):
     want = {"untrusted": r"not in the trust store", "expired": r"expired", "other-name": r"name",
             "not-allowed": r"s2s\.allow", "denied": r"s2s\.deny"}[case]
     assert re.search(want, line), line
+    # The stable code (issue 9): in the log line, the bounce's text and,
+    # once a stream was open, the stream error the peer received.
+    code = {"untrusted": "cert-unknown-issuer", "expired": "cert-expired", "other-name": "cert-name-mismatch",
+            "not-allowed": "not-allowed", "denied": "policy-denied"}[case]
+    assert f": {code}: " in line, line
+    assert text.startswith(f"{code}: "), text
+    if case in ("untrusted", "expired", "other-name"):
+        y.server.wait_log(rf"the server sent stream error <policy-violation/>: {code}: ")
 
 
 @pytest.mark.parametrize("mode", ["dialback", "external"])
@@ -374,7 +382,7 @@ def test_peer_row_mode_deny_and_revoked_certificate(dns, pki, peers):
         return await s.until(lambda: next((st for st in s.stanzas if st["type"] == "error"), None), 10)
     err = _run(to_c, 40)
     assert err is not None and err["error"]["condition"] == "remote-server-not-found", err
-    a.server.wait_log(r"outgoing link a\.test -> c\.test failed at step DNS: federation with c\.test is not "
+    a.server.wait_log(r"outgoing link a\.test -> c\.test failed at step DNS: policy-denied: federation with c\.test is not "
                       r"allowed \(.*s2s\.peers.*\)")
 
 

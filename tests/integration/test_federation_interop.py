@@ -145,12 +145,12 @@ def test_untrusted_peer_is_refused(dns, tmp_path, made, kind):
     p.add_user("bob", PW)
     assert not exchange("alice@a.test", PW, a.c2s_address, "bob@p.test", PW, p, "must not cross",
                         sender_ca=a.client_cafile, timeout=8)
-    a.server.wait_log(r"outgoing link a\.test -> p\.test failed at step TLS: certificate from p\.test: .*self-signed"
+    a.server.wait_log(r"outgoing link a\.test -> p\.test failed at step TLS: cert-selfsigned-refused: certificate from p\.test: .*self-signed"
                       r".*s2s\.accept_selfsigned")
     assert not exchange("bob@p.test", PW, p, "alice@a.test", PW, a.c2s_address, "must not cross either",
                         recipient_ca=a.client_cafile, timeout=8)
     assert "must not cross" not in a.log()
-    a.server.wait_log(r"from p\.test: (step TLS: certificate not accepted|dialback from p\.test for a\.test: "
+    a.server.wait_log(r"from p\.test: (step TLS: \S+: certificate not accepted|dialback from p\.test for a\.test: "
                       r"refused)")
 
 

@@ -99,7 +99,7 @@ def test_dialback_for_a_domain_it_does_not_own(servers):
     got = r.expect(rb"<db:result[^>]*type=.invalid.[^>]*/?>", timeout=TIMEOUT).group(0)
     assert b"from='b.test'" in got and b"to='a.test'" in got, got
     assert r.stream_error(timeout=TIMEOUT)[0] == "not-authorized"
-    b.server.wait_log(r"dialback from a\.test for b\.test: refused: its authoritative server says the key is "
+    b.server.wait_log(r"dialback from a\.test for b\.test: refused: dialback-refused: its authoritative server says the key is "
                       r"invalid")
     a.server.wait_log(r"dialback: told b\.test that a key claimed for a\.test .* is not ours")
     nothing_for(bob, "forged")

@@ -160,7 +160,7 @@ def test_untrusted_ca_gets_no_external(make_server):
     r = S2S(s, cert, key)
     features = r.tls()
     assert "EXTERNAL" not in mechanisms(features), features
-    wait_log_since(s, mark, r"from remote\.example: step TLS: certificate not accepted \(.*Other CA.*not in the trust store\); "
+    wait_log_since(s, mark, r"from remote\.example: step TLS: cert-unknown-issuer: certificate not accepted \(.*Other CA.*not in the trust store\); "
                             r"SASL EXTERNAL not offered.*parleyctl trust add --store s2s")
     # Asking anyway is refused.
     assert r.external() == "invalid-mechanism"
@@ -182,7 +182,7 @@ def test_certificate_for_another_name_is_refused(make_server):
     # judge), and asking for it anyway fails.
     assert mechanisms(features) == [], features
     assert b"urn:xmpp:features:dialback" in features, features
-    wait_log_since(s, mark, r"from remote\.example: step TLS: certificate not accepted \(the certificate does not "
+    wait_log_since(s, mark, r"from remote\.example: step TLS: cert-name-mismatch: certificate not accepted \(the certificate does not "
                             r"name the domain\); SASL EXTERNAL not offered; .*s2s\.accept_selfsigned")
     assert r.external() == "invalid-mechanism"
     r.send(f"<message from='x@{REMOTE}' to='alice@localhost'><body>sneak2</body></message>")
