@@ -21,6 +21,7 @@ struct remote_table;
 struct user;
 struct dns_resolver;
 struct s2s_global;
+struct s2s_reports;
 
 /* Process-wide and read-only after start-up. */
 struct server {
@@ -56,6 +57,7 @@ struct shard {
 	struct listener_set s2s_listeners;
 	struct list s2s_out;     /* outgoing server streams (s2s/out.c) */
 	struct dns_resolver *dns; /* made on the first outgoing link */
+	struct s2s_reports *s2s_reports; /* last attempt per remote domain (s2s/report.c) */
 };
 
 static inline struct shard *shard_of(struct worker *w)

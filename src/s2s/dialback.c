@@ -32,6 +32,7 @@
 #include "jid/jid.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
+#include "s2s/report.h"
 #include "tls/tls.h"
 #include "xml/ns.h"
 #include "xml/xml.h"
@@ -170,6 +171,7 @@ void s2s_in_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
 		/* The peer's operator sees the code too. */
 		char text[200];
 		snprintf(text, sizeof(text), "%s: dialback is not accepted for %.100s here", s2s_code_name(code), from);
+		s2s_report_end(s->sh, from, S2S_DIR_IN, false, code, dec.why[0] ? dec.why : text, NULL);
 		write_db(s, "result", host->domain, from, NULL, "error", STANZA_ERR_FORBIDDEN, text);
 		arena_free(a);
 		return;
@@ -177,6 +179,12 @@ void s2s_in_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
 	if (!dec.trusted && facts.tls)
 		log_warn("s2s", "conn=%llu %s: %s: %s", cid(s), conn_peer(xs->conn), s2s_code_name(dec.code), dec.why);
 	s2s_in_pair_add(s, from, host->domain, PAIR_PENDING);
+	struct s2s_attempt *at = s2s_report_at(s->sh, from, S2S_DIR_IN);
+	if (!at->peer[0])
+		s2s_report_set(at->peer, sizeof(at->peer), "%s", conn_peer(xs->conn));
+	if (!at->tls[0])
+		s2s_report_tls(at, xs->conn, &facts, &dec);
+	s2s_report_method(at->tried, sizeof(at->tried), "dialback");
 	char keybuf[DIALBACK_KEY_MAX + 1];
 	memcpy(keybuf, key, klen);
 	keybuf[klen] = '\0';
@@ -199,6 +207,7 @@ void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local,
 	if (v == S2S_VERIFY_VALID) {
 		p->state = PAIR_VALID;
 		write_db(s, "result", p->local, p->remote, NULL, "valid", 0, NULL);
+		s2s_report_end(sh, p->remote, S2S_DIR_IN, true, S2S_CODE_NONE, NULL, "dialback");
 		void *t = conn_transport(xs->conn);
 		log_info("s2s", "conn=%llu link authenticated: direction in, local %s, remote %s, method dialback, %s (%s)",
 			 cid(s), p->local, p->remote, t ? tls_session_version(t) : "plaintext", conn_peer(xs->conn));
@@ -217,6 +226,7 @@ void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local,
 	char coded[700];
 	snprintf(coded, sizeof(coded), "%s: %s", s2s_code_name(code),
 		 v == S2S_VERIFY_INVALID ? "its authoritative server says the key is invalid (forged?)" : text);
+	s2s_report_end(sh, p->remote, S2S_DIR_IN, false, code, coded, NULL);
 	if (v == S2S_VERIFY_INVALID)
 		write_db(s, "result", p->local, p->remote, NULL, "invalid", 0, NULL);
 	else

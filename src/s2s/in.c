@@ -23,6 +23,8 @@
 #include "router/router.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
+#include "s2s/report.h"
+#include "tls/names.h"
 #include "tls/tls.h"
 #include "xml/ns.h"
 #include "xml/xml.h"
@@ -74,7 +76,18 @@ void s2s_tls_facts(struct conn *c, struct arena *a, const char *domain, bool all
 	out->problem = tls_session_peer_cert(t)->problem;
 	struct tls_cert_ids ids;
 	if (tls_session_peer_identities(t, a, &ids) == 0) {
-		out->names_domain = domain && *domain && tls_cert_ids_name(&ids, domain, "xmpp-server", allow_cn);
+		/* RFC 6125 by the same rules as EXTERNAL; the verdict's clause
+		 * says which identity matched, for the report. */
+		struct tls_presented_ids p = {
+			.dns_ids = ids.dns_names, .ndns_ids = ids.ndns_names,
+			.srv_ids = ids.srv_ids, .nsrv_ids = ids.nsrv_ids,
+			.xmpp_addrs = ids.xmpp_addrs, .nxmpp_addrs = ids.nxmpp_addrs,
+			.cn_ids = ids.cns, .ncn_ids = ids.ncns,
+		};
+		struct tls_names_policy np = {.srv_service = "xmpp-server", .allow_cn = allow_cn};
+		struct tls_names_verdict v;
+		out->names_domain = domain && *domain && tls_names_match(domain, &p, &np, &v) != TLS_ID_NO_MATCH;
+		out->names_reason = domain && *domain ? arena_strdup(a, v.reason) : "no domain claimed";
 		out->spki = arena_strdup(a, ids.spki);
 	}
 }
@@ -131,7 +144,8 @@ static bool s2s_select_host(struct xstream *xs, const char *to, enum stream_cond
 
 /* What the policy says of the domain the peer claims on this stream, with
  * TLS as it is now. */
-static void claimed_decision(struct s2s_in *s, struct arena *a, struct s2s_decision *dec)
+static void claimed_decision(struct s2s_in *s, struct arena *a, struct s2s_decision *dec,
+			     struct s2s_peer_tls *facts_out)
 {
 	const struct config *cfg = s->sh->srv->cfg;
 	struct s2s_policy pol;
@@ -139,15 +153,26 @@ static void claimed_decision(struct s2s_in *s, struct arena *a, struct s2s_decis
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(s->xs.conn, a, s->xs.peer_domain, cfg->s2s.allow_cn, &facts);
 	s2s_policy_decide(&pol, s->xs.peer_domain, &facts, cfg->s2s.dialback, dec);
+	if (facts_out)
+		*facts_out = facts;
 }
 
 /* Once per stream, after TLS: what the peer's certificate allows, with
  * the setting that would change it. */
-static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec)
+static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec, const struct s2s_peer_tls *facts)
 {
 	if (s->cert_logged)
 		return;
 	s->cert_logged = true;
+	if (s->xs.peer_domain[0]) {
+		struct s2s_attempt *at = s2s_report_begin(s->sh, s->xs.peer_domain, S2S_DIR_IN, s->xs.domain, "incoming");
+		s2s_report_set(at->peer, sizeof(at->peer), "%s", conn_peer(s->xs.conn));
+		s2s_report_tls(at, s->xs.conn, facts, dec);
+		s2s_report_set(at->offered, sizeof(at->offered), "%s%s%s",
+			       dec->methods & S2S_METHOD_EXTERNAL ? "EXTERNAL" : "",
+			       (dec->methods & S2S_METHOD_EXTERNAL) && s->sh->srv->cfg->s2s.dialback ? ", " : "",
+			       s->sh->srv->cfg->s2s.dialback ? "dialback" : "");
+	}
 	const char *reason = NULL;
 	void *t = conn_transport(s->xs.conn);
 	enum tls_peer_cert pc = tls_session_peer_cert_status(t, &reason);
@@ -192,10 +217,11 @@ static void s2s_features(struct xstream *xs, struct buf *b)
 			   cfg->s2s.require_tls ? "<required/>" : "");
 	struct arena *a = arena_new();
 	struct s2s_decision dec;
-	claimed_decision(s, a, &dec);
-	arena_free(a);
+	struct s2s_peer_tls facts;
+	claimed_decision(s, a, &dec, &facts);
 	if (secure)
-		log_cert_verdict(s, &dec);
+		log_cert_verdict(s, &dec, &facts);
+	arena_free(a);
 	if (secure || !cfg->s2s.require_tls)
 		xs_sasl_features(&s->sasl, b);
 	/* Dialback where the policy could allow it for the claimed domain:
@@ -270,7 +296,7 @@ static bool s2s_external_allowed(struct xs_sasl *sa)
 		return true;
 	struct arena *a = arena_new();
 	struct s2s_decision dec;
-	claimed_decision(s, a, &dec);
+	claimed_decision(s, a, &dec, NULL);
 	arena_free(a);
 	return (dec.methods & S2S_METHOD_EXTERNAL) != 0;
 }
@@ -310,6 +336,8 @@ static enum sasl_cond s2s_external(struct xs_sasl *sa, struct arena *a, const ch
 		c = SASL_NOT_AUTHORIZED;
 	}
 	if (c != SASL_OK) {
+		if (domain)
+			s2s_report_end(s->sh, domain, S2S_DIR_IN, false, S2S_SASL_EXTERNAL_FAILED, *why, NULL);
 		log_warn("s2s", "conn=%llu %s from %s: step SASL EXTERNAL: refused: %s%s", cid(s), conn_peer(s->xs.conn),
 			 *who, *why,
 			 strstr(*why, "CN-ID") && !cfg->s2s.allow_cn ? " (s2s.allow_cn = false)" : "");
@@ -329,6 +357,7 @@ static void s2s_succeeded(struct xs_sasl *sa, const struct jid *identity)
 	else
 		s2s_in_pair(s, s->remote, s->xs.domain)->state = PAIR_VALID;
 	void *t = conn_transport(s->xs.conn);
+	s2s_report_end(s->sh, s->remote, S2S_DIR_IN, true, S2S_CODE_NONE, NULL, "EXTERNAL");
 	log_info("s2s", "conn=%llu link authenticated: direction in, local %s, remote %s, method EXTERNAL, %s (%s)",
 		 cid(s), s->xs.domain, s->remote, t ? tls_session_version(t) : "plaintext", conn_peer(s->xs.conn));
 	xs_restart_after_auth(&s->xs);

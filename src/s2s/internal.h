@@ -121,6 +121,12 @@ extern const struct remote_transport s2s_transport;
  * stream of this worker; the answer comes to s2s_in_dialback_done(). */
 void s2s_out_verify(struct shard *sh, uint64_t in_conn, const char *local, const char *remote, const char *id,
 		    const char *key);
+/* The admin operations' view of this worker's outgoing streams
+ * (admin.c): one object each appended to `arr`; closing those with a
+ * domain (how many). */
+#include <jansson.h>
+void s2s_out_links(struct shard *sh, json_t *arr, uint64_t now);
+unsigned s2s_out_close(struct shard *sh, const char *domain);
 /* Ends every outgoing stream of this worker (shutdown). */
 void s2s_out_shutdown(struct shard *sh);
 size_t s2s_out_count(struct shard *sh);

@@ -41,6 +41,8 @@
 #include "router/remote.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
+#include "s2s/report.h"
+#include "tls/chain.h"
 #include "tls/tls.h"
 #include "xml/ns.h"
 #include "xml/xml.h"
@@ -172,6 +174,8 @@ static void set_failure(struct s2s_out *o, enum s2s_code code, enum stanza_etype
 			 detail ? detail : "");
 	if (n > 0 && (size_t)n < sizeof(o->fail_text))
 		vsnprintf(o->fail_text + n, sizeof(o->fail_text) - (size_t)n, fmt, ap);
+	if (o->is_link)
+		s2s_report_end(o->sh, o->remote, S2S_DIR_OUT, false, code, o->fail_text, NULL);
 }
 
 /* Records and logs a failure once (the first one stands). */
@@ -391,6 +395,8 @@ static void link_established(struct s2s_out *o, const char *method)
 {
 	o->by_dialback = strcmp(method, "dialback") == 0;
 	o->step = STEP_READY;
+	if (o->is_link)
+		s2s_report_end(o->sh, o->remote, S2S_DIR_OUT, true, S2S_CODE_NONE, NULL, method);
 	o->xs.state = XS_READY;
 	o->xs.authenticated = true;
 	o->last_use_ms = worker_now(o->sh->w);
@@ -415,6 +421,10 @@ static void send_db_result(struct s2s_out *o)
 	}
 	o->step = STEP_DIALBACK;
 	o->xs.state = XS_NEGOTIATING;
+	if (o->is_link) {
+		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+		s2s_report_method(at->tried, sizeof(at->tried), "dialback");
+	}
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "<db:result from='");
 	xml_escape_attr(&b, o->local, strlen(o->local));
@@ -528,6 +538,12 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 	bool external = offers_external(a, el);
 	bool starttls = has_child(el, XML_NS_TLS, "starttls");
 	arena_free(a);
+	if (o->is_link) {
+		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+		s2s_report_set(at->offered, sizeof(at->offered), "%s%s%s%s", starttls ? "STARTTLS" : "",
+			       external ? (starttls ? ", EXTERNAL" : "EXTERNAL") : "",
+			       o->peer_dialback && (starttls || external) ? ", " : "", o->peer_dialback ? "dialback" : "");
+	}
 	if (!conn_secure(xs->conn)) {
 		if (starttls && o->sh->srv->s2s->client) {
 			o->step = STEP_TLS;
@@ -554,6 +570,10 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 	if ((o->dec.methods & S2S_METHOD_EXTERNAL) && external && !o->external_tried && !skip) {
 		o->external_tried = true;
 		o->step = STEP_SASL;
+		if (o->is_link) {
+			struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+			s2s_report_method(at->tried, sizeof(at->tried), "EXTERNAL");
+		}
 		xs->state = XS_NEGOTIATING;
 		xs_sasl_client_external(xs, o->local);
 		return;
@@ -774,6 +794,8 @@ static void out_on_handshake(void *owner, struct conn *c)
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(c, a, o->remote, cfg->s2s.allow_cn, &facts);
 	s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
+	if (o->is_link)
+		s2s_report_tls(s2s_report_at(o->sh, o->remote, S2S_DIR_OUT), c, &facts, &o->dec);
 	arena_free(a);
 	if (!o->dec.methods) {
 		out_fail(o, o->dec.code, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s", o->dec.why);
@@ -897,6 +919,11 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 	o->cn = NULL;
 	char report[900];
 	connect_report_str(r, report, sizeof(report));
+	if (o->is_link) {
+		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+		s2s_report_set(at->connect, sizeof(at->connect), "%s", report);
+		s2s_report_set(at->peer, sizeof(at->peer), "%s", r->n && fd >= 0 ? r->attempts[r->n - 1].addr : "");
+	}
 	if (fd < 0) {
 		bool timeout = r->n > 0;
 		for (size_t i = 0; i < r->n; i++)
@@ -978,6 +1005,10 @@ static void on_resolved(void *ud, const struct dns_result *res)
 	o->dq = NULL;
 	char report[900];
 	dns_report_str(res, report, sizeof(report));
+	if (o->is_link) {
+		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+		s2s_report_set(at->dns, sizeof(at->dns), "%s", report);
+	}
 	if (res->status != DNS_OK) {
 		bool timeout = res->status == DNS_TIMEOUT;
 		out_fail(o, dns_code(res->status), timeout ? ETYPE_WAIT : ETYPE_CANCEL,
@@ -1033,6 +1064,8 @@ static struct s2s_out *out_new(struct shard *sh, const char *local, const char *
 static void out_start(struct s2s_out *o)
 {
 	const struct config *cfg = cfg_of(o);
+	if (o->is_link)
+		s2s_report_begin(o->sh, o->remote, S2S_DIR_OUT, o->local, "link");
 	if (!o->policy.allowed || o->policy.mode == S2S_MODE_DENY) {
 		out_fail(o, strncmp(o->policy.setting, "s2s.allow", 9) == 0 ? S2S_NOT_ALLOWED : S2S_POLICY_DENIED, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,
 			 "federation with %s is not allowed (%s)", o->remote, o->policy.setting);
@@ -1205,6 +1238,66 @@ void s2s_out_shutdown(struct shard *sh)
 	}
 	dns_resolver_free(sh->dns);
 	sh->dns = NULL;
+}
+
+void s2s_out_links(struct shard *sh, json_t *arr, uint64_t now)
+{
+	list_for_each(pos, &sh->s2s_out)
+	{
+		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
+		json_t *j = json_object();
+		json_object_set_new(j, "direction", json_string(o->is_link ? "out" : "out (verification)"));
+		json_object_set_new(j, "local", json_string(o->local));
+		json_object_set_new(j, "remote", json_string(o->remote));
+		const char *method = o->step != STEP_READY ? "none" : o->by_dialback ? "dialback" : "EXTERNAL";
+		json_object_set_new(j, "method", json_string(method));
+		json_object_set_new(j, "state", json_string(o->step == STEP_READY ? "ready" : step_names[o->step]));
+		json_object_set_new(j, "queued", json_integer(o->rl ? (json_int_t)o->rl->qlen : 0));
+		json_object_set_new(j, "worker", json_integer(sh->w->id));
+		struct conn *c = o->xs.conn;
+		json_object_set_new(j, "peer_address", json_string(c ? conn_peer(c) : ""));
+		struct tls_session *t = c && conn_secure(c) ? conn_transport(c) : NULL;
+		json_object_set_new(j, "tls_version", json_string(t ? tls_session_version(t) : c ? "plaintext" : ""));
+		json_object_set_new(j, "tls_cipher", json_string(t ? tls_session_cipher(t) : ""));
+		struct tls_chain_cert leaf;
+		bool cert = t && tls_session_peer_chain(t, &leaf, 1) == 1;
+		json_object_set_new(j, "cert_subject", json_string(cert ? leaf.subject : ""));
+		json_object_set_new(j, "cert_verified",
+				    json_boolean(t && tls_session_peer_cert_status(t, NULL) == TLS_PEER_CERT_VALID));
+		json_object_set_new(j, "bytes_in", json_integer(c ? (json_int_t)conn_bytes_in(c) : 0));
+		json_object_set_new(j, "bytes_out", json_integer(c ? (json_int_t)conn_bytes_out(c) : 0));
+		json_object_set_new(j, "age_s", json_integer(c ? (json_int_t)((now - o->xs.started_ms) / 1000) : 0));
+		json_array_append_new(arr, j);
+		/* Links of our other domains carried on this stream. */
+		list_for_each(cpos, &o->carried)
+		{
+			struct out_carried *oc = list_entry(cpos, struct out_carried, link);
+			json_t *cj = json_deep_copy(j);
+			json_object_set_new(cj, "local", json_string(oc->l->local));
+			json_object_set_new(cj, "method", json_string(oc->up ? "dialback (piggybacked)" : "none"));
+			json_object_set_new(cj, "queued", json_integer((json_int_t)oc->l->qlen));
+			json_array_append_new(arr, cj);
+		}
+	}
+}
+
+unsigned s2s_out_close(struct shard *sh, const char *domain)
+{
+	unsigned n = 0;
+	list_for_each_safe(pos, &sh->s2s_out)
+	{
+		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
+		if (strcasecmp(o->remote, domain) != 0 || !o->xs.conn || o->xs.state == XS_CLOSING)
+			continue;
+		log_info("s2s", "conn=%llu %s %s -> %s: closed by the operator (parleyctl s2s close)", cid(o), purpose(o),
+			 o->local, o->remote);
+		if (o->xs.header_sent)
+			o->xs.kind->out->close(&o->xs);
+		o->xs.state = XS_CLOSING;
+		conn_close(o->xs.conn, "closed by the operator");
+		n++;
+	}
+	return n;
 }
 
 size_t s2s_out_count(struct shard *sh)

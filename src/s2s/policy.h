@@ -66,6 +66,7 @@ struct s2s_peer_tls {
 	const char *cert_reason;  /* the TLS layer's sentence when INVALID (or NULL) */
 	enum tls_cert_problem problem; /* and its kind */
 	bool names_domain;        /* the certificate names the domain (RFC 6125) */
+	const char *names_reason; /* which identity matched, or why none did (or NULL) */
 	const char *spki;         /* the certificate's SPKI SHA-256 hex, or NULL without one */
 };
 

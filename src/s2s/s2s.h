@@ -13,6 +13,18 @@ struct shard;
 struct service_ops;
 struct tls_client_auth_config;
 
+/* ---- for the admin operations (issue 9), on the worker's thread ---- */
+
+#include <jansson.h>
+
+/* One object per live s2s stream of this worker appended to `arr`. */
+void s2s_admin_links(struct shard *sh, json_t *arr);
+/* This worker's report on `domain` (a new object), or NULL when it has
+ * none. */
+json_t *s2s_admin_report(struct shard *sh, const char *domain);
+/* Closes this worker's streams with `domain`; how many. */
+unsigned s2s_admin_close(struct shard *sh, const char *domain);
+
 /* s2s as a service of the server (router/service.h). */
 extern const struct service_ops s2s_service;
 

@@ -20,6 +20,7 @@
 #include "router/service.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
+#include "s2s/report.h"
 #include "s2s/s2s.h"
 #include "tls/tls.h"
 
@@ -112,6 +113,7 @@ void s2s_shutdown(struct shard *sh)
 {
 	router_remote_shutdown(sh);
 	s2s_out_shutdown(sh);
+	s2s_reports_free(sh);
 	listener_set_close(&sh->s2s_listeners);
 	list_for_each_safe(pos, &sh->s2s_streams)
 	{
