@@ -50,5 +50,9 @@ int ctl_user(struct ctl *c, int argc, char **argv);
 int ctl_user_cert(struct ctl *c, int argc, char **argv);
 int ctl_cert(struct ctl *c, int argc, char **argv);
 int ctl_trust(struct ctl *c, int argc, char **argv);
+/* s2s status|report|close: asks the running server (admin/admin.h) */
+int ctl_s2s(struct ctl *c, int argc, char **argv);
+/* check [config] */
+int ctl_check(struct ctl *c, int argc, char **argv);
 
 #endif

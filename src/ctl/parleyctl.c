@@ -30,6 +30,10 @@ static const struct command commands[] = {
 			   "                             a CA, certificates, CRLs; what Parley reads in one"},
 	{"trust", ctl_trust, "trust add|list|remove --store client|s2s\n"
 			     "                             the CAs the server trusts"},
+	{"s2s", ctl_s2s, "s2s status | s2s report DOMAIN | s2s close DOMAIN [--json]\n"
+			 "                             federation streams of the running server"},
+	{"check", ctl_check, "check [config]              the configuration, certificates and trust stores:\n"
+			     "                             expiry, names, keys, usage"},
 };
 
 void ctl_error(const char *fmt, ...)

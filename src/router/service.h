@@ -41,6 +41,12 @@ struct service_ops {
 	/* Optional: appends what the service has on this worker ("3 streams,
 	 * 2 listeners") to `out`.  Runs on the worker's thread. */
 	void (*stats)(struct shard *sh, struct buf *out);
+	/* Optional: reloads what the service loaded from files in its setup
+	 * (its TLS client certificates), on SIGHUP, after the server's own
+	 * certificates and trust stores.  Main thread, while workers run, so
+	 * what it swaps must be safe to read from them meanwhile.  Logs its
+	 * own outcome; a failure keeps what it had. */
+	void (*reload)(struct server *srv);
 	/* Optional: appends where it listens, for the start-up log line
 	 * ("clients on 127.0.0.1:5222 (STARTTLS)").  Reads only the
 	 * configuration; any thread. */

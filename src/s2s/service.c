@@ -66,6 +66,18 @@ static char *secret_path(const struct config *cfg)
 	return p;
 }
 
+/* Our certificates, as a host list for the TLS client context. */
+static struct tls_host *client_hosts(const struct config *cfg)
+{
+	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		hosts[i].domain = cfg->hosts[i].domain;
+		hosts[i].cert_file = cfg->hosts[i].certificate;
+		hosts[i].key_file = cfg->hosts[i].key;
+	}
+	return hosts;
+}
+
 static int s2s_setup(struct server *srv, char **err)
 {
 	const struct config *cfg = srv->cfg;
@@ -77,12 +89,7 @@ static int s2s_setup(struct server *srv, char **err)
 		return -1;
 	}
 	free(path);
-	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
-	for (size_t i = 0; i < cfg->nhosts; i++) {
-		hosts[i].domain = cfg->hosts[i].domain;
-		hosts[i].cert_file = cfg->hosts[i].certificate;
-		hosts[i].key_file = cfg->hosts[i].key;
-	}
+	struct tls_host *hosts = client_hosts(cfg);
 	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	char *terr = NULL;
 	g->client = tls_client_new(&tc, &terr);
@@ -95,6 +102,29 @@ static int s2s_setup(struct server *srv, char **err)
 	}
 	router_remote_set_transport(&s2s_transport);
 	return 0;
+}
+
+/* SIGHUP: new certificates for new outgoing links; established ones keep
+ * theirs. */
+static void s2s_reload(struct server *srv)
+{
+	struct s2s_global *g = srv->s2s;
+	const struct config *cfg = srv->cfg;
+	if (!g || !g->client)
+		return;
+	struct tls_host *hosts = client_hosts(cfg);
+	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
+	char *err = NULL;
+	if (tls_client_reload(g->client, &tc, &err) < 0) {
+		log_error("s2s", "SIGHUP: cannot reload the certificates for outgoing server links: %s; keeping the "
+				 "previous ones (hosts in %s)",
+			  err, cfg->path);
+		free(err);
+	} else {
+		log_info("s2s", "SIGHUP: reloaded the certificates for outgoing server links (generation %u)",
+			 tls_client_generation(g->client));
+	}
+	free(hosts);
 }
 
 static void s2s_teardown(struct server *srv)
@@ -148,6 +178,7 @@ const struct service_ops s2s_service = {
 	.name = "s2s",
 	.setup = s2s_setup,
 	.teardown = s2s_teardown,
+	.reload = s2s_reload,
 	.settings = "s2s.listen, s2s.port and s2s.tls_port",
 	.listen = s2s_listen,
 	.stop = s2s_shutdown,

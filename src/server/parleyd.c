@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -24,13 +25,15 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "im/im.h"
+#include "admin/admin.h"
 #include "s2s/s2s.h"
 #include "router/shard.h"
+#include "server/expiry.h"
 #include "server/services.h"
 #include "store/store.h"
 #include "tls/tls.h"
 
-enum { CHECKPOINT_MS = 30000 };
+enum { CHECKPOINT_MS = 30000, EXPIRY_CHECK_MS = 24 * 3600 * 1000 };
 
 static void usage(FILE *out)
 {
@@ -45,7 +48,8 @@ static void usage(FILE *out)
 
 /* ---- TLS ---- */
 
-static struct tls_server *load_tls(const struct config *cfg, char **err)
+/* The hosts' files as tls/ takes them; free() the result. */
+static struct tls_host *tls_hosts(const struct config *cfg)
 {
 	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
 	for (size_t i = 0; i < cfg->nhosts; i++) {
@@ -53,10 +57,26 @@ static struct tls_server *load_tls(const struct config *cfg, char **err)
 		hosts[i].cert_file = cfg->hosts[i].certificate;
 		hosts[i].key_file = cfg->hosts[i].key;
 	}
+	return hosts;
+}
+
+static struct tls_server *load_tls(const struct config *cfg, char **err)
+{
+	struct tls_host *hosts = tls_hosts(cfg);
 	struct tls_server_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	struct tls_server *t = tls_server_new(&tc, err);
 	free(hosts);
 	return t;
+}
+
+/* Same files, read again: replaced certificates apply to new connections. */
+static int reload_tls(const struct config *cfg, struct tls_server *tls, char **err)
+{
+	struct tls_host *hosts = tls_hosts(cfg);
+	struct tls_server_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
+	int rc = tls_server_reload(tls, &tc, err);
+	free(hosts);
+	return rc;
 }
 
 /* ---- workers ---- */
@@ -66,6 +86,7 @@ static struct tls_server *load_tls(const struct config *cfg, char **err)
 static const struct service_ops *const services[] = {
 	&c2s_service,
 	&s2s_service,
+	&admin_service, /* last: the socket is taken once the rest is set up */
 	NULL,
 };
 
@@ -118,6 +139,7 @@ struct main_ctx {
 	uint64_t shutdown_started;
 	unsigned quiet_ticks;
 	struct checkpointer cp;
+	uv_timer_t expiry;
 	bool stopping;
 };
 
@@ -169,28 +191,64 @@ static void log_s2s_trust(const char *what, struct tls_client_auth *ca, const st
 				 "(parleyctl trust add --store s2s), so SASL EXTERNAL is never offered");
 }
 
-/* SIGHUP: trust stores changed (parleyctl trust add|remove).  New
- * connections use the new generation; open ones keep theirs. */
+static void check_expiry(const struct server *srv)
+{
+	const struct expiry_sources src = {
+		.hosts = srv->tls,
+		.client_ca = srv->client_auth,
+		.client_ca_path = srv->cfg->c2s.client_ca,
+		.s2s_ca = srv->s2s_trust,
+		.s2s_ca_path = srv->cfg->s2s.ca,
+	};
+	expiry_log(&src, (long long)time(NULL));
+}
+
+static void expiry_tick(uv_timer_t *t)
+{
+	struct main_ctx *m = t->data;
+	check_expiry(m->srv);
+}
+
+/*
+ * SIGHUP: certificates replaced (renewed host certificates, parleyctl
+ * trust add|remove).  Each set is reloaded on its own: one that fails keeps
+ * its previous generation and does not hold back the others.  New
+ * connections use the new generations; open ones keep theirs.
+ */
 static void on_reload(uv_signal_t *h, int signum)
 {
 	(void)signum;
 	struct main_ctx *m = h->data;
+	const struct config *cfg = m->srv->cfg;
 	struct tls_client_auth_config tc;
 	char *err = NULL;
-	tls_client_auth_config_c2s(m->srv->cfg, &tc);
+	if (reload_tls(cfg, m->srv->tls, &err) < 0) {
+		log_error("server", "SIGHUP: cannot reload the host certificates: %s; keeping the previous ones "
+				    "(hosts in %s)",
+			  err, cfg->path);
+		free(err);
+		err = NULL;
+	} else {
+		log_info("server", "SIGHUP: reloaded the host certificates (generation %u) of %zu host%s",
+			 tls_server_generation(m->srv->tls), cfg->nhosts, cfg->nhosts == 1 ? "" : "s");
+	}
+	tls_client_auth_config_c2s(cfg, &tc);
 	if (tls_client_auth_reload(m->srv->client_auth, &tc, &err) < 0) {
 		log_error("server", "SIGHUP: cannot reload the client trust store: %s; keeping the previous one", err);
 		free(err);
-		return;
+		err = NULL;
+	} else {
+		log_client_auth("SIGHUP: reloaded the", m->srv->client_auth);
 	}
-	log_client_auth("SIGHUP: reloaded the", m->srv->client_auth);
-	s2s_trust_config(m->srv->cfg, &tc);
+	s2s_trust_config(cfg, &tc);
 	if (tls_client_auth_reload(m->srv->s2s_trust, &tc, &err) < 0) {
 		log_error("server", "SIGHUP: cannot reload the s2s trust store: %s; keeping the previous one", err);
 		free(err);
-		return;
+	} else {
+		log_s2s_trust("SIGHUP: reloaded the", m->srv->s2s_trust, cfg);
 	}
-	log_s2s_trust("SIGHUP: reloaded the", m->srv->s2s_trust, m->srv->cfg);
+	services_reload(services, m->srv);
+	check_expiry(m->srv);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -203,6 +261,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	for (unsigned i = 0; i < m->srv->nworkers; i++)
 		worker_stop(&m->srv->workers[i]);
 	uv_timer_stop(&m->cp.timer);
+	uv_timer_stop(&m->expiry);
 	m->shutdown_started = uv_now(h->loop);
 	uv_timer_start(&m->shutdown, shutdown_tick, SHUTDOWN_POLL_MS, SHUTDOWN_POLL_MS);
 }
@@ -364,6 +423,9 @@ int main(int argc, char **argv)
 	uv_timer_init(loop, &m.cp.timer);
 	m.cp.timer.data = &m.cp;
 	uv_timer_start(&m.cp.timer, checkpoint_tick, CHECKPOINT_MS, CHECKPOINT_MS);
+	uv_timer_init(loop, &m.expiry);
+	m.expiry.data = &m;
+	uv_timer_start(&m.expiry, expiry_tick, EXPIRY_CHECK_MS, EXPIRY_CHECK_MS);
 	uv_timer_init(loop, &m.shutdown);
 	m.shutdown.data = &m;
 	uv_signal_init(loop, &m.sigint);
@@ -386,6 +448,7 @@ int main(int argc, char **argv)
 		 cfg.database);
 	buf_clear(&hosts);
 	buf_clear(&listening);
+	check_expiry(&srv);
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < cfg.workers; i++)

@@ -27,6 +27,13 @@ void services_teardown(const struct service_ops *const *table, struct server *sr
 			table[i]->teardown(srv);
 }
 
+void services_reload(const struct service_ops *const *table, struct server *srv)
+{
+	for (size_t i = 0; table[i]; i++)
+		if (table[i]->reload)
+			table[i]->reload(srv);
+}
+
 const struct service_ops *services_listen(const struct service_ops *const *table, struct shard *sh, char **err)
 {
 	for (size_t i = 0; table[i]; i++) {

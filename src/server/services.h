@@ -19,6 +19,9 @@ const struct service_ops *services_setup(const struct service_ops *const *table,
 /* Every service's teardown, in reverse order. */
 void services_teardown(const struct service_ops *const *table, struct server *srv);
 
+/* Every service's reload, in table order (SIGHUP, main thread). */
+void services_reload(const struct service_ops *const *table, struct server *srv);
+
 /* Opens every service of `table` on `sh`, in order.  NULL when all
  * listen.  When one fails, stops it and those before it (reverse order)
  * and returns it, with *err (heap) from its `listen`; those after it are

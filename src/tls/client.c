@@ -1,6 +1,6 @@
 /*
  * tls client contexts: the SSL_CTXs outgoing links handshake with, loaded
- * once and read-only afterwards, like the server's.  One presents no
+ * at start and on a reload as immutable generations, like the server's.  One presents no
  * certificate; one per configured host presents that host's (the initiating
  * server's certificate, for SASL EXTERNAL on s2s), picked per session by
  * local domain.
@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
 #include "tls/internal.h"
 
 static SSL_CTX *client_ctx_new(const struct tls_client_config *cfg, const struct tls_host *h,
@@ -49,57 +50,104 @@ static SSL_CTX *client_ctx_new(const struct tls_client_config *cfg, const struct
 	return ctx;
 }
 
-struct tls_client *tls_client_new(const struct tls_client_config *cfg, char **err)
+static void client_gen_free(struct tls_client_gen *g)
+{
+	SSL_CTX_free(g->anon);
+	for (size_t i = 0; i < g->nhosts; i++) {
+		SSL_CTX_free(g->hosts[i].ctx);
+		free(g->hosts[i].domain);
+		free(g->hosts[i].cert_file);
+	}
+	free(g);
+}
+
+void tls_client_gen_unref(struct tls_client_gen *g)
+{
+	if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+		client_gen_free(g);
+}
+
+static struct tls_client_gen *client_gen_new(const struct tls_client_config *cfg, char **err)
 {
 	*err = NULL;
 	size_t nhosts = cfg && cfg->hosts ? cfg->nhosts : 0;
-	struct tls_client *cli =
-		xcalloc(1, sizeof(*cli) + nhosts * sizeof(struct tls_server_host));
 	static const struct tls_client_config none;
 	if (!cfg)
 		cfg = &none;
-	cli->anon = client_ctx_new(cfg, NULL, err);
-	if (!cli->anon)
-		goto free_cli;
+	if (nhosts > 0 && tls_hosts_check(cfg->hosts, nhosts, err) < 0)
+		return NULL;
+	struct tls_client_gen *g =
+		xcalloc(1, sizeof(*g) + nhosts * sizeof(struct tls_server_host));
+	atomic_init(&g->refs, 1);
+	g->anon = client_ctx_new(cfg, NULL, err);
+	if (!g->anon)
+		goto free_gen;
 	for (size_t i = 0; i < nhosts; i++) {
 		const struct tls_host *h = &cfg->hosts[i];
-		if (!h->domain || !*h->domain) {
-			*err = tls_errorf("host #%zu: no domain given", i + 1);
-			goto free_cli;
-		}
-		if (!h->cert_file || !h->key_file) {
-			*err = tls_errorf("host %s: %s file not configured", h->domain,
-					  h->cert_file ? "key" : "certificate");
-			goto free_cli;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (strcasecmp(cli->hosts[j].domain, h->domain) == 0) {
-				*err = tls_errorf("host %s: listed twice", h->domain);
-				goto free_cli;
-			}
-		}
 		SSL_CTX *ctx = client_ctx_new(cfg, h, err);
 		if (!ctx)
-			goto free_cli;
-		cli->hosts[i].domain = xstrdup(h->domain);
-		cli->hosts[i].ctx = ctx;
-		cli->nhosts = i + 1;
+			goto free_gen;
+		g->hosts[i].domain = xstrdup(h->domain);
+		g->hosts[i].cert_file = xstrdup(h->cert_file);
+		g->hosts[i].ctx = ctx;
+		g->nhosts = i + 1;
 	}
-	return cli;
+	return g;
 
-free_cli:
-	tls_client_free(cli);
+free_gen:
+	client_gen_free(g);
 	return NULL;
+}
+
+struct tls_client_gen *tls_client_current(struct tls_client *cli)
+{
+	pthread_mutex_lock(&cli->lock);
+	struct tls_client_gen *g = cli->current;
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&cli->lock);
+	return g;
+}
+
+struct tls_client *tls_client_new(const struct tls_client_config *cfg, char **err)
+{
+	struct tls_client_gen *g = client_gen_new(cfg, err);
+	if (!g)
+		return NULL;
+	struct tls_client *cli = xcalloc(1, sizeof(*cli));
+	if (pthread_mutex_init(&cli->lock, NULL) != 0)
+		log_fatal("tls", "cannot create a mutex");
+	g->number = cli->generations = 1;
+	cli->current = g;
+	return cli;
+}
+
+int tls_client_reload(struct tls_client *cli, const struct tls_client_config *cfg, char **err)
+{
+	struct tls_client_gen *g = client_gen_new(cfg, err);
+	if (!g)
+		return -1;
+	pthread_mutex_lock(&cli->lock);
+	struct tls_client_gen *old = cli->current;
+	g->number = ++cli->generations;
+	cli->current = g;
+	pthread_mutex_unlock(&cli->lock);
+	tls_client_gen_unref(old);
+	return 0;
+}
+
+unsigned tls_client_generation(struct tls_client *cli)
+{
+	pthread_mutex_lock(&cli->lock);
+	unsigned n = cli->current->number;
+	pthread_mutex_unlock(&cli->lock);
+	return n;
 }
 
 void tls_client_free(struct tls_client *cli)
 {
 	if (!cli)
 		return;
-	SSL_CTX_free(cli->anon);
-	for (size_t i = 0; i < cli->nhosts; i++) {
-		SSL_CTX_free(cli->hosts[i].ctx);
-		free(cli->hosts[i].domain);
-	}
+	tls_client_gen_unref(cli->current);
+	pthread_mutex_destroy(&cli->lock);
 	free(cli);
 }

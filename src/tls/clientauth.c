@@ -373,6 +373,19 @@ void tls_client_auth_info(struct tls_client_auth *ca, struct tls_client_auth_inf
 	gen_unref(g);
 }
 
+void tls_client_auth_cert_dates(struct tls_client_auth *ca, const char *file,
+				struct tls_cert_dates *out)
+{
+	struct tls_client_auth_gen *g = ca_current(ca);
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(g->store);
+	for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x)
+			tls_cert_dates_add(out, NULL, file ? file : "", false, x);
+	}
+	gen_unref(g);
+}
+
 /* ---- Purposes ---- */
 
 static enum tls_cert_purpose purpose_resolve(enum tls_cert_purpose p, bool of_server)

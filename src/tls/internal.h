@@ -10,6 +10,8 @@
 #ifndef PARLEY_TLS_INTERNAL_H
 #define PARLEY_TLS_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,30 +21,62 @@
 
 struct tls_server_host {
 	char *domain;
+	char *cert_file; /* for expiry reports */
 	SSL_CTX *ctx;
 };
 
 /*
- * Owner: whoever called tls_server_new().  Immutable once made, so workers
- * share it without locks.  Sessions keep references to the SSL_CTXs, but
- * the SNI callback reaches this struct, so it must outlive every session
- * still handshaking.
+ * One set of server contexts, loaded together from the files (at start or
+ * on a reload).  Owner: shared by reference count (the holder while
+ * current, each server session until its handshake ends: the SNI callback
+ * of hosts[0].ctx reaches the generation through its arg).  Immutable once
+ * made, so workers share it without locks; after the handshake a session
+ * needs only the SSL_CTX it ended on, which the SSL holds a reference to.
  */
-struct tls_server {
+struct tls_server_gen {
+	atomic_uint refs;
+	unsigned number;
 	size_t nhosts;
 	struct tls_server_host hosts[]; /* hosts[0] is the default */
 };
 
 /*
- * Owner: whoever called tls_client_new().  Immutable once made, like
- * struct tls_server.  `anon` presents no certificate; hosts[i].ctx
- * presents host i's.
+ * Owner: whoever called tls_server_new().  The mutex guards only the
+ * pointer to the current generation and the reference taken on it (the
+ * same reasoning as struct tls_client_auth, clientauth.c), once per new
+ * session.
  */
-struct tls_client {
+struct tls_server {
+	pthread_mutex_t lock;
+	struct tls_server_gen *current;
+	unsigned generations;
+};
+
+/* The current generation, with a reference for the caller. */
+struct tls_server_gen *tls_server_current(struct tls_server *srv);
+/* Drops a reference; the last one frees the contexts.  Accepts NULL. */
+void tls_server_gen_unref(struct tls_server_gen *g);
+
+/* One set of client contexts, like struct tls_server_gen: `anon` presents
+ * no certificate; hosts[i].ctx presents host i's.  Sessions hold only
+ * their SSL's reference to the context they were made from. */
+struct tls_client_gen {
+	atomic_uint refs;
+	unsigned number;
 	SSL_CTX *anon;
 	size_t nhosts;
 	struct tls_server_host hosts[];
 };
+
+/* Owner: whoever called tls_client_new(); swapped like struct tls_server. */
+struct tls_client {
+	pthread_mutex_t lock;
+	struct tls_client_gen *current;
+	unsigned generations;
+};
+
+struct tls_client_gen *tls_client_current(struct tls_client *cli);
+void tls_client_gen_unref(struct tls_client_gen *g);
 
 struct tls_client_auth_gen;
 
@@ -80,6 +114,9 @@ struct tls_session {
 	size_t nalpn;
 	char *err;                 /* error(): why the last failure happened (made on the first) */
 	struct tls_verify *verify; /* only when a peer certificate is verified */
+	/* A server session's context generation, held until the handshake
+	 * ends (SNI picks a context from it); NULL afterwards and on clients. */
+	struct tls_server_gen *server_gen;
 	bool skip_whitespace;      /* until the first non-whitespace byte (STARTTLS) */
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
@@ -106,6 +143,13 @@ int tls_ctx_policy(SSL_CTX *ctx, const char *ciphers, const char *ciphersuites, 
 /* Loads h's certificate chain and key into ctx, checking they match.  -1
  * with *err naming the file and the reason. */
 int tls_ctx_use_host(SSL_CTX *ctx, const struct tls_host *h, char **err);
+
+/* Loaded hosts must be well formed (a domain, both files, no duplicate):
+ * -1 with *err naming the first that is not. */
+int tls_hosts_check(const struct tls_host *hosts, size_t nhosts, char **err);
+/* Appends x's expiry to d (nothing when its date cannot be read). */
+void tls_cert_dates_add(struct tls_cert_dates *d, const char *domain, const char *file, bool chain,
+			X509 *x);
 
 /* ---- Client certificates (clientauth.c) ---- */
 

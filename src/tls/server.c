@@ -1,7 +1,8 @@
 /*
- * tls server contexts: one SSL_CTX per virtual host, loaded once at start
- * and read-only afterwards, and the SNI callback that moves a handshake onto
- * the context of the host the client asked for.
+ * tls server contexts: one SSL_CTX per virtual host, loaded at start and
+ * again on a reload (each load a new immutable generation that new sessions
+ * take; established ones keep theirs), and the SNI callback that moves a
+ * handshake onto the context of the host the client asked for.
  *
  * This file decides policy (versions, ciphers, options), for client
  * contexts too (client.c), and turns loading failures into lines an
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -28,6 +30,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "tls/cert.h"
 #include "tls/internal.h"
 
 /* Forward secrecy and AEAD only.  DHE stays for the few clients without
@@ -299,11 +302,13 @@ static bool domain_eq(const char *domain, const char *name, size_t len)
 	return strlen(domain) == len && strncasecmp(domain, name, len) == 0;
 }
 
-/* Runs on the context the SSL was made from (hosts[0]'s), during the
- * ClientHello, on whichever worker does the handshake. */
+/* Runs on the context the SSL was made from (hosts[0]'s of the session's
+ * generation, `arg`), during the ClientHello, on whichever worker does the
+ * handshake.  The session holds that generation until the handshake ends,
+ * so a reload meanwhile cannot free it. */
 static int sni_select(SSL *ssl, int *alert, void *arg)
 {
-	const struct tls_server *srv = arg;
+	const struct tls_server_gen *gen = arg;
 	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	if (!name)
 		return SSL_TLSEXT_ERR_NOACK;
@@ -311,11 +316,11 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
 	/* RFC 6066 forbids the trailing dot, yet some clients send it. */
 	if (len > 0 && name[len - 1] == '.')
 		len--;
-	for (size_t i = 0; i < srv->nhosts; i++) {
-		if (!domain_eq(srv->hosts[i].domain, name, len))
+	for (size_t i = 0; i < gen->nhosts; i++) {
+		if (!domain_eq(gen->hosts[i].domain, name, len))
 			continue;
 		if (i > 0) {
-			if (!SSL_set_SSL_CTX(ssl, srv->hosts[i].ctx)) {
+			if (!SSL_set_SSL_CTX(ssl, gen->hosts[i].ctx)) {
 				*alert = SSL_AD_INTERNAL_ERROR;
 				return SSL_TLSEXT_ERR_ALERT_FATAL;
 			}
@@ -324,59 +329,194 @@ static int sni_select(SSL *ssl, int *alert, void *arg)
 		return SSL_TLSEXT_ERR_OK;
 	}
 	log_debug("tls", "SNI \"%s\" names no configured host; serving %s's certificate", name,
-		  srv->hosts[0].domain);
+		  gen->hosts[0].domain);
 	return SSL_TLSEXT_ERR_OK;
 }
 
-struct tls_server *tls_server_new(const struct tls_server_config *cfg, char **err)
+/* ---- Generations ---- */
+
+static void hosts_clear(struct tls_server_host *hosts, size_t n)
 {
-	*err = NULL;
-	if (!cfg || cfg->nhosts == 0 || !cfg->hosts) {
-		*err = errorf("no TLS hosts configured");
-		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		SSL_CTX_free(hosts[i].ctx);
+		free(hosts[i].domain);
+		free(hosts[i].cert_file);
 	}
-	struct tls_server *srv =
-		xcalloc(1, sizeof(*srv) + cfg->nhosts * sizeof(struct tls_server_host));
-	for (size_t i = 0; i < cfg->nhosts; i++) {
-		const struct tls_host *h = &cfg->hosts[i];
+}
+
+void tls_server_gen_unref(struct tls_server_gen *g)
+{
+	if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	hosts_clear(g->hosts, g->nhosts);
+	free(g);
+}
+
+int tls_hosts_check(const struct tls_host *hosts, size_t nhosts, char **err)
+{
+	if (nhosts == 0 || !hosts) {
+		*err = errorf("no TLS hosts configured");
+		return -1;
+	}
+	for (size_t i = 0; i < nhosts; i++) {
+		const struct tls_host *h = &hosts[i];
 		if (!h->domain || !*h->domain) {
 			*err = errorf("host #%zu: no domain given", i + 1);
-			goto free_srv;
+			return -1;
 		}
 		if (!h->cert_file || !h->key_file) {
 			*err = errorf("host %s: %s file not configured", h->domain,
 				      h->cert_file ? "key" : "certificate");
-			goto free_srv;
+			return -1;
 		}
 		for (size_t j = 0; j < i; j++) {
-			if (strcasecmp(srv->hosts[j].domain, h->domain) == 0) {
+			if (strcasecmp(hosts[j].domain, h->domain) == 0) {
 				*err = errorf("host %s: listed twice", h->domain);
-				goto free_srv;
+				return -1;
 			}
 		}
+	}
+	return 0;
+}
+
+static struct tls_server_gen *gen_new(const struct tls_server_config *cfg, char **err)
+{
+	*err = NULL;
+	if (!cfg) {
+		*err = errorf("no TLS hosts configured");
+		return NULL;
+	}
+	if (tls_hosts_check(cfg->hosts, cfg->nhosts, err) < 0)
+		return NULL;
+	struct tls_server_gen *g =
+		xcalloc(1, sizeof(*g) + cfg->nhosts * sizeof(struct tls_server_host));
+	atomic_init(&g->refs, 1);
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		const struct tls_host *h = &cfg->hosts[i];
 		SSL_CTX *ctx = ctx_new(cfg, h, err);
 		if (!ctx)
-			goto free_srv;
-		srv->hosts[i].domain = xstrdup(h->domain);
-		srv->hosts[i].ctx = ctx;
-		srv->nhosts = i + 1;
+			goto free_gen;
+		g->hosts[i].domain = xstrdup(h->domain);
+		g->hosts[i].cert_file = xstrdup(h->cert_file);
+		g->hosts[i].ctx = ctx;
+		g->nhosts = i + 1;
 	}
-	SSL_CTX_set_tlsext_servername_callback(srv->hosts[0].ctx, sni_select);
-	SSL_CTX_set_tlsext_servername_arg(srv->hosts[0].ctx, srv);
-	return srv;
+	SSL_CTX_set_tlsext_servername_callback(g->hosts[0].ctx, sni_select);
+	SSL_CTX_set_tlsext_servername_arg(g->hosts[0].ctx, g);
+	return g;
 
-free_srv:
-	tls_server_free(srv);
+free_gen:
+	tls_server_gen_unref(g);
 	return NULL;
+}
+
+struct tls_server_gen *tls_server_current(struct tls_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	struct tls_server_gen *g = srv->current;
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&srv->lock);
+	return g;
+}
+
+/* ---- The holder ---- */
+
+struct tls_server *tls_server_new(const struct tls_server_config *cfg, char **err)
+{
+	struct tls_server_gen *g = gen_new(cfg, err);
+	if (!g)
+		return NULL;
+	struct tls_server *srv = xcalloc(1, sizeof(*srv));
+	if (pthread_mutex_init(&srv->lock, NULL) != 0)
+		log_fatal("tls", "cannot create a mutex");
+	g->number = srv->generations = 1;
+	srv->current = g;
+	return srv;
+}
+
+int tls_server_reload(struct tls_server *srv, const struct tls_server_config *cfg, char **err)
+{
+	struct tls_server_gen *g = gen_new(cfg, err);
+	if (!g)
+		return -1;
+	pthread_mutex_lock(&srv->lock);
+	struct tls_server_gen *old = srv->current;
+	g->number = ++srv->generations;
+	srv->current = g;
+	pthread_mutex_unlock(&srv->lock);
+	/* Sessions made from the old generation hold their SSL_CTX (and,
+	 * until their handshake ends, the generation). */
+	tls_server_gen_unref(old);
+	return 0;
+}
+
+unsigned tls_server_generation(struct tls_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	unsigned n = srv->current->number;
+	pthread_mutex_unlock(&srv->lock);
+	return n;
 }
 
 void tls_server_free(struct tls_server *srv)
 {
 	if (!srv)
 		return;
-	for (size_t i = 0; i < srv->nhosts; i++) {
-		SSL_CTX_free(srv->hosts[i].ctx);
-		free(srv->hosts[i].domain);
-	}
+	tls_server_gen_unref(srv->current);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
+}
+
+/* ---- Expiry ---- */
+
+void tls_cert_dates_add(struct tls_cert_dates *d, const char *domain, const char *file, bool chain,
+			X509 *x)
+{
+	char subject[256];
+	struct tm tm;
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	if (d->n == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 8;
+		d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
+	}
+	struct tls_cert_date *e = &d->v[d->n++];
+	*e = (struct tls_cert_date){
+		.domain = domain ? xstrdup(domain) : NULL,
+		.file = xstrdup(file),
+		.subject = xstrdup(tls_name_str(X509_get_subject_name(x), subject, sizeof(subject))),
+		.chain = chain,
+		.ca = tls_cert_is_ca(x),
+		.not_after = (long long)timegm(&tm),
+	};
+}
+
+void tls_server_cert_dates(struct tls_server *srv, struct tls_cert_dates *out)
+{
+	struct tls_server_gen *g = tls_server_current(srv);
+	for (size_t i = 0; i < g->nhosts; i++) {
+		SSL_CTX *ctx = g->hosts[i].ctx;
+		X509 *leaf = SSL_CTX_get0_certificate(ctx);
+		if (leaf)
+			tls_cert_dates_add(out, g->hosts[i].domain, g->hosts[i].cert_file, false, leaf);
+		STACK_OF(X509) *chain = NULL;
+		if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+			for (int k = 0; k < sk_X509_num(chain); k++)
+				tls_cert_dates_add(out, g->hosts[i].domain, g->hosts[i].cert_file, true,
+					   sk_X509_value(chain, k));
+	}
+	tls_server_gen_unref(g);
+}
+
+void tls_cert_dates_clear(struct tls_cert_dates *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->v[i].domain);
+		free(d->v[i].file);
+		free(d->v[i].subject);
+	}
+	free(d->v);
+	*d = (struct tls_cert_dates){0};
 }

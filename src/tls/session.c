@@ -67,7 +67,8 @@ struct tls_session *tls_session_new_server_ex(struct tls_server *srv,
 					      const struct tls_session_config *cfg)
 {
 	struct tls_session *t = session_alloc(cfg->alpn, cfg->nalpn);
-	t->ssl = tls_must(SSL_new(srv->hosts[0].ctx), "SSL_new");
+	t->server_gen = tls_server_current(srv);
+	t->ssl = tls_must(SSL_new(t->server_gen->hosts[0].ctx), "SSL_new");
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_accept_state(t->ssl);
 	tls_verify_attach(t, cfg->client_auth, cfg->peer_purpose);
@@ -88,21 +89,26 @@ struct tls_session *tls_session_new_client(struct tls_client *cli,
 					   const struct tls_client_session_config *cfg, char **err)
 {
 	*err = NULL;
-	SSL_CTX *ctx = cli->anon;
+	struct tls_client_gen *gen = tls_client_current(cli);
+	SSL_CTX *ctx = gen->anon;
 	if (cfg->cert_domain) {
 		ctx = NULL;
-		for (size_t i = 0; i < cli->nhosts && !ctx; i++)
-			if (strcasecmp(cli->hosts[i].domain, cfg->cert_domain) == 0)
-				ctx = cli->hosts[i].ctx;
+		for (size_t i = 0; i < gen->nhosts && !ctx; i++)
+			if (strcasecmp(gen->hosts[i].domain, cfg->cert_domain) == 0)
+				ctx = gen->hosts[i].ctx;
 		if (!ctx) {
 			*err = tls_errorf("no certificate for %s among the TLS client's hosts",
 					  cfg->cert_domain);
+			tls_client_gen_unref(gen);
 			return NULL;
 		}
 	}
 	struct tls_session *t = session_alloc(cfg->alpn, cfg->nalpn);
 	t->client = true;
+	/* The SSL holds its own reference to ctx: a reload may drop the
+	 * generation's right after. */
 	t->ssl = tls_must(SSL_new(ctx), "SSL_new");
+	tls_client_gen_unref(gen);
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
 
@@ -438,6 +444,10 @@ static int session_handshake(void *tv, int fd)
 	int r = SSL_do_handshake(t->ssl);
 	if (r == 1) {
 		tls_verify_handshake_done(t);
+		/* SNI cannot run again (no renegotiation): the SSL's own
+		 * reference keeps the context it ended on. */
+		tls_server_gen_unref(t->server_gen);
+		t->server_gen = NULL;
 		if (t->client)
 			session_alpn_settle(t);
 		return 0;
@@ -528,6 +538,7 @@ static void session_free(void *tv)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	tls_server_gen_unref(t->server_gen);
 	if (t->verify) {
 		tls_verify_clear(t->verify);
 		free(t->verify);

@@ -14,8 +14,10 @@
  * certificate-level API (X509 in, identities and verdicts out; issuing,
  * PEM files) for parleyctl and tests is tls/cert.h.
  *
- * A `struct tls_server` or `struct tls_client` is immutable once made and
- * shared by all workers (an SSL_CTX may be used from several threads).  A
+ * A `struct tls_server` or `struct tls_client` is shared by all workers (an
+ * SSL_CTX may be used from several threads); a reload (SIGHUP) swaps in a
+ * new generation of contexts under a lock, and sessions made before keep
+ * theirs.  A
  * `struct tls_session` belongs to the connection that owns it and moves with
  * it between workers.  The conn sees it as its transport's `void *` (core/
  * does not know TLS); what conn_transport() returns converts to
@@ -58,6 +60,18 @@ struct tls_server;
 /* Loads every host's key and certificate (checking that they match).  NULL
  * on failure with *err (heap string) naming the file and the reason. */
 struct tls_server *tls_server_new(const struct tls_server_config *cfg, char **err);
+/*
+ * Loads every host again from `cfg` (the files may have been replaced, the
+ * hosts changed) as a new generation and makes it current: new sessions
+ * present the new certificates, established ones keep the contexts they
+ * were made with (each SSL holds a reference to its SSL_CTX).  On failure
+ * returns -1 with *err as tls_server_new and the current generation stays.
+ * Any thread; sessions may be made and freed meanwhile.
+ */
+int tls_server_reload(struct tls_server *srv, const struct tls_server_config *cfg, char **err);
+/* 1 for the first load, +1 per successful reload. */
+unsigned tls_server_generation(struct tls_server *srv);
+/* Sessions keep the contexts they were made with after this. */
 void tls_server_free(struct tls_server *srv);
 
 /* ---- Sessions (the conn transport) ---- */
@@ -131,6 +145,10 @@ struct tls_client_config {
 struct tls_client;
 
 struct tls_client *tls_client_new(const struct tls_client_config *cfg, char **err);
+/* As tls_server_reload: new client sessions present the certificates
+ * loaded now; on failure -1 with *err and the current ones stay. */
+int tls_client_reload(struct tls_client *cli, const struct tls_client_config *cfg, char **err);
+unsigned tls_client_generation(struct tls_client *cli);
 void tls_client_free(struct tls_client *cli);
 
 struct tls_client_session_config {
@@ -352,6 +370,33 @@ int tls_session_peer_identities(const struct tls_session *t, struct arena *a,
  */
 bool tls_cert_ids_name(const struct tls_cert_ids *ids, const char *domain, const char *srv_service,
 		       bool allow_cn);
+
+/* ---- Expiry of what we loaded ---- */
+
+/* One certificate's expiry, for warnings before it happens (heap strings,
+ * owned by the list). */
+struct tls_cert_date {
+	char *domain;         /* the host it serves; NULL for a trusted CA */
+	char *file;           /* where it was loaded from (a trust store's path) */
+	char *subject;        /* "CN=example.org" */
+	bool chain;           /* an intermediate sent after a host's certificate */
+	bool ca;              /* basicConstraints CA:TRUE */
+	long long not_after;  /* Unix time */
+};
+
+struct tls_cert_dates {
+	struct tls_cert_date *v;
+	size_t n, cap;
+};
+
+/* Appends every host certificate of the current generation, leaf then
+ * chain, in host order. */
+void tls_server_cert_dates(struct tls_server *srv, struct tls_cert_dates *out);
+/* Appends every CA certificate of the trust store's current generation,
+ * `file` being its path (c2s.client_ca, s2s.ca) as configured. */
+void tls_client_auth_cert_dates(struct tls_client_auth *ca, const char *file,
+				struct tls_cert_dates *out);
+void tls_cert_dates_clear(struct tls_cert_dates *d);
 
 /* ---- Certificates ---- */
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -924,6 +925,177 @@ static void tls12_without_ems_has_no_exporter(void **state)
 	pair_close(&p);
 }
 
+/* ---- Reloading certificates (SIGHUP) ---- */
+
+/* Whether the client of `p` was shown the certificate in `path`. */
+static bool peer_is(struct pair *p, const char *path)
+{
+	X509 *want = read_cert(path);
+	X509 *got = SSL_get1_peer_certificate(p->cli);
+	assert_non_null(got);
+	bool same = X509_cmp(want, got) == 0;
+	X509_free(got);
+	X509_free(want);
+	return same;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+static void reload_applies_to_new_sessions_only(void **state)
+{
+	struct fixture *fx = *state;
+	char a[128], ak[128], b[128], bk[128], a1[128], b1[128];
+	fx_path(a, sizeof(a), fx, "r-a.crt");
+	fx_path(ak, sizeof(ak), fx, "r-a.key");
+	fx_path(b, sizeof(b), fx, "r-b.crt");
+	fx_path(bk, sizeof(bk), fx, "r-b.key");
+	fx_path(a1, sizeof(a1), fx, "r-a1.crt");
+	fx_path(b1, sizeof(b1), fx, "r-b1.crt");
+	make_cert("a.test", a, ak);
+	make_cert("b.test", b, bk);
+	copy_file(a, a1);
+	copy_file(b, b1);
+	const struct tls_host hosts[] = {{"a.test", a, ak}, {"b.test", b, bk}};
+	const struct tls_server_config cfg = {.hosts = hosts, .nhosts = 2};
+	char *err = NULL;
+	struct tls_server *srv = tls_server_new(&cfg, &err);
+	assert_non_null(srv);
+	assert_int_equal(tls_server_generation(srv), 1);
+
+	/* One session done before the reload, one still before its
+	 * ClientHello: SNI runs after the swap, on the generation the
+	 * session was made from. */
+	struct client_opts sni_b = {.sni = "b.test"};
+	struct pair done, waiting;
+	pair_open(&done, srv, NULL, 0, &sni_b);
+	pair_connect(&done);
+	pair_open(&waiting, srv, NULL, 0, &sni_b);
+
+	make_cert("a.test", a, ak);
+	make_cert("b.test", b, bk);
+	assert_int_equal(tls_server_reload(srv, &cfg, &err), 0);
+	assert_null(err);
+	assert_int_equal(tls_server_generation(srv), 2);
+
+	pair_connect(&waiting);
+	assert_true(peer_is(&waiting, b1));
+	pair_hello(&waiting);
+	pair_hello(&done);
+
+	struct pair fresh;
+	pair_open(&fresh, srv, NULL, 0, &sni_b);
+	pair_connect(&fresh);
+	assert_true(peer_is(&fresh, b));
+	assert_false(peer_is(&fresh, b1));
+	pair_close(&fresh);
+	pair_open(&fresh, srv, NULL, 0, NULL);
+	pair_connect(&fresh);
+	assert_true(peer_is(&fresh, a));
+	pair_close(&fresh);
+
+	/* A reload that fails keeps what was current. */
+	const struct tls_host broken[] = {{"a.test", a, ak}, {"b.test", b, ak}};
+	const struct tls_server_config bad = {.hosts = broken, .nhosts = 2};
+	assert_int_equal(tls_server_reload(srv, &bad, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "host b.test: key file"));
+	assert_non_null(strstr(err, "does not match certificate"));
+	free(err);
+	err = NULL;
+	assert_int_equal(tls_server_generation(srv), 2);
+	pair_open(&fresh, srv, NULL, 0, &sni_b);
+	pair_connect(&fresh);
+	assert_true(peer_is(&fresh, b));
+	pair_close(&fresh);
+
+	/* Sessions outlive the holder: each SSL holds its context. */
+	struct pair late;
+	pair_open(&late, srv, NULL, 0, &sni_b);
+	tls_server_free(srv);
+	pair_connect(&late);
+	assert_true(peer_is(&late, b));
+	pair_hello(&late);
+	pair_hello(&done);
+	pair_close(&late);
+	pair_close(&waiting);
+	pair_close(&done);
+}
+
+static void server_cert_dates_list_every_host(void **state)
+{
+	struct fixture *fx = *state;
+	struct tls_cert_dates d = {0};
+	tls_server_cert_dates(fx->srv, &d);
+	assert_int_equal(d.n, 2);
+	time_t now = time(NULL);
+	const char *domains[] = {"a.test", "b.test"};
+	const char *files[] = {fx->a_cert, fx->b_cert};
+	for (size_t i = 0; i < 2; i++) {
+		assert_string_equal(d.v[i].domain, domains[i]);
+		assert_string_equal(d.v[i].file, files[i]);
+		assert_false(d.v[i].chain);
+		assert_non_null(strstr(d.v[i].subject, domains[i]));
+		/* make_cert: 30 days from an hour ago. */
+		long long left = d.v[i].not_after - (long long)now;
+		assert_true(left > 29 * 86400LL && left <= 30 * 86400LL);
+	}
+	tls_cert_dates_clear(&d);
+	assert_int_equal(d.n, 0);
+	assert_null(d.v);
+}
+
+static void client_reload_swaps_host_certificates(void **state)
+{
+	struct fixture *fx = *state;
+	const struct tls_host a_only[] = {{"a.test", fx->a_cert, fx->a_key}};
+	const struct tls_host b_only[] = {{"b.test", fx->b_cert, fx->b_key}};
+	struct tls_client_config cfg = {.hosts = a_only, .nhosts = 1};
+	char *err = NULL;
+	struct tls_client *cli = tls_client_new(&cfg, &err);
+	assert_non_null(cli);
+	const struct tls_client_session_config as_a = {.server_name = "x.test", .cert_domain = "a.test"};
+	const struct tls_client_session_config as_b = {.server_name = "x.test", .cert_domain = "b.test"};
+	struct tls_session *before = tls_session_new_client(cli, &as_a, &err);
+	assert_non_null(before);
+
+	cfg.hosts = b_only;
+	assert_int_equal(tls_client_reload(cli, &cfg, &err), 0);
+	assert_int_equal(tls_client_generation(cli), 2);
+	struct tls_session *t = tls_session_new_client(cli, &as_a, &err);
+	assert_null(t);
+	assert_non_null(strstr(err, "no certificate for a.test"));
+	free(err);
+	err = NULL;
+	t = tls_session_new_client(cli, &as_b, &err);
+	assert_non_null(t);
+	tls_transport_ops.free(t);
+
+	const struct tls_host missing[] = {{"b.test", "/nonexistent/b.crt", fx->b_key}};
+	cfg.hosts = missing;
+	assert_int_equal(tls_client_reload(cli, &cfg, &err), -1);
+	assert_non_null(strstr(err, "/nonexistent/b.crt: no such file"));
+	free(err);
+	err = NULL;
+	assert_int_equal(tls_client_generation(cli), 2);
+	t = tls_session_new_client(cli, &as_b, &err);
+	assert_non_null(t);
+	tls_transport_ops.free(t);
+
+	tls_client_free(cli);
+	tls_transport_ops.free(before);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -942,6 +1114,9 @@ int main(void)
 		cmocka_unit_test(session_moves_between_threads),
 		cmocka_unit_test(channel_bindings_match_the_client),
 		cmocka_unit_test(tls12_without_ems_has_no_exporter),
+		cmocka_unit_test(reload_applies_to_new_sessions_only),
+		cmocka_unit_test(server_cert_dates_list_every_host),
+		cmocka_unit_test(client_reload_swaps_host_certificates),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

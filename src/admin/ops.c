@@ -1,0 +1,201 @@
+/*
+ * ops: the table of admin operations and their handlers.  A handler
+ * checks its arguments on the main thread and either answers at once or
+ * fans out to the workers (admin/call.c) with a function each worker runs
+ * on its own state and one that merges their parts.  What the parts hold
+ * comes from the modules that own the state (s2s/s2s.h for federation);
+ * nothing here reads a stream directly.
+ */
+#include "admin/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "c2s/c2s.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/worker.h"
+#include "router/service.h"
+#include "router/shard.h"
+#include "s2s/s2s.h"
+
+enum { DOMAIN_MAX = 1023 };
+
+/* ---- Arguments ---- */
+
+/* The request's "domain", lower-cased (heap), or NULL after failing the
+ * call.  A domain here is only compared with the streams' domains, so it
+ * is checked for shape, not prepared. */
+static char *domain_arg(struct admin_call *call, const json_t *req)
+{
+	const json_t *d = json_object_get(req, "domain");
+	if (!json_is_string(d)) {
+		admin_call_fail(call, "this op needs a \"domain\" string");
+		return NULL;
+	}
+	size_t len = json_string_length(d);
+	const char *s = json_string_value(d);
+	if (len == 0 || len > DOMAIN_MAX) {
+		admin_call_fail(call, "\"domain\" must be 1 to %d bytes", DOMAIN_MAX);
+		return NULL;
+	}
+	char *out = xmalloc(len + 1);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= ' ' || c == 0x7f || c == '@' || c == '/') {
+			admin_call_fail(call, "\"domain\" is not a domain name");
+			free(out);
+			return NULL;
+		}
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : (char)c;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* ---- help ---- */
+
+static void op_help(struct admin_call *call, const json_t *req)
+{
+	json_t *ops = json_array();
+	for (const struct admin_op *op = admin_ops; op->name; op++)
+		json_array_append_new(ops, json_pack("{s:s, s:s}", "op", op->name, "help", op->help));
+	admin_call_ok(call, json_pack("{s:o}", "ops", ops));
+}
+
+/* ---- s2s.status ---- */
+
+static json_t *status_part(struct shard *sh, const void *arg)
+{
+	json_t *links = json_array();
+	s2s_admin_links(sh, links);
+	size_t i;
+	json_t *link;
+	json_array_foreach (links, i, link)
+		if (json_is_object(link) && !json_object_get(link, "worker"))
+			json_object_set_new(link, "worker", json_string(sh->w->name));
+	return links;
+}
+
+static json_t *status_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_t *links = json_array();
+	for (unsigned i = 0; i < n; i++)
+		if (json_is_array(parts[i]))
+			json_array_extend(links, parts[i]);
+	return json_pack("{s:o}", "links", links);
+}
+
+static void op_s2s_status(struct admin_call *call, const json_t *req)
+{
+	admin_call_fanout(call, status_part, status_merge, NULL);
+}
+
+/* ---- s2s.report ---- */
+
+static json_t *report_part(struct shard *sh, const void *arg)
+{
+	json_t *r = s2s_admin_report(sh, arg);
+	if (json_is_object(r) && !json_object_get(r, "worker"))
+		json_object_set_new(r, "worker", json_string(sh->w->name));
+	return r;
+}
+
+static json_t *report_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_t *reports = json_array();
+	for (unsigned i = 0; i < n; i++)
+		if (parts[i])
+			json_array_append(reports, parts[i]);
+	return json_pack("{s:s, s:o}", "domain", (const char *)arg, "reports", reports);
+}
+
+static void op_s2s_report(struct admin_call *call, const json_t *req)
+{
+	char *domain = domain_arg(call, req);
+	if (domain)
+		admin_call_fanout(call, report_part, report_merge, domain);
+}
+
+/* ---- s2s.close ---- */
+
+static json_t *close_part(struct shard *sh, const void *arg)
+{
+	return json_integer(s2s_admin_close(sh, arg));
+}
+
+static json_t *close_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_int_t closed = 0;
+	for (unsigned i = 0; i < n; i++)
+		closed += json_integer_value(parts[i]);
+	return json_pack("{s:s, s:I}", "domain", (const char *)arg, "closed", closed);
+}
+
+static void op_s2s_close(struct admin_call *call, const json_t *req)
+{
+	char *domain = domain_arg(call, req);
+	if (domain)
+		admin_call_fanout(call, close_part, close_merge, domain);
+}
+
+/* ---- server.stats ---- */
+
+/* The services whose stats hook server.stats reads (router/service.h). */
+static const struct service_ops *const stats_services[] = {&c2s_service, &s2s_service};
+
+static json_t *stats_part(struct shard *sh, const void *arg)
+{
+	json_t *services = json_object();
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < sizeof(stats_services) / sizeof(stats_services[0]); i++) {
+		const struct service_ops *s = stats_services[i];
+		if (!s->stats)
+			continue;
+		buf_reset(&b);
+		s->stats(sh, &b);
+		json_object_set_new(services, s->name, json_stringn(b.data ? b.data : "", b.len));
+	}
+	buf_clear(&b);
+	return json_pack("{s:s, s:i, s:i, s:o}", "worker", sh->w->name, "connections",
+			 (int)atomic_load(&sh->w->nconns), "inbox", (int)atomic_load(&sh->w->inbox_len), "services",
+			 services);
+}
+
+static json_t *stats_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_t *workers = json_array();
+	for (unsigned i = 0; i < n; i++)
+		if (parts[i])
+			json_array_append(workers, parts[i]);
+	return json_pack("{s:o}", "workers", workers);
+}
+
+static void op_server_stats(struct admin_call *call, const json_t *req)
+{
+	admin_call_fanout(call, stats_part, stats_merge, NULL);
+}
+
+/* ---- The table ---- */
+
+const struct admin_op admin_ops[] = {
+	{.name = "help", .run = op_help, .help = "lists the operations"},
+	{.name = "s2s.status",
+	 .run = op_s2s_status,
+	 .help = "every live server-to-server stream: {\"links\":[...]}"},
+	{.name = "s2s.report",
+	 .run = op_s2s_report,
+	 .help = "{\"domain\":D}: what each worker knows of federation with D: {\"reports\":[...]}"},
+	{.name = "s2s.close",
+	 .run = op_s2s_close,
+	 .help = "{\"domain\":D}: closes every stream with D: {\"closed\":N}"},
+	{.name = "server.stats",
+	 .run = op_server_stats,
+	 .help = "per worker: connections, inbox length, each service's stats"},
+	{.name = NULL},
+};
+
+struct admin_call *admin_request(struct admin *a, const char *text, size_t len, admin_reply_fn *reply, void *arg)
+{
+	return admin_dispatch(a, admin_ops, text, len, reply, arg);
+}
