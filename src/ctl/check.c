@@ -205,6 +205,7 @@ static const struct {
 	int (*run)(struct ctl *c, int argc, char **argv);
 } checks[] = {
 	{.name = "config", .run = check_config_cmd},
+	{.name = "federation", .run = ctl_check_federation},
 };
 
 int ctl_check(struct ctl *c, int argc, char **argv)
@@ -214,6 +215,6 @@ int ctl_check(struct ctl *c, int argc, char **argv)
 	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
 		if (!strcmp(argv[1], checks[i].name))
 			return checks[i].run(c, argc - 1, argv + 1);
-	fprintf(stderr, "usage: parleyctl [-c FILE] check [config]\n");
+	fprintf(stderr, "usage: parleyctl [-c FILE] check [config | federation [DOMAIN] [--from LOCAL]]\n");
 	return CTL_USAGE;
 }

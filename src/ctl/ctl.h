@@ -54,5 +54,7 @@ int ctl_trust(struct ctl *c, int argc, char **argv);
 int ctl_s2s(struct ctl *c, int argc, char **argv);
 /* check [config] */
 int ctl_check(struct ctl *c, int argc, char **argv);
+/* check federation [DOMAIN] [--from LOCAL] (check_federation.c) */
+int ctl_check_federation(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -42,6 +42,7 @@
 #include "router/shard.h"
 #include "s2s/internal.h"
 #include "s2s/report.h"
+#include "s2s/s2s.h"
 #include "tls/chain.h"
 #include "tls/tls.h"
 #include "xml/ns.h"
@@ -91,7 +92,8 @@ struct s2s_out {
 	struct shard *sh;
 	struct list link;           /* sh->s2s_out */
 	char local[256], remote[256];
-	bool is_link;               /* carries links (else: a verification stream) */
+	bool is_link;               /* carries links (else: a verification stream or a probe) */
+	struct s2s_probe *probe;    /* a check of every target (parleyctl check federation) */
 	struct remote_link *rl;     /* the link it was opened for; NULL once the router dropped it */
 	struct list carried;        /* struct out_carried: links of our other domains, by dialback */
 	struct list verifies;       /* struct out_verify */
@@ -131,6 +133,15 @@ struct s2s_link {
 	char text[600];
 };
 
+/* A probe: the stream visits every target in turn and records what
+ * happened at each (s2s.h, s2s_probe). */
+struct s2s_probe {
+	bool features_only;
+	s2s_probe_cb *cb;
+	void *ud;
+	struct s2s_probe_result res;
+};
+
 static unsigned long long cid(const struct s2s_out *o)
 {
 	return o->xs.conn ? (unsigned long long)conn_id(o->xs.conn) : 0ULL;
@@ -143,13 +154,23 @@ static const struct config *cfg_of(const struct s2s_out *o)
 
 static const char *purpose(const struct s2s_out *o)
 {
-	return o->is_link ? "link" : "dialback verification";
+	return o->is_link ? "link" : o->probe ? "check" : "dialback verification";
+}
+
+/* Where this stream's facts go: a probe's current target, a link's
+ * report, or nowhere (a verification). */
+static struct s2s_attempt *attempt_of(struct s2s_out *o)
+{
+	if (o->probe)
+		return o->target < o->probe->res.n ? &o->probe->res.targets[o->target] : NULL;
+	return o->is_link ? s2s_report_at(o->sh, o->remote, S2S_DIR_OUT) : NULL;
 }
 
 static void out_free(struct s2s_out *o);
 static struct s2s_out *out_new(struct shard *sh, const char *local, const char *remote, struct remote_link *l);
 static void out_start(struct s2s_out *o);
 static bool next_target(struct s2s_out *o, const char *why);
+static void connect_from(struct s2s_out *o, size_t from);
 
 /* ---- failure and the end of a stream ---- */
 
@@ -176,6 +197,12 @@ static void set_failure(struct s2s_out *o, enum s2s_code code, enum stanza_etype
 		vsnprintf(o->fail_text + n, sizeof(o->fail_text) - (size_t)n, fmt, ap);
 	if (o->is_link)
 		s2s_report_end(o->sh, o->remote, S2S_DIR_OUT, false, code, o->fail_text, NULL);
+	struct s2s_attempt *at = o->probe ? attempt_of(o) : NULL;
+	if (at) {
+		at->ok = false;
+		at->code = code;
+		snprintf(at->result, sizeof(at->result), "%s", o->fail_text);
+	}
 }
 
 /* Records and logs a failure once (the first one stands). */
@@ -229,8 +256,39 @@ static void out_fail(struct s2s_out *o, enum s2s_code code, enum stanza_etype et
 
 /* The stream is over: the link and the incoming streams waiting for a
  * verification hear how it ended, and it is freed. */
+/* A probe goes on with its next target; true when it did.  Otherwise it
+ * reports (once) and the stream ends as any other. */
+static bool probe_next(struct s2s_out *o)
+{
+	struct s2s_probe *p = o->probe;
+	if (o->ntargets && o->target + 1 < o->ntargets && !o->cn && !o->dq) {
+		size_t next = o->target + 1;
+		xs_release(&o->xs);
+		memset(&o->xs, 0, sizeof(o->xs));
+		o->failed = false;
+		o->fail_text[0] = '\0';
+		o->fail_code = S2S_CODE_NONE;
+		o->external_tried = o->peer_dialback = o->by_dialback = false;
+		memset(&o->dec, 0, sizeof(o->dec));
+		connect_from(o, next);
+		return true;
+	}
+	o->probe = NULL;
+	if (p->res.n == 0 && o->failed) {
+		p->res.code = o->fail_code;
+		snprintf(p->res.text, sizeof(p->res.text), "%s", o->fail_text);
+	}
+	p->cb(p->ud, &p->res);
+	free(p->res.targets);
+	free(p->res.where);
+	free(p);
+	return false;
+}
+
 static void out_end(struct s2s_out *o)
 {
+	if (o->probe && probe_next(o))
+		return;
 	list_remove(&o->link);
 	dns_resolve_cancel(o->dq);
 	o->dq = NULL;
@@ -397,6 +455,20 @@ static void link_established(struct s2s_out *o, const char *method)
 	o->step = STEP_READY;
 	if (o->is_link)
 		s2s_report_end(o->sh, o->remote, S2S_DIR_OUT, true, S2S_CODE_NONE, NULL, method);
+	if (o->probe) {
+		/* The check stops here, before any stanza. */
+		struct s2s_attempt *at = attempt_of(o);
+		if (at) {
+			at->ok = true;
+			snprintf(at->used_method, sizeof(at->used_method), "%s", method);
+			snprintf(at->result, sizeof(at->result), "authenticated with %s", method);
+		}
+		log_info("s2s", "conn=%llu check %s -> %s: authenticated with %s", cid(o), o->local, o->remote, method);
+		o->xs.kind->out->close(&o->xs);
+		o->xs.state = XS_CLOSING;
+		conn_close(o->xs.conn, "check done");
+		return;
+	}
 	o->xs.state = XS_READY;
 	o->xs.authenticated = true;
 	o->last_use_ms = worker_now(o->sh->w);
@@ -421,10 +493,9 @@ static void send_db_result(struct s2s_out *o)
 	}
 	o->step = STEP_DIALBACK;
 	o->xs.state = XS_NEGOTIATING;
-	if (o->is_link) {
-		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+	struct s2s_attempt *at = attempt_of(o);
+	if (at)
 		s2s_report_method(at->tried, sizeof(at->tried), "dialback");
-	}
 	struct buf b = BUF_INIT;
 	buf_append_str(&b, "<db:result from='");
 	xml_escape_attr(&b, o->local, strlen(o->local));
@@ -538,11 +609,27 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 	bool external = offers_external(a, el);
 	bool starttls = has_child(el, XML_NS_TLS, "starttls");
 	arena_free(a);
-	if (o->is_link) {
-		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+	struct s2s_attempt *fat = attempt_of(o);
+	if (fat) {
+		struct s2s_attempt *at = fat;
 		s2s_report_set(at->offered, sizeof(at->offered), "%s%s%s%s", starttls ? "STARTTLS" : "",
 			       external ? (starttls ? ", EXTERNAL" : "EXTERNAL") : "",
 			       o->peer_dialback && (starttls || external) ? ", " : "", o->peer_dialback ? "dialback" : "");
+	}
+	if (o->probe && o->probe->features_only && (conn_secure(xs->conn) || !starttls)) {
+		/* Checking our own side: what a peer finds, without
+		 * authenticating to ourselves. */
+		struct s2s_attempt *at = attempt_of(o);
+		if (at) {
+			at->ok = true;
+			snprintf(at->result, sizeof(at->result), "reachable; a peer is offered %s",
+				 at->offered[0] ? at->offered : "nothing");
+		}
+		o->step = STEP_READY;
+		xs->kind->out->close(xs);
+		xs->state = XS_CLOSING;
+		conn_close(xs->conn, "check done");
+		return;
 	}
 	if (!conn_secure(xs->conn)) {
 		if (starttls && o->sh->srv->s2s->client) {
@@ -562,7 +649,7 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 		log_warn("s2s", "conn=%llu link %s -> %s: %s does not offer STARTTLS; plaintext dialback as %s allows",
 			 cid(o), o->local, o->remote, o->remote, o->policy.setting);
 	}
-	if (!o->is_link) {
+	if (!o->is_link && !o->probe) {
 		send_verifies(o);
 		return;
 	}
@@ -570,10 +657,9 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 	if ((o->dec.methods & S2S_METHOD_EXTERNAL) && external && !o->external_tried && !skip) {
 		o->external_tried = true;
 		o->step = STEP_SASL;
-		if (o->is_link) {
-			struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
+		struct s2s_attempt *at = attempt_of(o);
+		if (at)
 			s2s_report_method(at->tried, sizeof(at->tried), "EXTERNAL");
-		}
 		xs->state = XS_NEGOTIATING;
 		xs_sasl_client_external(xs, o->local);
 		return;
@@ -794,8 +880,9 @@ static void out_on_handshake(void *owner, struct conn *c)
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(c, a, o->remote, cfg->s2s.allow_cn, &facts);
 	s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
-	if (o->is_link)
-		s2s_report_tls(s2s_report_at(o->sh, o->remote, S2S_DIR_OUT), c, &facts, &o->dec);
+	struct s2s_attempt *tat = attempt_of(o);
+	if (tat)
+		s2s_report_tls(tat, c, &facts, &o->dec);
 	arena_free(a);
 	if (!o->dec.methods) {
 		out_fail(o, o->dec.code, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s", o->dec.why);
@@ -831,7 +918,7 @@ static void out_on_tick(void *owner, struct conn *c, uint64_t now)
 		if (!oc->up && now - oc->asked_ms > (uint64_t)cfg->limits.handshake_timeout * 1000)
 			carried_answer(o, oc, false, "no answer within limits.handshake_timeout");
 	}
-	if (o->step < STEP_SASL && o->target + 1 < o->ntargets &&
+	if (!o->probe && o->step < STEP_SASL && o->target + 1 < o->ntargets &&
 	    now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
 		/* This address does not get anywhere: on_close tries the next. */
 		o->xs.state = XS_CLOSING;
@@ -859,8 +946,10 @@ static void out_on_close(void *owner, struct conn *c, const char *reason)
 		 (unsigned long long)conn_bytes_in(c), (unsigned long long)conn_bytes_out(c));
 	o->xs.conn = NULL;
 	/* A verification stream whose answers all came ended as it should. */
-	bool done = !o->is_link && list_empty(&o->verifies);
-	if (!o->failed && !done && o->step < STEP_SASL && next_target(o, reason))
+	bool done = !o->is_link && !o->probe && list_empty(&o->verifies);
+	if (o->probe && o->step == STEP_READY)
+		done = true; /* the check ended it */
+	if (!o->failed && !done && !o->probe && o->step < STEP_SASL && next_target(o, reason))
 		return;
 	if (!o->failed && o->step != STEP_READY && !done) {
 		enum s2s_code code = S2S_STREAM_CLOSED;
@@ -917,12 +1006,13 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 {
 	struct s2s_out *o = ud;
 	o->cn = NULL;
+	o->target = o->first_target + (r->n ? r->n - 1 : 0);
 	char report[900];
 	connect_report_str(r, report, sizeof(report));
-	if (o->is_link) {
-		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
-		s2s_report_set(at->connect, sizeof(at->connect), "%s", report);
-		s2s_report_set(at->peer, sizeof(at->peer), "%s", r->n && fd >= 0 ? r->attempts[r->n - 1].addr : "");
+	struct s2s_attempt *cat = attempt_of(o);
+	if (cat) {
+		s2s_report_set(cat->connect, sizeof(cat->connect), "%s", report);
+		s2s_report_set(cat->peer, sizeof(cat->peer), "%s", r->n && fd >= 0 ? r->attempts[r->n - 1].addr : "");
 	}
 	if (fd < 0) {
 		bool timeout = r->n > 0;
@@ -974,7 +1064,9 @@ static void connect_from(struct s2s_out *o, size_t from)
 {
 	struct connect_target ct[DNS_MAX_TARGETS];
 	size_t n = 0;
-	for (size_t i = from; i < o->ntargets; i++, n++) {
+	/* A probe visits each target on its own. */
+	size_t end = o->probe ? from + 1 : o->ntargets;
+	for (size_t i = from; i < end && i < o->ntargets; i++, n++) {
 		ct[n].ip = o->targets[i].ip;
 		ct[n].port = o->targets[i].port;
 	}
@@ -1009,6 +1101,12 @@ static void on_resolved(void *ud, const struct dns_result *res)
 		struct s2s_attempt *at = s2s_report_at(o->sh, o->remote, S2S_DIR_OUT);
 		s2s_report_set(at->dns, sizeof(at->dns), "%s", report);
 	}
+	if (o->probe) {
+		snprintf(o->probe->res.dns, sizeof(o->probe->res.dns), "%s", report);
+		o->probe->res.dns_code = res->status == DNS_OK ? (res->srv ? S2S_CODE_NONE : S2S_DNS_NO_SRV)
+							       : dns_code(res->status);
+		o->probe->res.srv = res->srv;
+	}
 	if (res->status != DNS_OK) {
 		bool timeout = res->status == DNS_TIMEOUT;
 		out_fail(o, dns_code(res->status), timeout ? ETYPE_WAIT : ETYPE_CANCEL,
@@ -1026,6 +1124,19 @@ static void on_resolved(void *ud, const struct dns_result *res)
 		o->targets[i] = res->targets[i];
 		snprintf(o->hosts[i], sizeof(o->hosts[i]), "%s", res->targets[i].host ? res->targets[i].host : "");
 		o->targets[i].host = o->hosts[i];
+	}
+	if (o->probe) {
+		struct s2s_probe_result *pr = &o->probe->res;
+		pr->n = o->ntargets;
+		pr->targets = xcalloc(pr->n ? pr->n : 1, sizeof(*pr->targets));
+		pr->where = xcalloc(pr->n ? pr->n : 1, sizeof(*pr->where));
+		for (size_t i = 0; i < pr->n; i++) {
+			snprintf(pr->where[i], sizeof(pr->where[i]), "%s:%u (%s, %s)", o->targets[i].ip, o->targets[i].port,
+				 o->hosts[i], o->targets[i].direct_tls ? "direct TLS" : "STARTTLS");
+			pr->targets[i].used = true;
+			snprintf(pr->targets[i].purpose, sizeof(pr->targets[i].purpose), "check");
+			snprintf(pr->targets[i].local, sizeof(pr->targets[i].local), "%s", o->local);
+		}
 	}
 	connect_from(o, 0);
 }
@@ -1211,7 +1322,7 @@ void s2s_out_verify(struct shard *sh, uint64_t in_conn, const char *local, const
 	list_for_each(pos, &sh->s2s_out)
 	{
 		struct s2s_out *o = list_entry(pos, struct s2s_out, link);
-		if (o->is_link || o->failed || o->xs.state == XS_CLOSING || strcmp(o->local, local) != 0 ||
+		if (o->is_link || o->probe || o->failed || o->xs.state == XS_CLOSING || strcmp(o->local, local) != 0 ||
 		    strcasecmp(o->remote, remote) != 0)
 			continue;
 		list_insert_tail(&o->verifies, &v->link);
@@ -1238,6 +1349,21 @@ void s2s_out_shutdown(struct shard *sh)
 	}
 	dns_resolver_free(sh->dns);
 	sh->dns = NULL;
+}
+
+void s2s_probe(struct shard *sh, const char *local, const char *remote, bool features_only, s2s_probe_cb *cb,
+	       void *ud)
+{
+	struct s2s_out *o = out_new(sh, local, remote, NULL);
+	o->probe = xcalloc(1, sizeof(*o->probe));
+	o->probe->features_only = features_only;
+	o->probe->cb = cb;
+	o->probe->ud = ud;
+	snprintf(o->probe->res.domain, sizeof(o->probe->res.domain), "%s", remote);
+	snprintf(o->probe->res.local, sizeof(o->probe->res.local), "%s", local);
+	snprintf(o->probe->res.policy, sizeof(o->probe->res.policy), "%s%s", o->policy.setting,
+		 o->policy.allowed ? "" : " (not allowed)");
+	out_start(o);
 }
 
 void s2s_out_links(struct shard *sh, json_t *arr, uint64_t now)

@@ -8,6 +8,8 @@
 #ifndef PARLEY_S2S_S2S_H
 #define PARLEY_S2S_S2S_H
 
+#include <stdbool.h>
+
 struct config;
 struct shard;
 struct service_ops;
@@ -24,6 +26,32 @@ void s2s_admin_links(struct shard *sh, json_t *arr);
 json_t *s2s_admin_report(struct shard *sh, const char *domain);
 /* Closes this worker's streams with `domain`; how many. */
 unsigned s2s_admin_close(struct shard *sh, const char *domain);
+
+/* ---- checks (parleyctl check federation) ---- */
+
+#include "s2s/report.h"
+
+/* What a check of a remote domain found: DNS, then each target. */
+struct s2s_probe_result {
+	char domain[256], local[256];
+	char policy[200];           /* the policy row that applies */
+	char dns[900];              /* every query and its answer */
+	enum s2s_code dns_code;     /* S2S_CODE_NONE, S2S_DNS_NO_SRV (fallback) or the failure */
+	bool srv;
+	enum s2s_code code;         /* when it ended before any target (DNS, policy) */
+	char text[600];
+	size_t n;
+	struct s2s_attempt *targets; /* n: what happened at each target */
+	char (*where)[320];         /* n: "ip:port (host, STARTTLS)" */
+};
+typedef void s2s_probe_cb(void *ud, const struct s2s_probe_result *r);
+/* Connects to every target of `remote` in turn, as an outgoing link of
+ * `local` would, through TLS and authentication (SASL EXTERNAL or dialback,
+ * as the policy allows), stopping before any stanza (features_only: after
+ * the features that follow TLS, without authenticating); `cb` gets what
+ * happened, once, on the worker's thread. */
+void s2s_probe(struct shard *sh, const char *local, const char *remote, bool features_only, s2s_probe_cb *cb,
+	       void *ud);
 
 /* s2s as a service of the server (router/service.h). */
 extern const struct service_ops s2s_service;

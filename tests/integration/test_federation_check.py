@@ -1,0 +1,160 @@
+"""Federation diagnostics (issue 9): `parleyctl check federation DOMAIN`
+against real peers, without a running Parley, and `parleyctl s2s status /
+report / close` against a running one.  Each failure shows its stable code
+and a fix line; a healthy peer exits 0 and shows each identity check.
+"""
+import os
+import re
+import subprocess
+
+import pytest
+
+from federation import Dns, EjabberdPeer, Pki, ProsodyPeer, exchange
+from parley import PARLEYCTL
+from test_federation import PW, ParleyPeer
+
+PEERS = {"prosody": ProsodyPeer, "ejabberd": EjabberdPeer}
+
+
+@pytest.fixture(scope="module")
+def dns():
+    d = Dns().start()
+    yield d
+    d.cleanup()
+
+
+@pytest.fixture
+def made():
+    things = []
+    yield things
+    for t in reversed(things):
+        if isinstance(t, ParleyPeer):
+            if t.server.proc is not None:
+                t.stop()
+        else:
+            t.cleanup()
+
+
+def check(peer, *args, timeout=90):
+    r = subprocess.run([PARLEYCTL, "-c", peer.server.conf, "check", "federation", *args],
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("kind", ["prosody", "ejabberd"])
+def test_check_healthy_peer(dns, tmp_path, made, kind):
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], xmpp_addr=False)
+    made.append(a)
+    p = PEERS[kind]("p.test", dns, pki, ca=ca, trust=[ca], xmpp_addr=False)
+    made.append(p)
+    p.start()
+    rc, out = check(a, "p.test")
+    assert rc == 0, out
+    assert re.search(r"DNS: .*SRV _xmpp-server\._tcp\.p\.test: 1 answer", out), out
+    assert re.search(r"chain\[0\]:\s+CN=p\.test", out), out
+    assert re.search(r"identity:\s+DNS-ID \"p\.test\" names \"p\.test\"", out), out
+    assert re.search(r"verification: verified against the s2s trust store", out), out
+    assert re.search(r"OK: authenticated with EXTERNAL", out), out
+    assert re.search(r"verdict: federation with p\.test works \(1 of 1 target\)", out), out
+
+
+@pytest.mark.parametrize("case,code", [("expired", "cert-expired"), ("untrusted", "cert-unknown-issuer"),
+                                       ("other-name", "cert-name-mismatch")])
+def test_check_certificate_failures(dns, tmp_path, made, case, code):
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    other = pki.ca("other")
+    cert = {"expired": lambda: pki.server("p.test", ca, True, "p.exp", "--expired"),
+            "untrusted": lambda: pki.server("p.test", other, True, "p.untrusted"),
+            "other-name": lambda: pki.server("q.test", ca, True, "q.for-p")}[case]()
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca])
+    made.append(a)
+    p = ProsodyPeer("p.test", dns, pki, ca=ca, cert=cert, trust=[ca])
+    made.append(p)
+    p.start()
+    rc, out = check(a, "p.test")
+    assert rc == 1, out
+    assert re.search(rf"FAIL: {code}: ", out), out
+    fix = re.search(r"fix: (.+)", out)
+    assert fix and len(fix.group(1)) > 20, out
+    assert "verdict: federation with p.test fails" in out, out
+
+
+def test_check_dns_and_connect_failures(dns, tmp_path, made):
+    pki = Pki(str(tmp_path / "pki"))
+    a = ParleyPeer("a.test", dns, pki)
+    made.append(a)
+    rc, out = check(a, "nowhere.test")
+    assert rc == 1 and "FAIL: dns-nxdomain: " in out, out
+    assert "fix: " in out
+    dns.remove("closed.test")
+    dns.remove("_xmpp-server._tcp.closed.test")
+    dns.add_a("closed.test", "127.0.0.1")
+    dns.add_srv("_xmpp-server._tcp", "closed.test", "closed.test", 9)
+    dns.restart()
+    rc, out = check(a, "closed.test")
+    assert rc == 1 and "FAIL: connect-refused: " in out, out
+    rc, out = check(a, "--from", "nothere.test", "p.test")
+    assert rc == 2 and "not one of our hosts" in out, out
+
+
+def test_check_our_side(dns, tmp_path, made):
+    """Without a domain: each of our hosts as a peer finds it (SRV, ports,
+    TLS, the certificate) while the server runs."""
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca])
+    made.append(a)
+    a.start()
+    rc, out = check(a)
+    assert rc == 0, out
+    assert re.search(r"Our side, as a peer sees it: a\.test -> a\.test", out), out
+    assert re.search(r"OK: reachable; a peer is offered EXTERNAL, dialback", out), out
+    a.stop()
+    rc, out = check(a)
+    assert rc == 1 and "connect-refused" in out, out
+
+
+def ctl(peer, *args):
+    r = subprocess.run([PARLEYCTL, "-c", peer.server.conf, *args], capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_report_and_status_of_a_running_server(dns, tmp_path, made):
+    """A failed link and a working one, as `parleyctl s2s report` and
+    `s2s status` show them: the code, the chain, the methods."""
+    import json
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], xmpp_addr=False)
+    made.append(a)
+    bad = ProsodyPeer("p.test", dns, pki, ca=ca, trust=[ca], cert=pki.server("p.test", ca, True, "p.exp", "--expired"))
+    made.append(bad)
+    good = ProsodyPeer("q.test", dns, pki, ca=ca, trust=[ca], xmpp_addr=False)
+    made.append(good)
+    bad.start()
+    good.start()
+    a.start()
+    a.user("alice")
+    good.add_user("bob", PW)
+    bad.add_user("bob", PW)
+    assert not exchange("alice@a.test", PW, a.c2s_address, "bob@p.test", PW, bad.c2s_address, "no",
+                        sender_ca=a.client_cafile, timeout=8)
+    assert exchange("alice@a.test", PW, a.c2s_address, "bob@q.test", PW, good, "yes", sender_ca=a.client_cafile)
+    rc, out = ctl(a, "s2s", "report", "p.test", "--json")
+    assert rc == 0, out
+    rep = json.loads(out)["reports"][0]["out"]
+    assert rep["code"] == "cert-expired" and not rep["ok"], rep
+    assert rep["chain"][0]["subject"] == "CN=p.test", rep
+    assert "expired" in rep["verification"], rep
+    rc, out = ctl(a, "s2s", "report", "q.test", "--json")
+    rep = json.loads(out)["reports"][0]
+    assert rep["out"]["ok"] and rep["out"]["method_used"] == "EXTERNAL", rep
+    assert "EXTERNAL" in rep["out"]["methods_offered"] and rep["out"]["last_success"], rep
+    assert re.search(r'DNS-ID "q\.test" names "q\.test"', rep["out"]["identity"]), rep
+    rc, out = ctl(a, "s2s", "status")
+    assert rc == 0 and re.search(r"out\s+a\.test\s+q\.test\s+EXTERNAL\s+TLSv1\.3", out), out
+    rc, out = ctl(a, "s2s", "report", "p.test")
+    assert rc == 0 and "cert-expired" in out, out
