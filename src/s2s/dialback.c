@@ -158,11 +158,11 @@ void s2s_in_db_result(struct xstream *xs, struct arena *a, struct xml_node *el)
 		return;
 	}
 	struct s2s_policy pol;
-	s2s_policy_lookup(cfg, from, &pol);
+	s2s_lookup(s->sh->srv, from, &pol);
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(xs->conn, a, from, cfg->s2s.allow_cn, &facts);
 	struct s2s_decision dec;
-	s2s_policy_decide(&pol, from, &facts, cfg->s2s.dialback, &dec);
+	s2s_policy_decide(&pol, from, &facts, pol.dialback, &dec);
 	if (!(dec.methods & S2S_METHOD_DIALBACK)) {
 		enum s2s_code code = dec.code ? dec.code : S2S_DIALBACK_DISABLED;
 		log_warn("s2s", "conn=%llu %s: dialback from %s for %s: refused: %s: %s", cid(s), conn_peer(xs->conn),

@@ -145,21 +145,24 @@ static bool s2s_select_host(struct xstream *xs, const char *to, enum stream_cond
 /* What the policy says of the domain the peer claims on this stream, with
  * TLS as it is now. */
 static void claimed_decision(struct s2s_in *s, struct arena *a, struct s2s_decision *dec,
-			     struct s2s_peer_tls *facts_out)
+			     struct s2s_peer_tls *facts_out, struct s2s_policy *pol_out)
 {
 	const struct config *cfg = s->sh->srv->cfg;
 	struct s2s_policy pol;
-	s2s_policy_lookup(cfg, s->xs.peer_domain, &pol);
+	s2s_lookup(s->sh->srv, s->xs.peer_domain, &pol);
+	if (pol_out)
+		*pol_out = pol;
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(s->xs.conn, a, s->xs.peer_domain, cfg->s2s.allow_cn, &facts);
-	s2s_policy_decide(&pol, s->xs.peer_domain, &facts, cfg->s2s.dialback, dec);
+	s2s_policy_decide(&pol, s->xs.peer_domain, &facts, pol.dialback, dec);
 	if (facts_out)
 		*facts_out = facts;
 }
 
 /* Once per stream, after TLS: what the peer's certificate allows, with
  * the setting that would change it. */
-static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec, const struct s2s_peer_tls *facts)
+static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec, const struct s2s_peer_tls *facts,
+			     bool dialback)
 {
 	if (s->cert_logged)
 		return;
@@ -170,8 +173,7 @@ static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec, c
 		s2s_report_tls(at, s->xs.conn, facts, dec);
 		s2s_report_set(at->offered, sizeof(at->offered), "%s%s%s",
 			       dec->methods & S2S_METHOD_EXTERNAL ? "EXTERNAL" : "",
-			       (dec->methods & S2S_METHOD_EXTERNAL) && s->sh->srv->cfg->s2s.dialback ? ", " : "",
-			       s->sh->srv->cfg->s2s.dialback ? "dialback" : "");
+			       (dec->methods & S2S_METHOD_EXTERNAL) && dialback ? ", " : "", dialback ? "dialback" : "");
 	}
 	const char *reason = NULL;
 	void *t = conn_transport(s->xs.conn);
@@ -208,25 +210,25 @@ static void log_cert_verdict(struct s2s_in *s, const struct s2s_decision *dec, c
 static void s2s_features(struct xstream *xs, struct buf *b)
 {
 	struct s2s_in *s = s2s_in_of(xs);
-	const struct config *cfg = s->sh->srv->cfg;
 	if (xs->authenticated)
 		return; /* RFC 6120 §6.4.6: empty features, stanzas may flow */
 	bool secure = conn_secure(xs->conn);
-	if (!secure && s->sh->srv->tls)
-		buf_printf(b, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>%s</starttls>",
-			   cfg->s2s.require_tls ? "<required/>" : "");
 	struct arena *a = arena_new();
 	struct s2s_decision dec;
 	struct s2s_peer_tls facts;
-	claimed_decision(s, a, &dec, &facts);
+	struct s2s_policy pol;
+	claimed_decision(s, a, &dec, &facts, &pol);
+	if (!secure && s->sh->srv->tls)
+		buf_printf(b, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>%s</starttls>",
+			   pol.require_tls ? "<required/>" : "");
 	if (secure)
-		log_cert_verdict(s, &dec, &facts);
+		log_cert_verdict(s, &dec, &facts, pol.dialback);
 	arena_free(a);
-	if (secure || !cfg->s2s.require_tls)
+	if (secure || !pol.require_tls)
 		xs_sasl_features(&s->sasl, b);
 	/* Dialback where the policy could allow it for the claimed domain:
 	 * over TLS whenever it is on; in the clear only for a plain row. */
-	if (cfg->s2s.dialback && (secure || (dec.methods & S2S_METHOD_DIALBACK)))
+	if (pol.dialback && (secure || (dec.methods & S2S_METHOD_DIALBACK)))
 		buf_append_str(b, "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>");
 }
 
@@ -271,7 +273,9 @@ static void s2s_starttls(struct xstream *xs, struct arena *a, struct xml_node *e
 static void s2s_sasl(struct xstream *xs, struct arena *a, struct xml_node *el)
 {
 	struct s2s_in *s = s2s_in_of(xs);
-	if (!conn_secure(xs->conn) && s->sh->srv->cfg->s2s.require_tls) {
+	struct s2s_policy pol;
+	s2s_lookup(s->sh->srv, s->xs.peer_domain, &pol);
+	if (!conn_secure(xs->conn) && pol.require_tls) {
 		arena_free(a);
 		log_warn("s2s", "conn=%llu %s from %s: step SASL: refused before TLS (s2s.require_tls = true)", cid(s),
 			 conn_peer(xs->conn), claimed(s));
@@ -296,7 +300,7 @@ static bool s2s_external_allowed(struct xs_sasl *sa)
 		return true;
 	struct arena *a = arena_new();
 	struct s2s_decision dec;
-	claimed_decision(s, a, &dec, NULL);
+	claimed_decision(s, a, &dec, NULL, NULL);
 	arena_free(a);
 	return (dec.methods & S2S_METHOD_EXTERNAL) != 0;
 }
@@ -321,11 +325,11 @@ static enum sasl_cond s2s_external(struct xs_sasl *sa, struct arena *a, const ch
 	if (c == SASL_OK) {
 		/* The policy row of that domain: allow/deny, pins. */
 		struct s2s_policy pol;
-		s2s_policy_lookup(cfg, domain, &pol);
+		s2s_lookup(s->sh->srv, domain, &pol);
 		struct s2s_peer_tls facts;
 		s2s_tls_facts(s->xs.conn, a, domain, cfg->s2s.allow_cn, &facts);
 		struct s2s_decision dec;
-		s2s_policy_decide(&pol, domain, &facts, cfg->s2s.dialback, &dec);
+		s2s_policy_decide(&pol, domain, &facts, pol.dialback, &dec);
 		if (!(dec.methods & S2S_METHOD_EXTERNAL)) {
 			*why = arena_strdup(a, dec.why[0] ? dec.why : "not allowed by the s2s policy");
 			c = SASL_NOT_AUTHORIZED;

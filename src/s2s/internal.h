@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/list.h"
@@ -56,7 +57,15 @@ static inline struct s2s_in *s2s_in_of(const struct xstream *xs)
 struct s2s_global {
 	struct tls_client *client;      /* our certificates for outgoing links */
 	struct dialback_secret secret;  /* XEP-0185 keys */
+	/* The policy settings (s2s.allow, deny, peers, accept_selfsigned,
+	 * dialback, require_tls) as of the last SIGHUP: a configuration
+	 * loaded again, read under the lock; NULL: the start-up one. */
+	pthread_mutex_t policy_lock;
+	struct config *policy_cfg;
 };
+
+/* The policy row of `domain` under the current settings (any thread). */
+void s2s_lookup(const struct server *srv, const char *domain, struct s2s_policy *out);
 
 /* ---- in.c ---- */
 

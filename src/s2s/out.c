@@ -598,7 +598,6 @@ static struct tls_session *client_session(struct s2s_out *o, bool direct)
 static void out_features(struct xstream *xs, struct arena *a, struct xml_node *el)
 {
 	struct s2s_out *o = out_of(xs);
-	const struct config *cfg = cfg_of(o);
 	if (xs->authenticated) {
 		/* The empty features after EXTERNAL: stanzas may flow. */
 		arena_free(a);
@@ -640,7 +639,7 @@ static void out_features(struct xstream *xs, struct arena *a, struct xml_node *e
 		}
 		/* No TLS: plain dialback, where the policy allows it. */
 		struct s2s_peer_tls facts = {.tls = false};
-		s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
+		s2s_policy_decide(&o->policy, o->remote, &facts, o->policy.dialback, &o->dec);
 		if (!o->dec.methods) {
 			out_fail(o, o->dec.code, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND, "%s does not offer STARTTLS; %s",
 				 o->remote, o->dec.why);
@@ -879,7 +878,7 @@ static void out_on_handshake(void *owner, struct conn *c)
 	struct arena *a = arena_new();
 	struct s2s_peer_tls facts;
 	s2s_tls_facts(c, a, o->remote, cfg->s2s.allow_cn, &facts);
-	s2s_policy_decide(&o->policy, o->remote, &facts, cfg->s2s.dialback, &o->dec);
+	s2s_policy_decide(&o->policy, o->remote, &facts, o->policy.dialback, &o->dec);
 	struct s2s_attempt *tat = attempt_of(o);
 	if (tat)
 		s2s_report_tls(tat, c, &facts, &o->dec);
@@ -1166,7 +1165,7 @@ static struct s2s_out *out_new(struct shard *sh, const char *local, const char *
 	snprintf(o->remote, sizeof(o->remote), "%s", remote);
 	list_init(&o->verifies);
 	list_insert_tail(&sh->s2s_out, &o->link);
-	s2s_policy_lookup(sh->srv->cfg, remote, &o->policy);
+	s2s_lookup(sh->srv, remote, &o->policy);
 	o->step = STEP_DNS;
 	return o;
 }

@@ -76,7 +76,13 @@ void s2s_policy_lookup(const struct config *cfg, const char *domain, struct s2s_
 {
 	memset(out, 0, sizeof(*out));
 	const struct config_s2s_peer *e = peer_find(cfg, domain);
-	out->pin = e ? e->pin : NULL;
+	/* Copied: the row outlives a reload of the configuration. */
+	if (e && e->pin) {
+		snprintf(out->pin_buf, sizeof(out->pin_buf), "%s", e->pin);
+		out->pin = out->pin_buf;
+	}
+	out->dialback = cfg->s2s.dialback;
+	out->require_tls = cfg->s2s.require_tls;
 	out->mode = S2S_MODE_DENY;
 	if (list_has(&cfg->s2s.deny, domain)) {
 		setting_printf(out, "s2s.deny");

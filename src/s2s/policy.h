@@ -34,7 +34,10 @@ const char *s2s_mode_name(enum s2s_mode m);
 
 struct s2s_policy {
 	enum s2s_mode mode;   /* S2S_MODE_DENY whenever !allowed */
-	const char *pin;      /* SPKI SHA-256 hex, or NULL (points into cfg) */
+	const char *pin;      /* SPKI SHA-256 hex, or NULL (points into pin_buf) */
+	char pin_buf[65];
+	bool dialback;        /* s2s.dialback */
+	bool require_tls;     /* s2s.require_tls (the global setting) */
 	bool allowed;         /* s2s.allow and s2s.deny let this domain federate */
 	/* What decided `mode` and `allowed`, for log lines:
 	 * "s2s.peers entry for b.example (mode = selfsigned)",

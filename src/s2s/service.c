@@ -78,10 +78,48 @@ static struct tls_host *client_hosts(const struct config *cfg)
 	return hosts;
 }
 
+void s2s_lookup(const struct server *srv, const char *domain, struct s2s_policy *out)
+{
+	struct s2s_global *g = srv->s2s;
+	pthread_mutex_lock(&g->policy_lock);
+	s2s_policy_lookup(g->policy_cfg ? g->policy_cfg : srv->cfg, domain, out);
+	pthread_mutex_unlock(&g->policy_lock);
+}
+
+/* SIGHUP: the policy settings from the file as it is now; the rest of the
+ * configuration needs a restart. */
+static void reload_policy(struct server *srv)
+{
+	struct s2s_global *g = srv->s2s;
+	struct config *next = xcalloc(1, sizeof(*next));
+	char *err = NULL;
+	if (config_load(srv->cfg->path, next, &err) < 0) {
+		log_error("s2s", "SIGHUP: cannot reload the s2s policy: %s; keeping the previous one", err);
+		free(err);
+		free(next);
+		return;
+	}
+	pthread_mutex_lock(&g->policy_lock);
+	struct config *old = g->policy_cfg;
+	g->policy_cfg = next;
+	pthread_mutex_unlock(&g->policy_lock);
+	if (old) {
+		config_free(old);
+		free(old);
+	}
+	log_info("s2s", "SIGHUP: reloaded the s2s policy from %s (s2s.allow: %zu, s2s.deny: %zu, s2s.peers: %zu "
+			"entries; accept_selfsigned %s, dialback %s, require_tls %s); it applies to new streams, other "
+			"settings need a restart",
+		 srv->cfg->path, next->s2s.allow.n, next->s2s.deny.n, next->s2s.npeers,
+		 next->s2s.accept_selfsigned ? "on" : "off", next->s2s.dialback ? "on" : "off",
+		 next->s2s.require_tls ? "on" : "off");
+}
+
 static int s2s_setup(struct server *srv, char **err)
 {
 	const struct config *cfg = srv->cfg;
 	struct s2s_global *g = xcalloc(1, sizeof(*g));
+	pthread_mutex_init(&g->policy_lock, NULL);
 	srv->s2s = g;
 	char *path = secret_path(cfg);
 	if (dialback_secret_load(&g->secret, path, err) < 0) {
@@ -110,7 +148,10 @@ static void s2s_reload(struct server *srv)
 {
 	struct s2s_global *g = srv->s2s;
 	const struct config *cfg = srv->cfg;
-	if (!g || !g->client)
+	if (!g)
+		return;
+	reload_policy(srv);
+	if (!g->client)
 		return;
 	struct tls_host *hosts = client_hosts(cfg);
 	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
@@ -134,6 +175,11 @@ static void s2s_teardown(struct server *srv)
 		return;
 	router_remote_set_transport(NULL);
 	tls_client_free(g->client);
+	if (g->policy_cfg) {
+		config_free(g->policy_cfg);
+		free(g->policy_cfg);
+	}
+	pthread_mutex_destroy(&g->policy_lock);
 	dialback_secret_wipe(&g->secret);
 	free(g);
 	srv->s2s = NULL;
