@@ -21,6 +21,7 @@
  * parleyd's outgoing links.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,9 +175,10 @@ int ctl_check_federation(struct ctl *c, int argc, char **argv)
 		ctl_error("--from %s: not one of our hosts", local);
 		return CTL_USAGE;
 	}
-	/* What the probe logs itself goes to stderr at warn level; the report
-	 * is on stdout. */
+	/* The probe's own log lines: errors only, on stderr; the report is on
+	 * stdout.  A peer that closes while we write must not kill us. */
 	log_setup(LOG_ERROR, 2);
+	signal(SIGPIPE, SIG_IGN);
 
 	struct check ck = {.local = local};
 	const char *one = argc - optind == 1 ? argv[optind] : NULL;

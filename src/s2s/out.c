@@ -952,8 +952,12 @@ static void out_on_close(void *owner, struct conn *c, const char *reason)
 		return;
 	if (!o->failed && o->step != STEP_READY && !done) {
 		enum s2s_code code = S2S_STREAM_CLOSED;
+		/* "wrong version number" is a port that does not speak TLS;
+		 * a version the two sides do not share is named so. */
 		if (strstr(reason, "TLS handshake failed"))
-			code = strstr(reason, "version") ? S2S_TLS_VERSION : S2S_TLS_HANDSHAKE;
+			code = strstr(reason, "protocol version") || strstr(reason, "unsupported protocol")
+				       ? S2S_TLS_VERSION
+				       : S2S_TLS_HANDSHAKE;
 		else if (o->step == STEP_SASL)
 			code = S2S_SASL_EXTERNAL_BROKEN;
 		note_failure(o, code, NULL, ETYPE_CANCEL, STANZA_ERR_REMOTE_SERVER_NOT_FOUND,

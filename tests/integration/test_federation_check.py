@@ -158,3 +158,119 @@ def test_report_and_status_of_a_running_server(dns, tmp_path, made):
     assert rc == 0 and re.search(r"out\s+a\.test\s+q\.test\s+EXTERNAL\s+TLSv1\.3", out), out
     rc, out = ctl(a, "s2s", "report", "p.test")
     assert rc == 0 and "cert-expired" in out, out
+
+
+class ScriptedPeer:
+    """A server that answers a stream header with features of its choosing
+    and nothing else: for failures real servers do not produce."""
+
+    def __init__(self, features):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.features = features
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        self.sock.settimeout(0.2)
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with c:
+                c.settimeout(5)
+                try:
+                    c.recv(4096)
+                    c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                              b"xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='s.test' "
+                              b"version='1.0'>" + self.features)
+                    c.recv(4096)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+def publish(dns, domain, port, service="_xmpp-server._tcp", target=None, a=True):
+    for n in (domain, f"_xmpp-server._tcp.{domain}", f"_xmpps-server._tcp.{domain}"):
+        dns.remove(n)
+    if a:
+        dns.add_a(domain, "127.0.0.1")
+    dns.add_srv(service, domain, target or domain, port)
+    dns.restart()
+
+
+@pytest.mark.parametrize("case", ["tls-handshake", "dns-no-service", "dns-no-address", "peer-stream-error",
+                                  "cert-selfsigned-refused", "pin-mismatch", "cert-chain-too-deep",
+                                  "dialback-not-offered", "plaintext-refused"])
+def test_check_codes(dns, tmp_path, made, case):
+    """One failure per code, produced for real (Parley, Prosody or a
+    scripted peer): `check federation` names the code and a fix."""
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    aopts = {}
+    target = "s.test"
+    scripted = None
+    if case == "cert-chain-too-deep":
+        aopts = {"s2s.verify_depth": 1}
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], options=aopts)
+    made.append(a)
+    if case == "tls-handshake":
+        # A direct-TLS record pointing at a port that does not speak TLS.
+        a.start()
+        publish(dns, target, a.server.s2s_port, service="_xmpps-server._tcp")
+    elif case == "dns-no-service":
+        publish(dns, target, 0, target=".")
+    elif case == "dns-no-address":
+        publish(dns, target, 5269, target="nohost.s.test", a=False)
+    elif case == "peer-stream-error":
+        # Our own s2s port, which does not serve s.test: <host-unknown/>.
+        a.start()
+        publish(dns, target, a.server.s2s_port)
+    elif case in ("cert-selfsigned-refused", "pin-mismatch"):
+        p = ProsodyPeer(target, dns, pki)
+        made.append(p)
+        p.start()
+        if case == "pin-mismatch":
+            from test_federation import set_peers
+            set_peers(a, [{"domain": target, "pin": "ab" * 32}])
+    elif case == "cert-chain-too-deep":
+        i1 = os.path.join(pki.dir, "i1")
+        pki.ctl("cert", "ca", "init", i1, "--ca", ca, "--name", "i1")
+        i2 = os.path.join(pki.dir, "i2")
+        pki.ctl("cert", "ca", "init", i2, "--ca", i1, "--name", "i2")
+        p = ProsodyPeer(target, dns, pki, ca=ca, cert=pki.server(target, i2, True, "deep"), trust=[ca])
+        made.append(p)
+        p.start()
+    elif case == "dialback-not-offered":
+        # Plain dialback allowed for it, but it offers neither TLS nor
+        # dialback.
+        from test_federation import set_peers
+        set_peers(a, [{"domain": target, "mode": "plain"}])
+        scripted = ScriptedPeer(b"<stream:features/>")
+        publish(dns, target, scripted.port)
+    elif case == "plaintext-refused":
+        scripted = ScriptedPeer(b"<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+                                b"</stream:features>")
+        publish(dns, target, scripted.port)
+    try:
+        rc, out = check(a, target)
+    finally:
+        if scripted:
+            scripted.close()
+    code = "peer-stream-error:host-unknown" if case == "peer-stream-error" else case
+    assert rc == 1, out
+    assert re.search(rf"FAIL: {re.escape(code)}: ", out), out
+    assert re.search(r"fix: .{20,}", out), out
