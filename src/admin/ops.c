@@ -101,13 +101,29 @@ static json_t *report_part(struct shard *sh, const void *arg)
 	return r;
 }
 
+/* The workers' reports, and the latest attempt of each direction among
+ * them ("latest"): a domain's outgoing link lives on its owner worker,
+ * incoming streams wherever they were accepted. */
 static json_t *report_merge(json_t *const *parts, unsigned n, const void *arg)
 {
 	json_t *reports = json_array();
-	for (unsigned i = 0; i < n; i++)
-		if (parts[i])
-			json_array_append(reports, parts[i]);
-	return json_pack("{s:s, s:o}", "domain", (const char *)arg, "reports", reports);
+	json_t *latest = json_object();
+	static const char *const dirs[] = {"out", "in"};
+	for (unsigned i = 0; i < n; i++) {
+		if (!parts[i])
+			continue;
+		json_array_append(reports, parts[i]);
+		for (size_t d = 0; d < 2; d++) {
+			json_t *at = json_object_get(parts[i], dirs[d]);
+			const char *started = json_string_value(json_object_get(at, "started"));
+			json_t *best = json_object_get(latest, dirs[d]);
+			const char *best_started = json_string_value(json_object_get(best, "started"));
+			/* ISO 8601 UTC times order as strings. */
+			if (started && (!best_started || strcmp(started, best_started) >= 0))
+				json_object_set(latest, dirs[d], at);
+		}
+	}
+	return json_pack("{s:s, s:o, s:o}", "domain", (const char *)arg, "reports", reports, "latest", latest);
 }
 
 static void op_s2s_report(struct admin_call *call, const json_t *req)

@@ -522,6 +522,8 @@ static void s2s_on_tick(void *owner, struct conn *c, uint64_t now)
 
 void s2s_in_release(struct s2s_in *s)
 {
+	if (s->ip[0])
+		s2s_addr_release(s->sh->srv, s->ip);
 	xs_sasl_free(&s->sasl);
 	xs_release(&s->xs);
 	free(s->remote);
@@ -564,16 +566,14 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 	s->sh = sh;
 	s->direct_tls = port->direct_tls;
 	struct conn *c = conn_new(w, fd, &s2s_conn_handler, s);
-	/* A flood of connections from one address is bounded per worker. */
-	char ip[64], other[64];
-	size_t same = 0;
+	/* A flood of connections from one address is bounded over all
+	 * workers. */
+	char ip[64];
+	unsigned same = 0;
 	conn_peer_ip(c, ip, sizeof(ip));
-	list_for_each(pos, &sh->s2s_streams)
-	{
-		struct s2s_in *o = list_entry(pos, struct s2s_in, link);
-		if (o->xs.conn && strcmp(conn_peer_ip(o->xs.conn, other, sizeof(other)), ip) == 0)
-			same++;
-	}
+	bool admitted = s2s_addr_take(sh->srv, ip, cfg->s2s.connections_per_address, &same);
+	if (admitted)
+		snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	struct xml_limits lim;
 	s2s_limits(cfg, false, &lim);
 	xs_init(&s->xs, &s2s_in_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
@@ -584,8 +584,8 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 	char local[64];
 	log_info("s2s", "conn=%llu incoming server connection from %s on %s%s", (unsigned long long)conn_id(c),
 		 conn_peer(c), conn_local(c, local, sizeof(local)), port->direct_tls ? " (direct TLS)" : "");
-	if (same >= cfg->s2s.connections_per_address) {
-		log_warn("s2s", "conn=%llu %s: refused: %zu server connections from this address already "
+	if (!admitted) {
+		log_warn("s2s", "conn=%llu %s: refused: %u server connections from this address already "
 				"(s2s.connections_per_address = %u)",
 			 (unsigned long long)conn_id(c), conn_peer(c), same, cfg->s2s.connections_per_address);
 		conn_start(c);

@@ -46,6 +46,7 @@ struct s2s_in {
 	struct s2s_pair *pairs; /* dialback and EXTERNAL pairs */
 	size_t npairs;
 	unsigned db_attempts;  /* <db:result/>s on this stream */
+	char ip[64];           /* counted in s2s_addr_take when set */
 };
 
 static inline struct s2s_in *s2s_in_of(const struct xstream *xs)
@@ -62,7 +63,22 @@ struct s2s_global {
 	 * loaded again, read under the lock; NULL: the start-up one. */
 	pthread_mutex_t policy_lock;
 	struct config *policy_cfg;
+	/* Incoming s2s connections per peer address, over all workers
+	 * (s2s.connections_per_address); touched only at accept and close. */
+	pthread_mutex_t addr_lock;
+	struct s2s_addr_count *addrs;
+	size_t naddrs, addrs_cap;
 };
+
+struct s2s_addr_count {
+	char ip[64];
+	unsigned n;
+};
+
+/* Counts one more connection from `ip` unless `max` are open already
+ * (then false, and *open says how many).  Any thread. */
+bool s2s_addr_take(struct server *srv, const char *ip, unsigned max, unsigned *open);
+void s2s_addr_release(struct server *srv, const char *ip);
 
 /* The policy row of `domain` under the current settings (any thread). */
 void s2s_lookup(const struct server *srv, const char *domain, struct s2s_policy *out);

@@ -115,11 +115,52 @@ static void reload_policy(struct server *srv)
 		 next->s2s.require_tls ? "on" : "off");
 }
 
+bool s2s_addr_take(struct server *srv, const char *ip, unsigned max, unsigned *open)
+{
+	struct s2s_global *g = srv->s2s;
+	bool ok = true;
+	pthread_mutex_lock(&g->addr_lock);
+	size_t i = 0;
+	while (i < g->naddrs && strcmp(g->addrs[i].ip, ip) != 0)
+		i++;
+	if (i == g->naddrs) {
+		if (g->naddrs == g->addrs_cap) {
+			g->addrs_cap = g->addrs_cap ? g->addrs_cap * 2 : 16;
+			g->addrs = xrealloc(g->addrs, g->addrs_cap * sizeof(*g->addrs));
+		}
+		memset(&g->addrs[i], 0, sizeof(g->addrs[i]));
+		snprintf(g->addrs[i].ip, sizeof(g->addrs[i].ip), "%s", ip);
+		g->naddrs++;
+	}
+	*open = g->addrs[i].n;
+	if (g->addrs[i].n >= max)
+		ok = false;
+	else
+		g->addrs[i].n++;
+	pthread_mutex_unlock(&g->addr_lock);
+	return ok;
+}
+
+void s2s_addr_release(struct server *srv, const char *ip)
+{
+	struct s2s_global *g = srv->s2s;
+	pthread_mutex_lock(&g->addr_lock);
+	for (size_t i = 0; i < g->naddrs; i++) {
+		if (strcmp(g->addrs[i].ip, ip) != 0)
+			continue;
+		if (--g->addrs[i].n == 0)
+			g->addrs[i] = g->addrs[--g->naddrs]; /* the table holds open addresses only */
+		break;
+	}
+	pthread_mutex_unlock(&g->addr_lock);
+}
+
 static int s2s_setup(struct server *srv, char **err)
 {
 	const struct config *cfg = srv->cfg;
 	struct s2s_global *g = xcalloc(1, sizeof(*g));
 	pthread_mutex_init(&g->policy_lock, NULL);
+	pthread_mutex_init(&g->addr_lock, NULL);
 	srv->s2s = g;
 	char *path = secret_path(cfg);
 	if (dialback_secret_load(&g->secret, path, err) < 0) {
@@ -180,6 +221,8 @@ static void s2s_teardown(struct server *srv)
 		free(g->policy_cfg);
 	}
 	pthread_mutex_destroy(&g->policy_lock);
+	pthread_mutex_destroy(&g->addr_lock);
+	free(g->addrs);
 	dialback_secret_wipe(&g->secret);
 	free(g);
 	srv->s2s = NULL;

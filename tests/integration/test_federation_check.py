@@ -145,6 +145,7 @@ def test_report_and_status_of_a_running_server(dns, tmp_path, made):
     assert exchange("alice@a.test", PW, a.c2s_address, "bob@q.test", PW, good, "yes", sender_ca=a.client_cafile)
     rc, out = ctl(a, "s2s", "report", "p.test", "--json")
     assert rc == 0, out
+    assert json.loads(out)["latest"]["out"]["code"] == "cert-expired", out
     rep = json.loads(out)["reports"][0]["out"]
     assert rep["code"] == "cert-expired" and not rep["ok"], rep
     assert rep["chain"][0]["subject"] == "CN=p.test", rep
