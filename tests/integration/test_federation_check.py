@@ -165,7 +165,7 @@ class ScriptedPeer:
     """A server that answers a stream header with features of its choosing
     and nothing else: for failures real servers do not produce."""
 
-    def __init__(self, features):
+    def __init__(self, features, replies=()):
         import socket
         import threading
         self.sock = socket.socket()
@@ -173,6 +173,7 @@ class ScriptedPeer:
         self.sock.listen(8)
         self.port = self.sock.getsockname()[1]
         self.features = features
+        self.replies = list(replies)
         self.stop = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -188,13 +189,21 @@ class ScriptedPeer:
             except OSError:
                 return
             with c:
-                c.settimeout(5)
+                c.settimeout(15)
                 try:
                     c.recv(4096)
                     c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
-                              b"xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='s.test' "
+                              b"xmlns:stream='http://etherx.jabber.org/streams' "
+                              b"xmlns:db='jabber:server:dialback' id='s1' from='s.test' "
                               b"version='1.0'>" + self.features)
-                    c.recv(4096)
+                    # One reply per element we get; then silence until
+                    # the other side gives up.
+                    for reply in self.replies:
+                        if not c.recv(4096):
+                            break
+                        c.sendall(reply)
+                    while c.recv(4096):
+                        pass
                 except OSError:
                     pass
 
@@ -274,4 +283,38 @@ def test_check_codes(dns, tmp_path, made, case):
     code = "peer-stream-error:host-unknown" if case == "peer-stream-error" else case
     assert rc == 1, out
     assert re.search(rf"FAIL: {re.escape(code)}: ", out), out
+    assert re.search(r"fix: .{20,}", out), out
+
+
+DB_FEATURES = b"<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>"
+
+
+@pytest.mark.parametrize("case", ["tls-refused", "dialback-error", "dialback-refused", "handshake-timeout"])
+def test_check_codes_scripted(dns, tmp_path, made, case):
+    """Answers only a scripted peer gives: <failure/> to STARTTLS, a
+    dialback error or refusal, and silence after STARTTLS."""
+    pki = Pki(str(tmp_path / "pki"))
+    from test_federation import set_peers
+    aopts = {"limits.handshake_timeout": 3} if case == "handshake-timeout" else {}
+    a = ParleyPeer("a.test", dns, pki, options=aopts)
+    made.append(a)
+    set_peers(a, [{"domain": "s.test", "mode": "plain"}])
+    starttls = b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+    if case == "tls-refused":
+        peer = ScriptedPeer(starttls, [b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>"])
+    elif case == "dialback-error":
+        peer = ScriptedPeer(DB_FEATURES, [b"<db:result from='s.test' to='a.test' type='error'><error type='cancel'>"
+                                          b"<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+                                          b"</error></db:result>"])
+    elif case == "dialback-refused":
+        peer = ScriptedPeer(DB_FEATURES, [b"<db:result from='s.test' to='a.test' type='invalid'/>"])
+    else:
+        peer = ScriptedPeer(starttls)
+    publish(dns, "s.test", peer.port)
+    try:
+        rc, out = check(a, "s.test")
+    finally:
+        peer.close()
+    assert rc == 1, out
+    assert re.search(rf"FAIL: {case}: ", out), out
     assert re.search(r"fix: .{20,}", out), out
