@@ -318,3 +318,44 @@ def test_check_codes_scripted(dns, tmp_path, made, case):
     assert rc == 1, out
     assert re.search(rf"FAIL: {case}: ", out), out
     assert re.search(r"fix: .{20,}", out), out
+
+
+@pytest.mark.parametrize("case", ["dns-timeout", "dns-servfail"])
+def test_check_resolver_failures(dns, tmp_path, made, case):
+    """A resolver that never answers (a UDP socket that reads and drops),
+    and one that answers SERVFAIL to everything (scripted here)."""
+    import socket
+    import threading
+    pki = Pki(str(tmp_path / "pki"))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    port = sock.getsockname()[1]
+    done = threading.Event()
+
+    def servfail():
+        while not done.is_set():
+            try:
+                q, addr = sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if case == "dns-servfail" and len(q) >= 12:
+                # The query's id and question back, QR=1, RA=1, RCODE=2.
+                flags = 0x8000 | (q[2] << 8 & 0x0100) | 0x0080 | 2
+                sock.sendto(q[:2] + flags.to_bytes(2, "big") + q[4:6] + b"\0\0\0\0\0\0" + q[12:], addr)
+
+    t = threading.Thread(target=servfail, daemon=True)
+    t.start()
+    a = ParleyPeer("a.test", dns, pki, options={"s2s.resolver": f"127.0.0.1@{port}", "dns_timeout": 2})
+    made.append(a)
+    try:
+        rc, out = check(a, "p.test")
+    finally:
+        done.set()
+        t.join(timeout=5)
+        sock.close()
+    assert rc == 1, out
+    assert re.search(rf"FAIL: {case}: ", out), out
+    assert re.search(r"fix: .{20,}", out), out
