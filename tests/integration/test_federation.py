@@ -503,3 +503,30 @@ def test_policy_reloads_on_sighup(dns, pki, peers):
     a.server.wait_log(r"SIGHUP: cannot reload the s2s policy: .*; keeping the previous one")
     cond, text, _ = refused(a, b, body="still denied")
     assert text.startswith("policy-denied: "), text
+
+
+def test_certificate_reload_keeps_links(dns, pki, peers):
+    """SIGHUP with a new host certificate: the established s2s links stay
+    up and carry stanzas; closed by the operator, new links come up with
+    the reloaded contexts."""
+    import signal
+    import subprocess
+    from parley import PARLEYCTL
+    ca = pki.ca("root")
+    a, b = pair(dns, pki, peers, a={"ca": ca, "trust": [ca]}, b={"ca": ca, "trust": [ca]})
+    both_ways(a, b, "before reload")
+    new_crt, new_key = pki.server("a.test", ca, True, "a.test.renewed")
+    shutil.copy(new_crt, a.server.cert)
+    shutil.copy(new_key, a.server.cert[:-4] + ".key")
+    a.server.proc.send_signal(signal.SIGHUP)
+    a.server.wait_log(r"SIGHUP: reloaded the certificates for outgoing server links")
+    closed_before = len(re.findall(r"link authenticated", a.log()))
+    both_ways(a, b, "after reload")
+    # No new link was needed: the same streams carried the messages.
+    assert len(re.findall(r"link authenticated", a.log())) == closed_before
+    r = subprocess.run([PARLEYCTL, "-c", a.server.conf, "s2s", "close", "b.test"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # New streams come up with the reloaded contexts.
+    both_ways(a, b, "new links")
+    assert len(re.findall(r"link authenticated: direction out, local a\.test", a.log())) == 2
