@@ -113,9 +113,6 @@ static const struct code_row rows[S2S_CODE_COUNT] = {
 	[S2S_DIALBACK_DISABLED] = {"dialback-disabled",
 				   "dialback would be needed but s2s.dialback = false: turn it on, or the peer "
 				   "needs a certificate we trust"},
-	[S2S_NO_METHOD] = {"no-method",
-			   "no authentication method is possible with this peer: see the line for what is "
-			   "missing"},
 	[S2S_POLICY_DENIED] = {"policy-denied",
 			       "the domain is refused by s2s.deny or its s2s.peers entry (mode = deny)"},
 	[S2S_NOT_ALLOWED] = {"not-allowed",

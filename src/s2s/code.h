@@ -56,7 +56,6 @@ enum s2s_code {
 	S2S_DIALBACK_UNREACHABLE,  /* the authoritative server could not be asked */
 	S2S_DIALBACK_NOT_OFFERED,
 	S2S_DIALBACK_DISABLED,     /* s2s.dialback = false and nothing else would do */
-	S2S_NO_METHOD,             /* neither EXTERNAL nor dialback is possible with this peer */
 	/* policy */
 	S2S_POLICY_DENIED,         /* s2s.deny, or an s2s.peers entry with mode deny */
 	S2S_NOT_ALLOWED,           /* not on s2s.allow */

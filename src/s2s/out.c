@@ -924,10 +924,16 @@ static void out_on_tick(void *owner, struct conn *c, uint64_t now)
 		conn_close(o->xs.conn, "no progress within limits.handshake_timeout");
 		return;
 	}
-	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)cfg->limits.handshake_timeout * 1000) {
-		out_fail(o, o->step == STEP_DIALBACK ? S2S_DIALBACK_TIMEOUT : S2S_HANDSHAKE_TIMEOUT, ETYPE_WAIT, STANZA_ERR_REMOTE_SERVER_TIMEOUT,
-			 "%s did not complete step %s within %u s (limits.handshake_timeout)", o->remote,
-			 step_names[o->step], cfg->limits.handshake_timeout);
+	/* A verification gets half the time, so that the incoming stream
+	 * waiting for it can still answer dialback-timeout before its own
+	 * handshake timeout ends it. */
+	unsigned limit = cfg->limits.handshake_timeout;
+	if (!o->is_link && !o->probe)
+		limit = limit / 2 ? limit / 2 : 1;
+	if (o->step != STEP_READY && now - o->xs.started_ms > (uint64_t)limit * 1000) {
+		out_fail(o, o->step == STEP_DIALBACK ? S2S_DIALBACK_TIMEOUT : S2S_HANDSHAKE_TIMEOUT, ETYPE_WAIT,
+			 STANZA_ERR_REMOTE_SERVER_TIMEOUT, "%s did not complete step %s within %u s (limits.handshake_timeout%s)",
+			 o->remote, step_names[o->step], limit, o->is_link || o->probe ? "" : " / 2, for a verification");
 		return;
 	}
 	struct xs_timeouts t;

@@ -165,7 +165,7 @@ class ScriptedPeer:
     """A server that answers a stream header with features of its choosing
     and nothing else: for failures real servers do not produce."""
 
-    def __init__(self, features, replies=()):
+    def __init__(self, features, replies=(), stream_id=b"s1"):
         import socket
         import threading
         self.sock = socket.socket()
@@ -174,6 +174,7 @@ class ScriptedPeer:
         self.port = self.sock.getsockname()[1]
         self.features = features
         self.replies = list(replies)
+        self.stream_id = stream_id
         self.stop = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -194,7 +195,8 @@ class ScriptedPeer:
                     c.recv(4096)
                     c.sendall(b"<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
                               b"xmlns:stream='http://etherx.jabber.org/streams' "
-                              b"xmlns:db='jabber:server:dialback' id='s1' from='s.test' "
+                              b"xmlns:db='jabber:server:dialback' "
+                              + (b"id='" + self.stream_id + b"' " if self.stream_id else b"") + b"from='s.test' "
                               b"version='1.0'>" + self.features)
                     # One reply per element we get; then silence until
                     # the other side gives up.
@@ -359,3 +361,80 @@ def test_check_resolver_failures(dns, tmp_path, made, case):
     assert rc == 1, out
     assert re.search(rf"FAIL: {case}: ", out), out
     assert re.search(r"fix: .{20,}", out), out
+
+
+@pytest.mark.parametrize("case", ["cert-eku", "dialback-disabled", "stream-closed", "bad-stream"])
+def test_check_more_codes(dns, tmp_path, made, case):
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    from test_federation import set_peers
+    aopts = {"s2s.dialback": False, "s2s.accept_selfsigned": True} if case == "dialback-disabled" else {}
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], options=aopts)
+    made.append(a)
+    peer = None
+    if case == "cert-eku":
+        # A server certificate fit only for clients.
+        p = ProsodyPeer("s.test", dns, pki, ca=ca, trust=[ca],
+                        cert=pki.server("s.test", ca, True, "s.clientonly", "--eku", "clientAuth"))
+        made.append(p)
+        p.start()
+    elif case == "dialback-disabled":
+        p = ProsodyPeer("s.test", dns, pki)
+        made.append(p)
+        p.start()
+    elif case == "stream-closed":
+        set_peers(a, [{"domain": "s.test", "mode": "plain"}])
+        peer = ScriptedPeer(b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+                            b"</stream:features>", [b"</stream:stream>"])
+        publish(dns, "s.test", peer.port)
+    elif case == "bad-stream":
+        peer = ScriptedPeer(DB_FEATURES, stream_id=None)
+        publish(dns, "s.test", peer.port)
+    try:
+        rc, out = check(a, "s.test")
+    finally:
+        if peer:
+            peer.close()
+    assert rc == 1, out
+    assert re.search(rf"FAIL: {case}: ", out), out
+    assert re.search(r"fix: .{20,}", out), out
+
+
+@pytest.mark.parametrize("case", ["cert-none", "dialback-unreachable", "dialback-timeout"])
+def test_incoming_codes(dns, tmp_path, made, case):
+    """Codes of the receiving side: in Parley's log line and in what the
+    peer (a raw script here) gets back."""
+    from test_federation import set_peers
+    from test_s2s_attacker import S2S
+    pki = Pki(str(tmp_path / "pki"))
+    ca = pki.ca("root")
+    aopts = {"s2s.accept_selfsigned": True}
+    if case == "dialback-timeout":
+        aopts["limits.handshake_timeout"] = 3
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], options=aopts if case != "cert-none" else {})
+    made.append(a)
+    peer = None
+    claim = {"cert-none": "b.test", "dialback-unreachable": "gone.test", "dialback-timeout": "s.test"}[case]
+    if case == "dialback-unreachable":
+        dns.remove("gone.test")
+        dns.remove("_xmpp-server._tcp.gone.test")
+        dns.add_a("gone.test", "127.0.0.1")
+        dns.add_srv("_xmpp-server._tcp", "gone.test", "gone.test", 9)
+        dns.restart()
+    elif case == "dialback-timeout":
+        set_peers(a, [{"domain": "s.test", "mode": "plain"}])
+        peer = ScriptedPeer(DB_FEATURES)
+        publish(dns, "s.test", peer.port)
+    a.start()
+    try:
+        r = S2S(a.server)
+        r.open_stream(frm=claim, to="a.test")
+        r.starttls()
+        r.open_stream(frm=claim, to="a.test")
+        r.send(f"<db:result from='{claim}' to='a.test'>" + "0" * 64 + "</db:result>")
+        got = r.expect(rb"<db:result[^>]*type=.error.*?</db:result>", timeout=20).group(0).decode()
+    finally:
+        if peer:
+            peer.close()
+    assert f"{case}: " in got, got
+    a.server.wait_log(rf"dialback from {re.escape(claim)} for a\.test: refused: {case}: ")
