@@ -363,12 +363,18 @@ def test_check_resolver_failures(dns, tmp_path, made, case):
     assert re.search(r"fix: .{20,}", out), out
 
 
-@pytest.mark.parametrize("case", ["cert-eku", "dialback-disabled", "stream-closed", "bad-stream"])
+@pytest.mark.parametrize("case", ["cert-eku", "dialback-disabled", "stream-closed", "bad-stream", "cert-crl"])
 def test_check_more_codes(dns, tmp_path, made, case):
     pki = Pki(str(tmp_path / "pki"))
     ca = pki.ca("root")
     from test_federation import set_peers
     aopts = {"s2s.dialback": False, "s2s.accept_selfsigned": True} if case == "dialback-disabled" else {}
+    if case == "cert-crl":
+        # A CRL, but none from the peer's issuer: revocation cannot be checked.
+        other = pki.ca("other")
+        crl = os.path.join(pki.dir, "other.crl")
+        pki.ctl("cert", "crl", "--ca", other, "--out", crl)
+        aopts = {"s2s.crl_file": crl}
     a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca], options=aopts)
     made.append(a)
     peer = None
@@ -380,6 +386,10 @@ def test_check_more_codes(dns, tmp_path, made, case):
         p.start()
     elif case == "dialback-disabled":
         p = ProsodyPeer("s.test", dns, pki)
+        made.append(p)
+        p.start()
+    elif case == "cert-crl":
+        p = ProsodyPeer("s.test", dns, pki, ca=ca, trust=[ca])
         made.append(p)
         p.start()
     elif case == "stream-closed":
