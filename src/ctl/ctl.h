@@ -39,6 +39,13 @@ int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out);
 struct store *ctl_store_open(struct ctl *c);
 /* Reads one line without its newline; false on EOF. */
 bool ctl_read_line(FILE *in, char *buf, size_t n);
+/* "SCRAM-SHA-1", "SCRAM-SHA-256" by enum scram_hash (user.c). */
+extern const char *const ctl_scram_mech[];
+/* SCRAM records for a password, one per hash, made with `iterations`
+ * (user.c; import.c too); -1 when the password fails SASLprep. */
+struct scram_cred;
+struct store_cred;
+int ctl_make_creds(const char *pw, unsigned iterations, struct scram_cred *creds, struct store_cred *sc);
 /* A random password of n - 1 characters from an unambiguous alphabet. */
 void ctl_random_password(char *out, size_t n);
 
@@ -56,5 +63,20 @@ int ctl_s2s(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 /* check federation [DOMAIN] [--from LOCAL] (check_federation.c) */
 int ctl_check_federation(struct ctl *c, int argc, char **argv);
+/* group create|add|remove|delete|list|show (group.c) */
+int ctl_group(struct ctl *c, int argc, char **argv);
+/* import FILE [--format csv|json], export [--format ...] [--with-secrets]
+ * (import.c) */
+int ctl_import(struct ctl *c, int argc, char **argv);
+int ctl_export(struct ctl *c, int argc, char **argv);
+
+/* ---- Shared by group.c and import.c ---- */
+
+/* A prepared bare JID (any server's) into *out, in `a`; CTL_OK or
+ * CTL_USAGE after printing why. */
+int ctl_group_member(struct arena *a, const char *s, const char **out);
+/* CTL_OK when `name` is a valid group name, else CTL_USAGE after printing
+ * why. */
+int ctl_group_name(const char *name);
 
 #endif

@@ -32,6 +32,14 @@ static const struct command commands[] = {
 			     "                             the CAs the server trusts"},
 	{"s2s", ctl_s2s, "s2s status | s2s report DOMAIN | s2s close DOMAIN [--json]\n"
 			 "                             federation streams of the running server"},
+	{"group", ctl_group, "group create NAME [--label TEXT] [--shared] [--members-only]\n"
+			     "  group add|remove NAME JID... | group delete|show NAME | group list\n"
+			     "                             groups of JIDs (shared rosters)"},
+	{"import", ctl_import, "import FILE [--format csv|json]\n"
+			       "                             accounts, pins, groups and members in bulk,\n"
+			       "                             all or nothing (import --help: the formats)"},
+	{"export", ctl_export, "export [--format csv|json] [--with-secrets]\n"
+			       "                             the same, to standard output"},
 	{"check", ctl_check, "check [config]              the configuration, certificates and trust stores:\n"
 			     "                             expiry, names, keys, usage"},
 };

@@ -23,10 +23,11 @@
 
 enum { PASSWORD_MAX = 1024 };
 
-static const char *const mech_names[SCRAM_HASH_COUNT] = {
+const char *const ctl_scram_mech[SCRAM_HASH_COUNT] = {
 	[SCRAM_SHA1] = "SCRAM-SHA-1",
 	[SCRAM_SHA256] = "SCRAM-SHA-256",
 };
+#define mech_names ctl_scram_mech
 
 static int usage(void)
 {
@@ -148,14 +149,11 @@ struct store *ctl_store_open(struct ctl *c)
 	return s;
 }
 
-static int make_creds(struct ctl *c, const char *pw, struct scram_cred creds[SCRAM_HASH_COUNT],
-		      struct store_cred sc[SCRAM_HASH_COUNT])
+int ctl_make_creds(const char *pw, unsigned iterations, struct scram_cred *creds, struct store_cred *sc)
 {
 	for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
-		if (scram_cred_make((enum scram_hash)h, pw, ctl_config(c)->auth.scram_iterations, &creds[h]) < 0) {
-			ctl_error("the password is not acceptable (it must be valid UTF-8 and pass SASLprep)");
-			return CTL_FAIL;
-		}
+		if (scram_cred_make((enum scram_hash)h, pw, iterations, &creds[h]) < 0)
+			return -1;
 		sc[h] = (struct store_cred){
 			.mech = mech_names[h],
 			.iterations = creds[h].iterations,
@@ -165,6 +163,16 @@ static int make_creds(struct ctl *c, const char *pw, struct scram_cred creds[SCR
 			.server_key = creds[h].server_key,
 			.key_len = scram_hash_len((enum scram_hash)h),
 		};
+	}
+	return 0;
+}
+
+static int make_creds(struct ctl *c, const char *pw, struct scram_cred creds[SCRAM_HASH_COUNT],
+		      struct store_cred sc[SCRAM_HASH_COUNT])
+{
+	if (ctl_make_creds(pw, ctl_config(c)->auth.scram_iterations, creds, sc) < 0) {
+		ctl_error("the password is not acceptable (it must be valid UTF-8 and pass SASLprep)");
+		return CTL_FAIL;
 	}
 	return CTL_OK;
 }

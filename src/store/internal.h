@@ -19,6 +19,9 @@ struct store_ops {
 	const char *name;
 	void (*close)(struct store *s);
 	int (*checkpoint)(struct store *s);
+	int (*begin)(struct store *s);
+	int (*commit)(struct store *s);
+	int (*rollback)(struct store *s);
 
 	int (*user_create)(struct store *s, const char *jid, const struct store_cred *creds,
 			   size_t n);
@@ -71,6 +74,21 @@ struct store_ops {
 	int (*cert_pin_count)(struct store *s, const char *jid, size_t *n);
 	int (*cert_pin_list)(struct store *s, struct arena *a, const char *jid,
 			     struct store_cert_pin **pins, size_t *n);
+
+	/* store.c has checked names, labels and members (their form). */
+	int (*group_create)(struct store *s, const char *name, const char *label, bool shared,
+			    bool members_only);
+	int (*group_delete)(struct store *s, const char *name);
+	int (*group_get)(struct store *s, struct arena *a, const char *name,
+			 struct store_group *out);
+	int (*group_list)(struct store *s, int (*fn)(void *ud, const struct store_group *g),
+			  void *ud);
+	int (*group_add)(struct store *s, const char *name, const char *member);
+	int (*group_remove)(struct store *s, const char *name, const char *member);
+	int (*group_members)(struct store *s, const char *name,
+			     int (*fn)(void *ud, const char *member), void *ud);
+	int (*member_groups)(struct store *s, struct arena *a, const char *member,
+			     struct store_group **out, size_t *n);
 };
 
 enum { STORE_ERROR_MAX = 256 };

@@ -61,6 +61,21 @@ int store_checkpoint(struct store *s)
 	return s->ops->checkpoint(s);
 }
 
+int store_begin(struct store *s)
+{
+	return s->ops->begin(s);
+}
+
+int store_commit(struct store *s)
+{
+	return s->ops->commit(s);
+}
+
+int store_rollback(struct store *s)
+{
+	return s->ops->rollback(s);
+}
+
 /* ---- Accounts ---- */
 
 /* Credentials come from sasl/ or parleyctl; a malformed one is a bug in
@@ -323,4 +338,121 @@ int store_cert_pin_list(struct store *s, struct arena *a, const char *jid,
 			struct store_cert_pin **pins, size_t *n)
 {
 	return s->ops->cert_pin_list(s, a, jid, pins, n);
+}
+
+/* ---- Groups ---- */
+
+/* 1..max bytes (0..max when empty_ok) without ASCII control characters.
+ * UTF-8 validity is the caller's (parleyctl reads text, SQLite stores
+ * bytes). */
+static bool group_text_ok(const char *t, size_t max, bool empty_ok)
+{
+	if (!t)
+		return empty_ok;
+	size_t n = strlen(t);
+	if ((n == 0 && !empty_ok) || n > max)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+bool store_group_name_ok(const char *name)
+{
+	return group_text_ok(name, STORE_GROUP_NAME_MAX, false);
+}
+
+bool store_group_label_ok(const char *label)
+{
+	return group_text_ok(label, STORE_GROUP_LABEL_MAX, true);
+}
+
+/* The form of a prepared bare JID (jid/ prepared it; this only keeps a
+ * full JID or an empty part out of the table). */
+static bool member_ok(const char *m)
+{
+	if (!m || !*m || strchr(m, '/') || strlen(m) > 3 * 1023 + 1)
+		return false;
+	const char *at = strchr(m, '@');
+	if (at && (at == m || !at[1] || strchr(at + 1, '@')))
+		return false;
+	for (const unsigned char *p = (const unsigned char *)m; *p; p++)
+		if (*p <= 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int group_arg(struct store *s, const char *what, const char *name)
+{
+	if (!store_group_name_ok(name))
+		return store_fail(s, "%s: '%s' is not a group name", what, name ? name : "(null)");
+	return STORE_OK;
+}
+
+static int member_arg(struct store *s, const char *what, const char *name, const char *member)
+{
+	int rc = group_arg(s, what, name);
+	if (rc == STORE_OK && !member_ok(member))
+		rc = store_fail(s, "%s %s: '%s' is not a bare JID", what, name,
+				member ? member : "(null)");
+	return rc;
+}
+
+int store_group_create(struct store *s, const char *name, const char *label, bool shared,
+		       bool members_only)
+{
+	int rc = group_arg(s, "group create", name);
+	if (rc != STORE_OK)
+		return rc;
+	if (!store_group_label_ok(label))
+		return store_fail(s, "group create %s: the label is too long or has control characters",
+				  name);
+	return s->ops->group_create(s, name, label ? label : "", shared, members_only);
+}
+
+int store_group_delete(struct store *s, const char *name)
+{
+	int rc = group_arg(s, "group delete", name);
+	return rc != STORE_OK ? rc : s->ops->group_delete(s, name);
+}
+
+int store_group_get(struct store *s, struct arena *a, const char *name, struct store_group *out)
+{
+	int rc = group_arg(s, "group get", name);
+	return rc != STORE_OK ? rc : s->ops->group_get(s, a, name, out);
+}
+
+int store_group_list(struct store *s, int (*fn)(void *ud, const struct store_group *g), void *ud)
+{
+	return s->ops->group_list(s, fn, ud);
+}
+
+int store_group_add(struct store *s, const char *name, const char *member)
+{
+	int rc = member_arg(s, "group add", name, member);
+	return rc != STORE_OK ? rc : s->ops->group_add(s, name, member);
+}
+
+int store_group_remove(struct store *s, const char *name, const char *member)
+{
+	int rc = member_arg(s, "group remove", name, member);
+	return rc != STORE_OK ? rc : s->ops->group_remove(s, name, member);
+}
+
+int store_group_members(struct store *s, const char *name,
+			int (*fn)(void *ud, const char *member), void *ud)
+{
+	int rc = group_arg(s, "group members", name);
+	return rc != STORE_OK ? rc : s->ops->group_members(s, name, fn, ud);
+}
+
+int store_member_groups(struct store *s, struct arena *a, const char *member,
+			struct store_group **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!member_ok(member))
+		return store_fail(s, "member groups: '%s' is not a bare JID", member ? member : "(null)");
+	return s->ops->member_groups(s, a, member, out, n);
 }

@@ -50,6 +50,22 @@ const char *store_error(const struct store *s);
  * checkpoint).  Slow (syncs to disk): the server runs it off the loop. */
 int store_checkpoint(struct store *s);
 
+/*
+ * One write transaction around several calls (a bulk import): the calls
+ * between store_begin and store_commit are applied all together or, after
+ * store_rollback (or store_close without a commit), not at all.  A call
+ * that fails inside undoes only its own changes and leaves the transaction
+ * open, so the caller decides.  The write lock is held throughout: other
+ * handles (the server's workers) wait for it up to a few seconds, so do
+ * slow work (password hashing) before store_begin.  Not nested: a second
+ * store_begin is STORE_ERROR.
+ */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+/* Undoes everything since store_begin; STORE_OK when there was nothing
+ * open (the backend may already have ended it after an I/O error). */
+int store_rollback(struct store *s);
+
 /* ---- Accounts ---- */
 
 /* One SCRAM credential record; `mech` is "SCRAM-SHA-1" or "SCRAM-SHA-256". */
@@ -227,5 +243,61 @@ int store_cert_pin_count(struct store *s, const char *jid, size_t *n);
 /* All pins of jid, oldest first, copied into `a`. */
 int store_cert_pin_list(struct store *s, struct arena *a, const char *jid,
 			struct store_cert_pin **pins, size_t *n);
+
+
+/* ---- Groups (shared rosters, issue 10) ---- */
+
+/*
+ * Named sets of bare JIDs.  A member may be any bare JID, of an account
+ * here or elsewhere (remote members of an overlay network); an account's
+ * memberships go when the account is deleted.  The flags are data for the
+ * server's shared roster: `shared`, the members see each other in their
+ * rosters; `members_only`, the group shows to its members only.  Each
+ * login reads its own memberships (store_member_groups), one index lookup
+ * whatever the other groups hold.
+ *
+ * A group name is 1..STORE_GROUP_NAME_MAX bytes of UTF-8 without control
+ * characters; a label, 0..STORE_GROUP_LABEL_MAX bytes, the same; a member,
+ * a prepared bare JID (no '/', a non-empty domain, at most one '@' with a
+ * non-empty local part before it).  Anything else is refused as
+ * STORE_ERROR, a caller's bug: parleyctl checks its input first
+ * (store_group_name_ok, jid/).
+ */
+enum { STORE_GROUP_NAME_MAX = 256, STORE_GROUP_LABEL_MAX = 1024 };
+
+struct store_group {
+	const char *name;
+	const char *label;  /* "" when none */
+	bool shared;
+	bool members_only;
+	size_t nmembers;    /* a counter kept with the rows: no scan */
+};
+
+/* Whether `name` (a group name) or `label` meets the rules above. */
+bool store_group_name_ok(const char *name);
+bool store_group_label_ok(const char *label);
+/* STORE_EXISTS when a group of that name exists.  label may be NULL (""). */
+int store_group_create(struct store *s, const char *name, const char *label, bool shared,
+		       bool members_only);
+/* Deletes the group and its memberships; STORE_NOT_FOUND when absent. */
+int store_group_delete(struct store *s, const char *name);
+/* One group, copied into `a`; STORE_NOT_FOUND when absent. */
+int store_group_get(struct store *s, struct arena *a, const char *name, struct store_group *out);
+/* Calls fn for each group in name order; fn returns non-zero to stop, and
+ * may call this handle again.  g is valid during the call only. */
+int store_group_list(struct store *s, int (*fn)(void *ud, const struct store_group *g), void *ud);
+/* STORE_NOT_FOUND when the group does not exist, STORE_EXISTS when
+ * `member` is in it already. */
+int store_group_add(struct store *s, const char *name, const char *member);
+/* STORE_NOT_FOUND when the group does not exist or member is not in it. */
+int store_group_remove(struct store *s, const char *name, const char *member);
+/* Calls fn for each member in JID order, as store_group_list does;
+ * STORE_NOT_FOUND when the group does not exist. */
+int store_group_members(struct store *s, const char *name,
+			int (*fn)(void *ud, const char *member), void *ud);
+/* The groups `member` belongs to, in name order, copied into `a` (NULL,
+ * 0 when none): what a login reads. */
+int store_member_groups(struct store *s, struct arena *a, const char *member,
+			struct store_group **out, size_t *n);
 
 #endif

@@ -156,6 +156,37 @@ static const char *const sq_migrations[] = {
 	"  UPDATE offline_usage SET messages = messages - 1, bytes = bytes - old.bytes"
 	"  WHERE owner = old.owner;"
 	"END;",
+
+	/* 4: groups and their members (shared rosters).  A member is any
+	 * bare JID, remote ones included, so memberships cannot reference
+	 * accounts: a trigger removes an account's memberships with it.  The
+	 * index on member is what a login reads (its own groups only);
+	 * groups.members counts the rows, kept by triggers as offline_usage
+	 * is, so listing a group of 10,000 does not scan them. */
+	"CREATE TABLE groups ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  label TEXT NOT NULL,"
+	"  shared INTEGER NOT NULL CHECK (shared IN (0, 1)),"
+	"  members_only INTEGER NOT NULL CHECK (members_only IN (0, 1)),"
+	"  created INTEGER NOT NULL,"
+	"  members INTEGER NOT NULL DEFAULT 0 CHECK (members >= 0)"
+	");"
+	"CREATE TABLE memberships ("
+	"  group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,"
+	"  member TEXT NOT NULL,"
+	"  PRIMARY KEY (group_id, member)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX memberships_member ON memberships (member, group_id);"
+	"CREATE TRIGGER memberships_add AFTER INSERT ON memberships BEGIN"
+	"  UPDATE groups SET members = members + 1 WHERE id = new.group_id;"
+	"END;"
+	"CREATE TRIGGER memberships_remove AFTER DELETE ON memberships BEGIN"
+	"  UPDATE groups SET members = members - 1 WHERE id = old.group_id;"
+	"END;"
+	"CREATE TRIGGER accounts_leave_groups AFTER DELETE ON accounts BEGIN"
+	"  DELETE FROM memberships WHERE member = old.jid;"
+	"END;",
 };
 
 enum { SQ_SCHEMA_VERSION = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])) };
@@ -168,6 +199,9 @@ enum sq_stmt {
 	SQ_COMMIT,
 	SQ_ROLLBACK,
 	SQ_CHECKPOINT,
+	SQ_SAVEPOINT,
+	SQ_RELEASE,
+	SQ_ROLLBACK_TO,
 
 	SQ_USER_INSERT,
 	SQ_USER_EXISTS,
@@ -214,6 +248,17 @@ enum sq_stmt {
 	SQ_PIN_COUNT,
 	SQ_PIN_LIST,
 
+	SQ_GROUP_INSERT,
+	SQ_GROUP_DELETE,
+	SQ_GROUP_GET,
+	SQ_GROUP_LIST,
+	SQ_GROUP_ID,
+	SQ_MEMBER_INSERT,
+	SQ_MEMBER_DELETE,
+	SQ_MEMBER_LIST,
+	SQ_MEMBER_GROUP_COUNT,
+	SQ_MEMBER_GROUPS,
+
 	SQ_STMT_COUNT
 };
 
@@ -221,6 +266,9 @@ enum sq_stmt {
 #define SQ_ITEM_COLUMNS                                                                  \
 	"id, contact, name, subscription, ask_out, pending_in, approved, hidden,"          \
 	" (SELECT count(*) FROM roster_groups g WHERE g.item = roster_items.id)"
+
+/* The group columns, in the order sq_group_read() expects. */
+#define SQ_GROUP_COLUMNS "g.name, g.label, g.shared, g.members_only, g.members"
 
 static const struct {
 	const char *name; /* for error messages */
@@ -234,6 +282,11 @@ static const struct {
 	[SQ_COMMIT] = {"commit", "COMMIT"},
 	[SQ_ROLLBACK] = {"rollback", "ROLLBACK"},
 	[SQ_CHECKPOINT] = {"checkpoint", "PRAGMA wal_checkpoint(PASSIVE)"},
+	/* Inside store_begin's transaction, each call is a savepoint, so a
+	 * failed call undoes only itself. */
+	[SQ_SAVEPOINT] = {"savepoint", "SAVEPOINT op"},
+	[SQ_RELEASE] = {"release", "RELEASE op"},
+	[SQ_ROLLBACK_TO] = {"rollback to", "ROLLBACK TO op"},
 
 	[SQ_USER_INSERT] = {"user insert",
 		"INSERT INTO accounts (jid, created) VALUES (?1, ?2) ON CONFLICT (jid) DO NOTHING"},
@@ -328,6 +381,29 @@ static const struct {
 	[SQ_PIN_LIST] = {"certificate pin list",
 		"SELECT fingerprint, created FROM cert_pins WHERE jid = ?1"
 		" ORDER BY created, fingerprint LIMIT ?2"},
+
+	[SQ_GROUP_INSERT] = {"group insert",
+		"INSERT INTO groups (name, label, shared, members_only, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING"},
+	[SQ_GROUP_DELETE] = {"group delete", "DELETE FROM groups WHERE name = ?1"},
+	[SQ_GROUP_GET] = {"group get",
+		"SELECT " SQ_GROUP_COLUMNS " FROM groups g WHERE name = ?1"},
+	[SQ_GROUP_LIST] = {"group list",
+		"SELECT " SQ_GROUP_COLUMNS " FROM groups g WHERE name > ?1 ORDER BY name LIMIT ?2"},
+	[SQ_GROUP_ID] = {"group id", "SELECT id FROM groups WHERE name = ?1"},
+	[SQ_MEMBER_INSERT] = {"membership insert",
+		"INSERT INTO memberships (group_id, member) VALUES (?1, ?2) ON CONFLICT DO NOTHING"},
+	[SQ_MEMBER_DELETE] = {"membership delete",
+		"DELETE FROM memberships WHERE group_id = ?1 AND member = ?2"},
+	[SQ_MEMBER_LIST] = {"membership list",
+		"SELECT member FROM memberships WHERE group_id = ?1 AND member > ?2"
+		" ORDER BY member LIMIT ?3"},
+	/* Both read the memberships_member index: this member's rows only. */
+	[SQ_MEMBER_GROUP_COUNT] = {"member group count",
+		"SELECT count(*) FROM memberships WHERE member = ?1"},
+	[SQ_MEMBER_GROUPS] = {"member groups",
+		"SELECT " SQ_GROUP_COLUMNS " FROM memberships m JOIN groups g ON g.id = m.group_id"
+		" WHERE m.member = ?1 ORDER BY g.name LIMIT ?2"},
 };
 
 /* Owner: whoever called store_open(); used by one thread at a time. */
@@ -338,6 +414,9 @@ struct sq {
 	 * errors are rare (a value over SQLite's size limit), so they are
 	 * collected here and reported by the step that follows. */
 	int bind_rc;
+	/* Inside store_begin's transaction: sq_begin and sq_end use a
+	 * savepoint instead of a transaction of their own. */
+	bool in_tx;
 	sqlite3_stmt *stmt[SQ_STMT_COUNT];
 };
 
@@ -481,7 +560,7 @@ static const char *sq_col_copy(struct arena *a, sqlite3_stmt *st, int i, size_t 
 
 static int sq_begin(struct sq *q, enum sq_stmt kind)
 {
-	return sq_run(q, q->stmt[kind]);
+	return sq_run(q, q->stmt[q->in_tx ? SQ_SAVEPOINT : kind]);
 }
 
 static void sq_rollback(struct sq *q)
@@ -498,6 +577,19 @@ static void sq_rollback(struct sq *q)
  * Returns ret, or STORE_ERROR when the commit failed. */
 static int sq_end(struct sq *q, int ret)
 {
+	if (q->in_tx) {
+		/* The outer transaction may have ended itself (I/O error):
+		 * then there is no savepoint left, and commit will say so. */
+		if (sqlite3_get_autocommit(q->db))
+			return ret;
+		if (ret != STORE_OK) {
+			sqlite3_stmt *st = q->stmt[SQ_ROLLBACK_TO];
+			sqlite3_step(st);
+			sq_reset(q, st);
+		}
+		int rc = sq_run(q, q->stmt[SQ_RELEASE]);
+		return ret == STORE_OK ? rc : ret;
+	}
 	if (ret == STORE_OK)
 		ret = sq_run(q, q->stmt[SQ_COMMIT]);
 	if (ret != STORE_OK)
@@ -774,6 +866,38 @@ static int sq_checkpoint(struct store *s)
 		ret = sq_failed(q, st, rc);
 	sq_reset(q, st);
 	return ret;
+}
+
+static int sq_tx_begin(struct store *s)
+{
+	struct sq *q = sq_of(s);
+	if (q->in_tx || !sqlite3_get_autocommit(q->db))
+		return store_fail(s, "begin: a transaction is open already");
+	int ret = sq_run(q, q->stmt[SQ_BEGIN_WRITE]);
+	q->in_tx = ret == STORE_OK;
+	return ret;
+}
+
+static int sq_tx_commit(struct store *s)
+{
+	struct sq *q = sq_of(s);
+	if (!q->in_tx)
+		return store_fail(s, "commit: no transaction is open");
+	q->in_tx = false;
+	if (sqlite3_get_autocommit(q->db))
+		return store_fail(s, "commit: the transaction was rolled back after an error");
+	int ret = sq_run(q, q->stmt[SQ_COMMIT]);
+	if (ret != STORE_OK)
+		sq_rollback(q);
+	return ret;
+}
+
+static int sq_tx_rollback(struct store *s)
+{
+	struct sq *q = sq_of(s);
+	q->in_tx = false;
+	sq_rollback(q);
+	return STORE_OK;
 }
 
 /* ---- Accounts ---- */
@@ -1419,10 +1543,199 @@ static int sq_cert_pin_list(struct store *s, struct arena *a, const char *jid,
 		       (void **)pins, n);
 }
 
+/* ---- Groups ---- */
+
+static void sq_group_read(struct arena *a, sqlite3_stmt *st, void *elem)
+{
+	struct store_group *g = elem;
+	g->name = sq_col_copy(a, st, 0, NULL);
+	g->label = sq_col_copy(a, st, 1, NULL);
+	g->shared = sqlite3_column_int(st, 2) != 0;
+	g->members_only = sqlite3_column_int(st, 3) != 0;
+	int64_t m = sqlite3_column_int64(st, 4);
+	g->nmembers = m > 0 ? (size_t)m : 0;
+}
+
+static int sq_group_create(struct store *s, const char *name, const char *label, bool shared,
+			   bool members_only)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_GROUP_INSERT];
+	sq_text(q, st, 1, name);
+	sq_text(q, st, 2, label);
+	sq_int(q, st, 3, shared);
+	sq_int(q, st, 4, members_only);
+	sq_int(q, st, 5, (int64_t)time(NULL));
+	int ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = STORE_EXISTS;
+	return ret;
+}
+
+/* One statement: the memberships cascade within it. */
+static int sq_group_delete(struct store *s, const char *name)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_GROUP_DELETE];
+	sq_text(q, st, 1, name);
+	int ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = STORE_NOT_FOUND;
+	return ret;
+}
+
+static int sq_group_get(struct store *s, struct arena *a, const char *name, struct store_group *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_GROUP_GET];
+	int ret = STORE_OK;
+	sq_text(q, st, 1, name);
+	int rc = sq_step(q, st);
+	if (rc == SQLITE_ROW)
+		sq_group_read(a, st, out);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOT_FOUND;
+	else
+		ret = sq_failed(q, st, rc);
+	sq_reset(q, st);
+	return ret;
+}
+
+/* Paged by name as sq_user_list is, so that fn may use the handle. */
+static int sq_group_list(struct store *s, int (*fn)(void *ud, const struct store_group *g),
+			 void *ud)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_GROUP_LIST];
+	struct arena *page = arena_new();
+	struct store_group groups[SQ_LIST_PAGE];
+	char *after = xstrdup("");
+	int ret = STORE_OK;
+
+	for (;;) {
+		sq_text(q, st, 1, after);
+		sq_int(q, st, 2, SQ_LIST_PAGE);
+		size_t n = 0;
+		int rc = SQLITE_DONE;
+		arena_reset(page);
+		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW)
+			sq_group_read(page, st, &groups[n++]);
+		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
+			ret = sq_failed(q, st, rc);
+		sq_reset(q, st);
+		if (ret != STORE_OK)
+			goto free;
+		for (size_t k = 0; k < n; k++)
+			if (fn(ud, &groups[k]) != 0)
+				goto free;
+		if (n < SQ_LIST_PAGE)
+			goto free;
+		free(after);
+		after = xstrdup(groups[n - 1].name);
+	}
+free:
+	free(after);
+	arena_free(page);
+	return ret;
+}
+
+static int sq_group_id(struct sq *q, const char *name, int64_t *id)
+{
+	sqlite3_stmt *st = q->stmt[SQ_GROUP_ID];
+	sq_text(q, st, 1, name);
+	return sq_int_row(q, st, id);
+}
+
+/* The group's id and the change in one write transaction, so that a group
+ * deleted meanwhile cannot take a membership. */
+static int sq_membership_change(struct store *s, enum sq_stmt which, const char *name,
+				const char *member)
+{
+	struct sq *q = sq_of(s);
+	int64_t id = 0;
+	int ret = sq_begin(q, SQ_BEGIN_WRITE);
+	if (ret != STORE_OK)
+		return ret;
+	ret = sq_group_id(q, name, &id);
+	if (ret != STORE_OK)
+		goto done;
+	sqlite3_stmt *st = q->stmt[which];
+	sq_int(q, st, 1, id);
+	sq_text(q, st, 2, member);
+	ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = which == SQ_MEMBER_INSERT ? STORE_EXISTS : STORE_NOT_FOUND;
+done:
+	return sq_end(q, ret);
+}
+
+static int sq_group_add(struct store *s, const char *name, const char *member)
+{
+	return sq_membership_change(s, SQ_MEMBER_INSERT, name, member);
+}
+
+static int sq_group_remove(struct store *s, const char *name, const char *member)
+{
+	return sq_membership_change(s, SQ_MEMBER_DELETE, name, member);
+}
+
+/* Paged by member; each page is read in its own statement run, so fn may
+ * use the handle (and a group changed meanwhile is read as it is then). */
+static int sq_group_members(struct store *s, const char *name,
+			    int (*fn)(void *ud, const char *member), void *ud)
+{
+	struct sq *q = sq_of(s);
+	int64_t id = 0;
+	int ret = sq_group_id(q, name, &id);
+	if (ret != STORE_OK)
+		return ret;
+	sqlite3_stmt *st = q->stmt[SQ_MEMBER_LIST];
+	struct arena *page = arena_new();
+	const char *members[SQ_LIST_PAGE];
+	char *after = xstrdup("");
+
+	for (;;) {
+		sq_int(q, st, 1, id);
+		sq_text(q, st, 2, after);
+		sq_int(q, st, 3, SQ_LIST_PAGE);
+		size_t n = 0;
+		int rc = SQLITE_DONE;
+		arena_reset(page);
+		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW)
+			members[n++] = sq_col_copy(page, st, 0, NULL);
+		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
+			ret = sq_failed(q, st, rc);
+		sq_reset(q, st);
+		if (ret != STORE_OK)
+			goto free;
+		for (size_t k = 0; k < n; k++)
+			if (fn(ud, members[k]) != 0)
+				goto free;
+		if (n < SQ_LIST_PAGE)
+			goto free;
+		free(after);
+		after = xstrdup(members[n - 1]);
+	}
+free:
+	free(after);
+	arena_free(page);
+	return ret;
+}
+
+static int sq_member_groups(struct store *s, struct arena *a, const char *member,
+			    struct store_group **out, size_t *n)
+{
+	return sq_list(sq_of(s), a, SQ_MEMBER_GROUP_COUNT, SQ_MEMBER_GROUPS, member, 0,
+		       sizeof(**out), sq_group_read, (void **)out, n);
+}
+
 static const struct store_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
 	.checkpoint = sq_checkpoint,
+	.begin = sq_tx_begin,
+	.commit = sq_tx_commit,
+	.rollback = sq_tx_rollback,
 	.user_create = sq_user_create,
 	.user_set_creds = sq_user_set_creds,
 	.user_delete = sq_user_delete,
@@ -1449,4 +1762,12 @@ static const struct store_ops sq_ops = {
 	.cert_pin_find = sq_cert_pin_find,
 	.cert_pin_count = sq_cert_pin_count,
 	.cert_pin_list = sq_cert_pin_list,
+	.group_create = sq_group_create,
+	.group_delete = sq_group_delete,
+	.group_get = sq_group_get,
+	.group_list = sq_group_list,
+	.group_add = sq_group_add,
+	.group_remove = sq_group_remove,
+	.group_members = sq_group_members,
+	.member_groups = sq_member_groups,
 };

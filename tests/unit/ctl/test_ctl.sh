@@ -174,6 +174,60 @@ run 0 "has no pinned certificates" $C user cert list alice@example.org
 run 2 "is not a host" $C user cert list alice@elsewhere.org
 run 2 "usage" $C user cert add alice@example.org
 
+# ---- groups, import and export (issue 10) ----
+run 0 "created group staff (shared)" $C group create staff --shared --label "Our staff"
+run 1 "exists already" $C group create staff
+run 2 "is not a group name" $C group create ""
+run 0 "added 2 members to staff (2 now)" $C group add staff alice@example.org zed@remote.example
+run 1 "nothing changed" $C group add staff alice@example.org bob@example.org
+run 2 "not a bare JID" $C group add staff alice@example.org/res
+run 1 "there is no group nope" $C group add nope alice@example.org
+run 0 "members:      2" $C group show staff
+run 0 "staff	2	shared	Our staff" $C group list
+run 1 "is not in staff" $C group remove staff bob@example.org
+run 0 "removed 1 member" $C group remove staff zed@remote.example
+run 0 "deleted group staff" $C group delete staff
+run 1 "there is no group staff" $C group delete staff
+run 0 "user,JID,PASSWORD" import --help
+run 2 "usage" import
+cat >good.csv <<'EOF2'
+# a comment
+user,ann@example.org,"pa,ss"
+user,cert@example.org,
+pin,cert@example.org,AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89
+group,"net, one",Label,shared,members-only
+member,"net, one",ann@example.org
+member,"net, one",far@remote.example
+EOF2
+run 0 "imported 2 accounts, 1 pins, 1 groups, 2 memberships" $C import good.csv
+run 0 "net, one	2	shared,members-only	Label" $C group list
+run 1 "line 2: ann@example.org exists already" $C import good.csv
+cat >bad.csv <<'EOF2'
+user,new@example.org,pw
+user,x@elsewhere.org,pw
+group,g,,bogus
+member,g,a@b/c
+scram,new@example.org,SCRAM-MD5,1,AA==,AA==,AA==
+oops
+EOF2
+run 1 "line 2: elsewhere.org is not a host" $C import bad.csv
+run 1 "line 3: a group's flags" $C import bad.csv
+run 1 "line 4: 'a@b/c' is not a bare JID" $C import bad.csv
+run 1 "line 6: expected user" $C import bad.csv
+run 1 "line 5: new@example.org has a password and a SCRAM record" $C import bad.csv
+run 1 "5 errors: nothing imported" $C import bad.csv
+run 0 "user,ann@example.org," $C export
+run 0 "scram,ann@example.org,SCRAM-SHA-256,4096," $C export --with-secrets
+run 0 '"members_only": true' $C export --format json
+"$P" $C export --with-secrets >round.csv 2>/dev/null
+rm -f inst/parley.db*
+run 0 "imported" $C import round.csv
+run 0 "pin,cert@example.org,abcdef0123456789" $C export
+"$P" $C export --format json --with-secrets >round.json 2>/dev/null
+rm -f inst/parley.db*
+run 0 "imported 3 accounts, 1 pins, 1 groups, 2 memberships" $C import round.json
+run 1 "users[0]: alice@example.org exists already" $C import round.json
+
 # ---- independent checks with the openssl command, when there is one ----
 if command -v openssl >/dev/null 2>&1; then
 	openssl verify -CAfile ca/ca.crt -purpose sslclient alice.crt >/dev/null 2>&1 ||

@@ -109,10 +109,25 @@ static int raw_exec(const char *path, const char *sql)
 	return rc;
 }
 
+/* The schema version this code makes. */
+enum { SCHEMA_NOW = 4 };
+
+/* Takes a current database back to schema version 3 (before groups),
+ * keeping everything else. */
+static void undo_schema_4(const char *path)
+{
+	assert_int_equal(raw_exec(path, "DROP TRIGGER accounts_leave_groups;"
+					"DROP TABLE memberships;"
+					"DROP TABLE groups;"
+					"PRAGMA user_version = 3;"),
+			 SQLITE_OK);
+}
+
 /* Takes a current database back to schema version 2 (before offline
  * quotas), keeping its offline messages. */
 static void undo_schema_3(const char *path)
 {
+	undo_schema_4(path);
 	assert_int_equal(raw_exec(path, "DROP TRIGGER offline_usage_add;"
 					"DROP TRIGGER offline_usage_remove;"
 					"DROP TABLE offline_usage;"
@@ -980,7 +995,7 @@ static void version_2_database_is_migrated(void **state)
 	char *err = NULL;
 	f->s = store_open(f->path, &err);
 	assert_non_null(f->s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
 	struct store_offline_usage u;
 	assert_int_equal(store_offline_usage(f->s, "alice@example.com", &u), STORE_OK);
 	assert_int_equal(u.count, 2);
@@ -1219,10 +1234,264 @@ static void version_1_database_is_migrated(void **state)
 	char *err = NULL;
 	f->s = store_open(f->path, &err);
 	assert_non_null(f->s);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
 	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_OK);
 	assert_int_equal(store_cert_pin_add(f->s, "alice@example.com", fp_a), STORE_OK);
 	assert_int_equal(store_cert_pin_find(f->s, "alice@example.com", fp_a), STORE_OK);
+}
+
+/* ---- Groups ---- */
+
+struct gcollect {
+	char names[64][64];
+	size_t nmembers[64];
+	size_t n;
+	size_t stop_after; /* 0: never */
+};
+
+static int collect_group(void *ud, const struct store_group *g)
+{
+	struct gcollect *c = ud;
+	snprintf(c->names[c->n], sizeof(c->names[0]), "%s", g->name);
+	c->nmembers[c->n++] = g->nmembers;
+	return c->stop_after && c->n == c->stop_after;
+}
+
+static int collect_member(void *ud, const char *m)
+{
+	struct gcollect *c = ud;
+	if (c->n < 64)
+		snprintf(c->names[c->n], sizeof(c->names[0]), "%s", m);
+	c->n++;
+	return c->stop_after && c->n == c->stop_after;
+}
+
+static void groups_create_get_list_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct store_group g;
+	assert_int_equal(store_group_create(f->s, "staff", "Our staff", true, false), STORE_OK);
+	assert_int_equal(store_group_create(f->s, "staff", NULL, false, false), STORE_EXISTS);
+	assert_int_equal(store_group_create(f->s, "ops", NULL, false, true), STORE_OK);
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_OK);
+	assert_string_equal(g.name, "staff");
+	assert_string_equal(g.label, "Our staff");
+	assert_true(g.shared);
+	assert_false(g.members_only);
+	assert_int_equal(g.nmembers, 0);
+	assert_int_equal(store_group_get(f->s, f->a, "ops", &g), STORE_OK);
+	assert_string_equal(g.label, "");
+	assert_false(g.shared);
+	assert_true(g.members_only);
+	assert_int_equal(store_group_get(f->s, f->a, "nope", &g), STORE_NOT_FOUND);
+
+	struct gcollect c = {0};
+	assert_int_equal(store_group_list(f->s, collect_group, &c), STORE_OK);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.names[0], "ops");
+	assert_string_equal(c.names[1], "staff");
+
+	/* Refused forms are the caller's bug. */
+	assert_int_equal(store_group_create(f->s, "", NULL, false, false), STORE_ERROR);
+	assert_int_equal(store_group_create(f->s, "a\nb", NULL, false, false), STORE_ERROR);
+	assert_int_equal(store_group_create(f->s, "x", "tab\there", false, false), STORE_ERROR);
+	char longname[STORE_GROUP_NAME_MAX + 2];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(store_group_create(f->s, longname, NULL, false, false), STORE_ERROR);
+	longname[STORE_GROUP_NAME_MAX] = '\0';
+	assert_int_equal(store_group_create(f->s, longname, NULL, false, false), STORE_OK);
+
+	assert_int_equal(store_group_delete(f->s, "staff"), STORE_OK);
+	assert_int_equal(store_group_delete(f->s, "staff"), STORE_NOT_FOUND);
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_NOT_FOUND);
+}
+
+static void groups_members(void **state)
+{
+	struct fixture *f = *state;
+	make_user(f->s, "alice@example.com");
+	assert_int_equal(store_group_create(f->s, "staff", NULL, true, false), STORE_OK);
+	assert_int_equal(store_group_create(f->s, "net", NULL, true, true), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_EXISTS);
+	/* remote and not-yet-existing members are allowed */
+	assert_int_equal(store_group_add(f->s, "staff", "zed@remote.example"), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "bob@example.com"), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "net", "alice@example.com"), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "nope", "alice@example.com"), STORE_NOT_FOUND);
+	/* only bare JIDs */
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com/res"), STORE_ERROR);
+	assert_int_equal(store_group_add(f->s, "staff", "@example.com"), STORE_ERROR);
+	assert_int_equal(store_group_add(f->s, "staff", "a@b@c"), STORE_ERROR);
+	assert_int_equal(store_group_add(f->s, "staff", ""), STORE_ERROR);
+	assert_int_equal(store_group_add(f->s, "staff", "a b@c"), STORE_ERROR);
+
+	struct store_group g;
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 3);
+	struct gcollect c = {0};
+	assert_int_equal(store_group_members(f->s, "staff", collect_member, &c), STORE_OK);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(c.names[0], "alice@example.com");
+	assert_string_equal(c.names[1], "bob@example.com");
+	assert_string_equal(c.names[2], "zed@remote.example");
+	c = (struct gcollect){0};
+	assert_int_equal(store_group_members(f->s, "nope", collect_member, &c), STORE_NOT_FOUND);
+
+	struct store_group *gs;
+	size_t n;
+	assert_int_equal(store_member_groups(f->s, f->a, "alice@example.com", &gs, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(gs[0].name, "net");
+	assert_true(gs[0].members_only);
+	assert_int_equal(gs[0].nmembers, 1);
+	assert_string_equal(gs[1].name, "staff");
+	assert_int_equal(gs[1].nmembers, 3);
+	assert_int_equal(store_member_groups(f->s, f->a, "nobody@example.com", &gs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_null(gs);
+
+	assert_int_equal(store_group_remove(f->s, "staff", "bob@example.com"), STORE_OK);
+	assert_int_equal(store_group_remove(f->s, "staff", "bob@example.com"), STORE_NOT_FOUND);
+	assert_int_equal(store_group_remove(f->s, "nope", "bob@example.com"), STORE_NOT_FOUND);
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 2);
+
+	/* Deleting the account removes its memberships, and the counters follow. */
+	assert_int_equal(store_user_delete(f->s, "alice@example.com"), STORE_OK);
+	assert_int_equal(store_member_groups(f->s, f->a, "alice@example.com", &gs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 1);
+	assert_int_equal(store_group_get(f->s, f->a, "net", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 0);
+
+	/* Deleting a group removes its memberships. */
+	assert_int_equal(store_group_delete(f->s, "staff"), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM memberships"), 0);
+	assert_int_equal(store_member_groups(f->s, f->a, "zed@remote.example", &gs, &n), STORE_OK);
+	assert_int_equal(n, 0);
+}
+
+/* More members than a page, with a callback that stops early and one that
+ * re-enters the handle. */
+static int remove_each(void *ud, const char *m)
+{
+	struct fixture *f = ud;
+	assert_int_equal(store_group_remove(f->s, "big", m), STORE_OK);
+	return 0;
+}
+
+static void groups_many_members_page(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_group_create(f->s, "big", NULL, true, false), STORE_OK);
+	assert_int_equal(store_begin(f->s), STORE_OK);
+	for (int i = 0; i < 1000; i++) {
+		char jid[64];
+		snprintf(jid, sizeof(jid), "u%04d@example.com", i);
+		assert_int_equal(store_group_add(f->s, "big", jid), STORE_OK);
+	}
+	assert_int_equal(store_commit(f->s), STORE_OK);
+	struct gcollect c = {0};
+	assert_int_equal(store_group_members(f->s, "big", collect_member, &c), STORE_OK);
+	assert_int_equal(c.n, 1000);
+	assert_string_equal(c.names[0], "u0000@example.com");
+	c = (struct gcollect){.stop_after = 300};
+	assert_int_equal(store_group_members(f->s, "big", collect_member, &c), STORE_OK);
+	assert_int_equal(c.n, 300);
+	assert_int_equal(store_group_members(f->s, "big", remove_each, f), STORE_OK);
+	struct store_group g;
+	assert_int_equal(store_group_get(f->s, f->a, "big", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 0);
+
+	for (int i = 0; i < 200; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "g%03d", i);
+		assert_int_equal(store_group_create(f->s, name, NULL, false, false), STORE_OK);
+	}
+	c = (struct gcollect){.stop_after = 64};
+	assert_int_equal(store_group_list(f->s, collect_group, &c), STORE_OK);
+	assert_int_equal(c.n, 64);
+	assert_string_equal(c.names[0], "big");
+	assert_string_equal(c.names[1], "g000");
+}
+
+/* A login's read of its groups uses the member index, not a scan. */
+static void groups_member_lookup_uses_index(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+		"EXPLAIN QUERY PLAN SELECT g.name FROM memberships m JOIN groups g ON g.id = m.group_id"
+		" WHERE m.member = 'a@b' ORDER BY g.name", -1, &st, NULL), SQLITE_OK);
+	bool indexed = false;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *detail = (const char *)sqlite3_column_text(st, 3);
+		if (detail && strstr(detail, "memberships_member"))
+			indexed = true;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(indexed);
+}
+
+/* store_begin: all or nothing; a failed call inside undoes only itself. */
+static void transaction_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(store_begin(f->s), STORE_OK);
+	assert_int_equal(store_begin(f->s), STORE_ERROR);
+	make_user(f->s, "alice@example.com");
+	assert_int_equal(store_group_create(f->s, "staff", NULL, true, false), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_OK);
+	assert_int_equal(store_user_create(f->s, "alice@example.com", creds, 2), STORE_EXISTS);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_EXISTS);
+	/* still open, and what it holds is visible to this handle */
+	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"), 0);
+	assert_int_equal(store_rollback(f->s), STORE_OK);
+	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_NOT_FOUND);
+	struct store_group g;
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_NOT_FOUND);
+	assert_int_equal(store_commit(f->s), STORE_ERROR);
+
+	assert_int_equal(store_begin(f->s), STORE_OK);
+	make_user(f->s, "alice@example.com");
+	assert_int_equal(store_user_create(f->s, "alice@example.com", creds, 2), STORE_EXISTS);
+	assert_int_equal(store_group_create(f->s, "staff", NULL, true, false), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_OK);
+	assert_int_equal(store_commit(f->s), STORE_OK);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounts"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT members FROM groups WHERE name = 'staff'"), 1);
+	assert_int_equal(store_rollback(f->s), STORE_OK);
+}
+
+/* A database made before groups (schema version 3) gains them on open and
+ * keeps its accounts; an account deleted afterwards leaves its groups. */
+static void version_3_database_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	make_user(f->s, "alice@example.com");
+	store_close(f->s);
+	f->s = NULL;
+	undo_schema_4(f->path);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'groups'"), 0);
+
+	char *err = NULL;
+	f->s = store_open(f->path, &err);
+	assert_non_null(f->s);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA_NOW);
+	assert_int_equal(store_user_exists(f->s, "alice@example.com"), STORE_OK);
+	assert_int_equal(store_group_create(f->s, "staff", "Staff", true, false), STORE_OK);
+	assert_int_equal(store_group_add(f->s, "staff", "alice@example.com"), STORE_OK);
+	assert_int_equal(store_user_delete(f->s, "alice@example.com"), STORE_OK);
+	struct store_group g;
+	assert_int_equal(store_group_get(f->s, f->a, "staff", &g), STORE_OK);
+	assert_int_equal(g.nmembers, 0);
 }
 
 static void handles_see_each_others_commits(void **state)
@@ -1426,6 +1695,12 @@ int main(void)
 		T(cert_pins_add_find_list_remove),
 		T(version_1_database_is_migrated),
 		T(version_2_database_is_migrated),
+		T(groups_create_get_list_delete),
+		T(groups_members),
+		T(groups_many_members_page),
+		T(groups_member_lookup_uses_index),
+		T(transaction_all_or_nothing),
+		T(version_3_database_is_migrated),
 		T(handles_see_each_others_commits),
 		T(concurrent_open_of_new_file),
 		T(concurrent_writers),
