@@ -35,8 +35,13 @@ void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A prepared bare JID of one of our hosts; CTL_OK or an exit code. */
 int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out);
-/* The configured database; NULL after printing why. */
-struct store *ctl_store_open(struct ctl *c);
+/* The configured database into *out, loading the configuration first:
+ * CTL_OK, or after printing why CTL_USAGE (configuration) or CTL_FAIL
+ * (database) with *out NULL. */
+int ctl_store_open(struct ctl *c, struct store **out);
+/* A store listing callback printing each string on a line of its own,
+ * after `prefix` (a const char *, NULL for none). */
+int ctl_print_line(void *prefix, const char *s);
 /* Reads one line without its newline; false on EOF. */
 bool ctl_read_line(FILE *in, char *buf, size_t n);
 /* "SCRAM-SHA-1", "SCRAM-SHA-256" by enum scram_hash (user.c). */

@@ -48,6 +48,17 @@ int ctl_group_name(const char *name)
 	return CTL_OK;
 }
 
+/* What delete and show check first: `group VERB NAME`, then the database. */
+static int group_open(struct ctl *c, int argc, char **argv, struct store **s)
+{
+	*s = NULL;
+	if (argc != 3)
+		return usage();
+	if (ctl_group_name(argv[2]) != CTL_OK)
+		return CTL_USAGE;
+	return ctl_store_open(c, s);
+}
+
 static int group_create(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 3)
@@ -71,12 +82,11 @@ static int group_create(struct ctl *c, int argc, char **argv)
 			  STORE_GROUP_LABEL_MAX);
 		return CTL_USAGE;
 	}
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
-	int rc = CTL_FAIL;
+	struct store *s;
+	int rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
+		return rc;
+	rc = CTL_FAIL;
 	int r = store_group_create(s, argv[2], label, shared, members_only);
 	if (r == STORE_EXISTS)
 		ctl_error("group %s exists already", argv[2]);
@@ -110,12 +120,11 @@ static int group_members_change(struct ctl *c, int argc, char **argv, bool add)
 		if (ctl_group_member(a, argv[3 + i], &members[i]) != CTL_OK)
 			rc = CTL_USAGE;
 	struct store *s = NULL;
+	if (rc == CTL_OK)
+		rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
-	s = ctl_store_open(c);
-	if (!s)
-		goto out;
 	struct store_group g;
 	int r = store_group_get(s, a, name, &g);
 	if (r == STORE_NOT_FOUND) {
@@ -159,16 +168,11 @@ out:
 
 static int group_delete(struct ctl *c, int argc, char **argv)
 {
-	if (argc != 3)
-		return usage();
-	if (ctl_group_name(argv[2]) != CTL_OK)
-		return CTL_USAGE;
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
-	int rc = CTL_FAIL;
+	struct store *s;
+	int rc = group_open(c, argc, argv, &s);
+	if (rc != CTL_OK)
+		return rc;
+	rc = CTL_FAIL;
 	int r = store_group_delete(s, argv[2]);
 	if (r == STORE_NOT_FOUND)
 		ctl_error("there is no group %s", argv[2]);
@@ -206,11 +210,10 @@ static int group_list(struct ctl *c, int argc, char **argv)
 	(void)argv;
 	if (argc != 2)
 		return usage();
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
+	struct store *s;
+	int rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
+		return rc;
 	size_t count = 0;
 	int r = store_group_list(s, print_group, &count);
 	if (r != STORE_OK)
@@ -221,27 +224,15 @@ static int group_list(struct ctl *c, int argc, char **argv)
 	return r == STORE_OK ? CTL_OK : CTL_FAIL;
 }
 
-static int print_member(void *ud, const char *m)
-{
-	(void)ud;
-	printf("  %s\n", m);
-	return 0;
-}
-
 static int group_show(struct ctl *c, int argc, char **argv)
 {
-	if (argc != 3)
-		return usage();
-	if (ctl_group_name(argv[2]) != CTL_OK)
-		return CTL_USAGE;
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
+	struct store *s;
+	int rc = group_open(c, argc, argv, &s);
+	if (rc != CTL_OK)
+		return rc;
+	rc = CTL_FAIL;
 	struct arena *a = arena_new();
 	struct store_group g;
-	int rc = CTL_FAIL;
 	int r = store_group_get(s, a, argv[2], &g);
 	if (r == STORE_NOT_FOUND) {
 		ctl_error("there is no group %s", argv[2]);
@@ -252,7 +243,7 @@ static int group_show(struct ctl *c, int argc, char **argv)
 		       "members:      %zu\n",
 		       g.name, g.label, g.shared ? "yes" : "no", g.members_only ? "yes" : "no",
 		       g.nmembers);
-		r = store_group_members(s, argv[2], print_member, NULL);
+		r = store_group_members(s, argv[2], ctl_print_line, (void *)"  ");
 	}
 	if (r != STORE_OK)
 		ctl_error("cannot read group %s: %s", argv[2], store_error(s));

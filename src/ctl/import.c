@@ -205,21 +205,33 @@ static void add_user(struct import *im, const char *where, const char *jid, cons
 	}
 }
 
+/* The user a record of `jid` (`what`: "a pin") belongs to: the last one
+ * read, or NULL after saying why (nothing for a user refused already). */
+static struct imp_user *record_user(struct import *im, const char *where, const char *jid,
+				    const char *what)
+{
+	struct imp_user *u = im->users.n ? (struct imp_user *)im->users.v + im->users.n - 1 : NULL;
+	if (im->refused_user && jid && !strcmp(jid, im->refused_user))
+		return NULL;
+	const char *bare = user_jid(im, where, jid);
+	if (!bare)
+		return NULL;
+	if (!u || strcmp(u->jid, bare) != 0) {
+		imp_error(im, where, "%s belongs right after its user (%s)", what, bare);
+		return NULL;
+	}
+	return u;
+}
+
 /* A SCRAM record for the last user, which must be `jid` and have no
  * password.  Values are base64 (strict). */
 static void add_scram(struct import *im, const char *where, const char *jid, const char *mech,
 		      long long iterations, const char *salt, const char *stored, const char *server)
 {
-	struct imp_user *u = im->users.n ? (struct imp_user *)im->users.v + im->users.n - 1 : NULL;
-	if (im->refused_user && jid && !strcmp(jid, im->refused_user))
+	struct imp_user *u = record_user(im, where, jid, "a SCRAM record");
+	if (!u)
 		return;
-	const char *bare = user_jid(im, where, jid);
-	if (!bare)
-		return;
-	if (!u || strcmp(u->jid, bare) != 0) {
-		imp_error(im, where, "a SCRAM record belongs right after its user (%s)", bare);
-		return;
-	}
+	const char *bare = u->jid;
 	if (u->password) {
 		imp_error(im, where, "%s has a password and a SCRAM record: give one", bare);
 		return;
@@ -269,16 +281,10 @@ static void add_scram(struct import *im, const char *where, const char *jid, con
 
 static void add_pin(struct import *im, const char *where, const char *jid, const char *fp)
 {
-	struct imp_user *u = im->users.n ? (struct imp_user *)im->users.v + im->users.n - 1 : NULL;
-	if (im->refused_user && jid && !strcmp(jid, im->refused_user))
+	struct imp_user *u = record_user(im, where, jid, "a pin");
+	if (!u)
 		return;
-	const char *bare = user_jid(im, where, jid);
-	if (!bare)
-		return;
-	if (!u || strcmp(u->jid, bare) != 0) {
-		imp_error(im, where, "a pin belongs right after its user (%s)", bare);
-		return;
-	}
+	const char *bare = u->jid;
 	char norm[STORE_FINGERPRINT_LEN + 1];
 	if (!fp || !store_fingerprint_norm(fp, norm)) {
 		imp_error(im, where, "'%s' is not a SHA-256 fingerprint", fp ? fp : "");
@@ -714,11 +720,9 @@ int ctl_import(struct ctl *c, int argc, char **argv)
 	hash_passwords(&im);
 	if (im.errors)
 		goto out;
-	s = ctl_store_open(c);
-	if (!s) {
-		rc = CTL_FAIL;
+	rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
 		goto out;
-	}
 	rc = write_all(&im, s);
 	if (rc == CTL_OK)
 		printf("imported %zu accounts, %zu pins, %zu groups, %zu memberships\n", im.users.n,
@@ -884,11 +888,10 @@ int ctl_export(struct ctl *c, int argc, char **argv)
 	bool json;
 	if (parse_format(format, NULL, &json) != CTL_OK)
 		return CTL_USAGE;
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
+	struct store *s;
+	int rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
+		return rc;
 	struct export ex = {.s = s, .a = arena_new(), .json = json, .secrets = secrets};
 	if (json) {
 		ex.users = json_array();

@@ -138,15 +138,26 @@ int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out)
 	return CTL_OK;
 }
 
-struct store *ctl_store_open(struct ctl *c)
+int ctl_store_open(struct ctl *c, struct store **out)
 {
 	char *err = NULL;
-	struct store *s = store_open(ctl_config(c)->database, &err);
-	if (!s) {
-		ctl_error("cannot open the database %s: %s", ctl_config(c)->database, err);
+	const struct config *cfg = ctl_config(c);
+	*out = NULL;
+	if (!cfg)
+		return CTL_USAGE;
+	*out = store_open(cfg->database, &err);
+	if (!*out) {
+		ctl_error("cannot open the database %s: %s", cfg->database, err);
 		free(err);
+		return CTL_FAIL;
 	}
-	return s;
+	return CTL_OK;
+}
+
+int ctl_print_line(void *prefix, const char *s)
+{
+	printf("%s%s\n", prefix ? (const char *)prefix : "", s);
+	return 0;
 }
 
 int ctl_make_creds(const char *pw, unsigned iterations, struct scram_cred *creds, struct store_cred *sc)
@@ -204,10 +215,10 @@ static int user_set(struct ctl *c, int argc, char **argv, bool create)
 		rc = make_creds(c, pw, creds, sc);
 	if (rc != CTL_OK)
 		goto out_pw;
-	rc = CTL_FAIL;
-	s = ctl_store_open(c);
-	if (!s)
+	rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
 		goto out_pw;
+	rc = CTL_FAIL;
 	int r = create ? store_user_create(s, j.bare, ncreds ? sc : NULL, ncreds)
 		       : store_user_set_creds(s, j.bare, sc, SCRAM_HASH_COUNT);
 	if (r == STORE_EXISTS)
@@ -237,14 +248,13 @@ static int user_del(struct ctl *c, int argc, char **argv)
 		return usage();
 	struct arena *a = arena_new();
 	struct jid j;
-	int rc = ctl_account(c, a, argv[2], &j);
 	struct store *s = NULL;
+	int rc = ctl_account(c, a, argv[2], &j);
+	if (rc == CTL_OK)
+		rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
-	s = ctl_store_open(c);
-	if (!s)
-		goto out;
 	int r = store_user_delete(s, j.bare);
 	if (r == STORE_NOT_FOUND)
 		ctl_error("%s does not exist", j.bare);
@@ -260,13 +270,6 @@ out:
 	return rc;
 }
 
-static int print_jid(void *ud, const char *jid)
-{
-	(void)ud;
-	printf("%s\n", jid);
-	return 0;
-}
-
 static int user_list(struct ctl *c, int argc, char **argv)
 {
 	if (argc != 3)
@@ -278,10 +281,11 @@ static int user_list(struct ctl *c, int argc, char **argv)
 		ctl_error("%s is not a host of this server (see hosts in %s)", argv[2], cfg->path);
 		return CTL_USAGE;
 	}
-	struct store *s = ctl_store_open(c);
-	if (!s)
-		return CTL_FAIL;
-	int r = store_user_list(s, argv[2], print_jid, NULL);
+	struct store *s;
+	int rc = ctl_store_open(c, &s);
+	if (rc != CTL_OK)
+		return rc;
+	int r = store_user_list(s, argv[2], ctl_print_line, NULL);
 	if (r != STORE_OK)
 		ctl_error("cannot list accounts: %s", store_error(s));
 	store_close(s);

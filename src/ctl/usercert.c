@@ -133,11 +133,9 @@ int ctl_user_cert(struct ctl *c, int argc, char **argv)
 	struct jid j;
 	struct store *s = NULL;
 	int rc = ctl_account(c, a, argv[2], &j);
+	if (rc == CTL_OK)
+		rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
-		goto out;
-	rc = CTL_FAIL;
-	s = ctl_store_open(c);
-	if (!s)
 		goto out;
 	rc = add ? pin_add(s, j.bare, argv[3]) : list ? pin_list(s, j.bare) : pin_del(s, j.bare, argv[3]);
 out:

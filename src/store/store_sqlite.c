@@ -293,7 +293,7 @@ static const struct {
 	[SQ_USER_EXISTS] = {"user exists", "SELECT 1 FROM accounts WHERE jid = ?1"},
 	[SQ_USER_DELETE] = {"user delete", "DELETE FROM accounts WHERE jid = ?1"},
 	[SQ_USER_LIST_DOMAIN] = {"user list",
-		"SELECT jid FROM accounts WHERE domain = ?1 AND jid > ?2 ORDER BY jid LIMIT ?3"},
+		"SELECT jid FROM accounts WHERE domain = ?3 AND jid > ?1 ORDER BY jid LIMIT ?2"},
 	[SQ_USER_LIST_ALL] = {"user list all",
 		"SELECT jid FROM accounts WHERE jid > ?1 ORDER BY jid LIMIT ?2"},
 	[SQ_CRED_INSERT] = {"credential insert",
@@ -396,8 +396,8 @@ static const struct {
 	[SQ_MEMBER_DELETE] = {"membership delete",
 		"DELETE FROM memberships WHERE group_id = ?1 AND member = ?2"},
 	[SQ_MEMBER_LIST] = {"membership list",
-		"SELECT member FROM memberships WHERE group_id = ?1 AND member > ?2"
-		" ORDER BY member LIMIT ?3"},
+		"SELECT member FROM memberships WHERE group_id = ?3 AND member > ?1"
+		" ORDER BY member LIMIT ?2"},
 	/* Both read the memberships_member index: this member's rows only. */
 	[SQ_MEMBER_GROUP_COUNT] = {"member group count",
 		"SELECT count(*) FROM memberships WHERE member = ?1"},
@@ -502,6 +502,17 @@ static int sq_run(struct sq *q, sqlite3_stmt *st)
 	else if (rc != SQLITE_DONE)
 		ret = sq_failed(q, st, rc);
 	sq_reset(q, st);
+	return ret;
+}
+
+/* sq_run for a write that must change a row: `unchanged` when none did
+ * (STORE_EXISTS for an insert that did nothing, STORE_NOT_FOUND for a
+ * delete). */
+static int sq_run_changed(struct sq *q, sqlite3_stmt *st, int unchanged)
+{
+	int ret = sq_run(q, st);
+	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
+		ret = unchanged;
 	return ret;
 }
 
@@ -642,6 +653,87 @@ done:
 		*n = got;
 	}
 	return ret;
+}
+
+/* Binds a paged listing's own parameters, ?3 on. */
+typedef void sq_bind_fn(struct sq *q, sqlite3_stmt *st, const void *arg);
+/* Takes one element of a page; non-zero stops the listing. */
+typedef int sq_each_fn(void *ud, const void *elem);
+
+/*
+ * The shape of every listing paged by key: `list` orders by its column 0,
+ * takes the key to start after as ?1, the page size as ?2 and, from bind()
+ * when not NULL, its own parameters from ?3 on.  Each page is read into
+ * elements of `size` bytes by row() and its statement reset before each()
+ * runs on it, so that each() may use the handle (parleyctl deletes the
+ * accounts it lists).  Paging by key rather than by offset stays correct
+ * when it does.
+ */
+static int sq_page_each(struct sq *q, enum sq_stmt list, sq_bind_fn *bind, const void *arg,
+			size_t size, sq_row_fn *row, sq_each_fn *each, void *ud)
+{
+	sqlite3_stmt *st = q->stmt[list];
+	struct arena *page = arena_new();
+	char *elems = xmalloc(SQ_LIST_PAGE * size);
+	char *after = xstrdup("");
+	int ret = STORE_OK;
+
+	for (;;) {
+		sq_text(q, st, 1, after);
+		sq_int(q, st, 2, SQ_LIST_PAGE);
+		if (bind)
+			bind(q, st, arg);
+		size_t n = 0;
+		int rc = SQLITE_DONE;
+		const char *last = NULL;
+		arena_reset(page);
+		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW) {
+			row(page, st, elems + n++ * size);
+			if (n == SQ_LIST_PAGE)
+				last = sq_col_copy(page, st, 0, NULL);
+		}
+		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
+			ret = sq_failed(q, st, rc);
+		sq_reset(q, st);
+		if (ret != STORE_OK)
+			goto free;
+		for (size_t k = 0; k < n; k++)
+			if (each(ud, elems + k * size) != 0)
+				goto free;
+		if (!last)
+			goto free;
+		free(after);
+		after = xstrdup(last);
+	}
+free:
+	free(after);
+	free(elems);
+	arena_free(page);
+	return ret;
+}
+
+/* sq_page_each for listings of one string each (their column 0). */
+struct sq_str_each {
+	int (*fn)(void *ud, const char *s);
+	void *ud;
+};
+
+static void sq_str_read(struct arena *a, sqlite3_stmt *st, void *elem)
+{
+	*(const char **)elem = sq_col_copy(a, st, 0, NULL);
+}
+
+static int sq_str_call(void *ud, const void *elem)
+{
+	const struct sq_str_each *e = ud;
+	return e->fn(e->ud, *(const char *const *)elem);
+}
+
+static int sq_page_strings(struct sq *q, enum sq_stmt list, sq_bind_fn *bind, const void *arg,
+			   int (*fn)(void *ud, const char *s), void *ud)
+{
+	struct sq_str_each e = {.fn = fn, .ud = ud};
+	return sq_page_each(q, list, bind, arg, sizeof(const char *), sq_str_read, sq_str_call, &e);
 }
 
 /* ---- Opening, schema, closing ---- */
@@ -974,10 +1066,7 @@ static int sq_user_delete(struct store *s, const char *jid)
 	struct sq *q = sq_of(s);
 	sqlite3_stmt *st = q->stmt[SQ_USER_DELETE];
 	sq_text(q, st, 1, jid);
-	int ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = STORE_NOT_FOUND;
-	return ret;
+	return sq_run_changed(q, st, STORE_NOT_FOUND);
 }
 
 static int sq_user_exists(struct store *s, const char *jid)
@@ -1026,48 +1115,17 @@ reset:
 	return ret;
 }
 
-/* Each page is fetched, copied, and its statement reset before `fn` runs,
- * so that fn may call this handle again (parleyctl deletes the accounts it
- * lists).  Paging by key rather than by offset stays correct when fn
- * deletes. */
+static void sq_bind_domain(struct sq *q, sqlite3_stmt *st, const void *domain)
+{
+	sq_text(q, st, 3, domain);
+}
+
 static int sq_user_list(struct store *s, const char *domain, int (*fn)(void *ud, const char *jid),
 			void *ud)
 {
-	struct sq *q = sq_of(s);
-	sqlite3_stmt *st = q->stmt[domain ? SQ_USER_LIST_DOMAIN : SQ_USER_LIST_ALL];
-	struct arena *page = arena_new();
-	const char *jids[SQ_LIST_PAGE];
-	char *after = xstrdup("");
-	int ret = STORE_OK;
-
-	for (;;) {
-		int i = 1;
-		if (domain)
-			sq_text(q, st, i++, domain);
-		sq_text(q, st, i++, after);
-		sq_int(q, st, i, SQ_LIST_PAGE);
-		size_t n = 0;
-		int rc = SQLITE_DONE;
-		arena_reset(page);
-		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW)
-			jids[n++] = sq_col_copy(page, st, 0, NULL);
-		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
-			ret = sq_failed(q, st, rc);
-		sq_reset(q, st);
-		if (ret != STORE_OK)
-			goto free;
-		for (size_t k = 0; k < n; k++)
-			if (fn(ud, jids[k]) != 0)
-				goto free;
-		if (n < SQ_LIST_PAGE)
-			goto free;
-		free(after);
-		after = xstrdup(jids[n - 1]);
-	}
-free:
-	free(after);
-	arena_free(page);
-	return ret;
+	if (!domain)
+		return sq_page_strings(sq_of(s), SQ_USER_LIST_ALL, NULL, NULL, fn, ud);
+	return sq_page_strings(sq_of(s), SQ_USER_LIST_DOMAIN, sq_bind_domain, domain, fn, ud);
 }
 
 /* ---- Rosters ---- */
@@ -1496,10 +1554,7 @@ static int sq_cert_pin_add(struct store *s, const char *jid, const char *fingerp
 	sq_text(q, st, 1, jid);
 	sq_text(q, st, 2, fingerprint);
 	sq_int(q, st, 3, (int64_t)time(NULL));
-	int ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = STORE_EXISTS;
-	return ret;
+	return sq_run_changed(q, st, STORE_EXISTS);
 }
 
 static int sq_cert_pin_remove(struct store *s, const char *jid, const char *fingerprint)
@@ -1508,10 +1563,7 @@ static int sq_cert_pin_remove(struct store *s, const char *jid, const char *fing
 	sqlite3_stmt *st = q->stmt[SQ_PIN_DELETE];
 	sq_text(q, st, 1, jid);
 	sq_text(q, st, 2, fingerprint);
-	int ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = STORE_NOT_FOUND;
-	return ret;
+	return sq_run_changed(q, st, STORE_NOT_FOUND);
 }
 
 static int sq_cert_pin_find(struct store *s, const char *jid, const char *fingerprint)
@@ -1566,10 +1618,7 @@ static int sq_group_create(struct store *s, const char *name, const char *label,
 	sq_int(q, st, 3, shared);
 	sq_int(q, st, 4, members_only);
 	sq_int(q, st, 5, (int64_t)time(NULL));
-	int ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = STORE_EXISTS;
-	return ret;
+	return sq_run_changed(q, st, STORE_EXISTS);
 }
 
 /* One statement: the memberships cascade within it. */
@@ -1578,10 +1627,7 @@ static int sq_group_delete(struct store *s, const char *name)
 	struct sq *q = sq_of(s);
 	sqlite3_stmt *st = q->stmt[SQ_GROUP_DELETE];
 	sq_text(q, st, 1, name);
-	int ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = STORE_NOT_FOUND;
-	return ret;
+	return sq_run_changed(q, st, STORE_NOT_FOUND);
 }
 
 static int sq_group_get(struct store *s, struct arena *a, const char *name, struct store_group *out)
@@ -1601,42 +1647,24 @@ static int sq_group_get(struct store *s, struct arena *a, const char *name, stru
 	return ret;
 }
 
-/* Paged by name as sq_user_list is, so that fn may use the handle. */
+struct sq_group_each {
+	int (*fn)(void *ud, const struct store_group *g);
+	void *ud;
+};
+
+static int sq_group_call(void *ud, const void *elem)
+{
+	const struct sq_group_each *e = ud;
+	return e->fn(e->ud, elem);
+}
+
+/* Paged by name, so that fn may use the handle. */
 static int sq_group_list(struct store *s, int (*fn)(void *ud, const struct store_group *g),
 			 void *ud)
 {
-	struct sq *q = sq_of(s);
-	sqlite3_stmt *st = q->stmt[SQ_GROUP_LIST];
-	struct arena *page = arena_new();
-	struct store_group groups[SQ_LIST_PAGE];
-	char *after = xstrdup("");
-	int ret = STORE_OK;
-
-	for (;;) {
-		sq_text(q, st, 1, after);
-		sq_int(q, st, 2, SQ_LIST_PAGE);
-		size_t n = 0;
-		int rc = SQLITE_DONE;
-		arena_reset(page);
-		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW)
-			sq_group_read(page, st, &groups[n++]);
-		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
-			ret = sq_failed(q, st, rc);
-		sq_reset(q, st);
-		if (ret != STORE_OK)
-			goto free;
-		for (size_t k = 0; k < n; k++)
-			if (fn(ud, &groups[k]) != 0)
-				goto free;
-		if (n < SQ_LIST_PAGE)
-			goto free;
-		free(after);
-		after = xstrdup(groups[n - 1].name);
-	}
-free:
-	free(after);
-	arena_free(page);
-	return ret;
+	struct sq_group_each e = {.fn = fn, .ud = ud};
+	return sq_page_each(sq_of(s), SQ_GROUP_LIST, NULL, NULL, sizeof(struct store_group),
+			    sq_group_read, sq_group_call, &e);
 }
 
 static int sq_group_id(struct sq *q, const char *name, int64_t *id)
@@ -1662,9 +1690,7 @@ static int sq_membership_change(struct store *s, enum sq_stmt which, const char 
 	sqlite3_stmt *st = q->stmt[which];
 	sq_int(q, st, 1, id);
 	sq_text(q, st, 2, member);
-	ret = sq_run(q, st);
-	if (ret == STORE_OK && sqlite3_changes(q->db) == 0)
-		ret = which == SQ_MEMBER_INSERT ? STORE_EXISTS : STORE_NOT_FOUND;
+	ret = sq_run_changed(q, st, which == SQ_MEMBER_INSERT ? STORE_EXISTS : STORE_NOT_FOUND);
 done:
 	return sq_end(q, ret);
 }
@@ -1679,6 +1705,11 @@ static int sq_group_remove(struct store *s, const char *name, const char *member
 	return sq_membership_change(s, SQ_MEMBER_DELETE, name, member);
 }
 
+static void sq_bind_id(struct sq *q, sqlite3_stmt *st, const void *id)
+{
+	sq_int(q, st, 3, *(const int64_t *)id);
+}
+
 /* Paged by member; each page is read in its own statement run, so fn may
  * use the handle (and a group changed meanwhile is read as it is then). */
 static int sq_group_members(struct store *s, const char *name,
@@ -1689,37 +1720,7 @@ static int sq_group_members(struct store *s, const char *name,
 	int ret = sq_group_id(q, name, &id);
 	if (ret != STORE_OK)
 		return ret;
-	sqlite3_stmt *st = q->stmt[SQ_MEMBER_LIST];
-	struct arena *page = arena_new();
-	const char *members[SQ_LIST_PAGE];
-	char *after = xstrdup("");
-
-	for (;;) {
-		sq_int(q, st, 1, id);
-		sq_text(q, st, 2, after);
-		sq_int(q, st, 3, SQ_LIST_PAGE);
-		size_t n = 0;
-		int rc = SQLITE_DONE;
-		arena_reset(page);
-		while (n < SQ_LIST_PAGE && (rc = sq_step(q, st)) == SQLITE_ROW)
-			members[n++] = sq_col_copy(page, st, 0, NULL);
-		if (n < SQ_LIST_PAGE && rc != SQLITE_DONE)
-			ret = sq_failed(q, st, rc);
-		sq_reset(q, st);
-		if (ret != STORE_OK)
-			goto free;
-		for (size_t k = 0; k < n; k++)
-			if (fn(ud, members[k]) != 0)
-				goto free;
-		if (n < SQ_LIST_PAGE)
-			goto free;
-		free(after);
-		after = xstrdup(members[n - 1]);
-	}
-free:
-	free(after);
-	arena_free(page);
-	return ret;
+	return sq_page_strings(q, SQ_MEMBER_LIST, sq_bind_id, &id, fn, ud);
 }
 
 static int sq_member_groups(struct store *s, struct arena *a, const char *member,
