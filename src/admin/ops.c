@@ -16,7 +16,9 @@
 #include "core/buf.h"
 #include "core/worker.h"
 #include "router/service.h"
+#include "router/session.h"
 #include "router/shard.h"
+#include "router/user.h"
 #include "s2s/s2s.h"
 
 enum { DOMAIN_MAX = 1023 };
@@ -155,6 +157,46 @@ static void op_s2s_close(struct admin_call *call, const json_t *req)
 		admin_call_fanout(call, close_part, close_merge, domain);
 }
 
+/* ---- user.kick ---- */
+
+/* Ends every session of an account on this worker (its owner): after
+ * `parleyctl user del`, so that a deleted account does not stay logged in. */
+static json_t *kick_part(struct shard *sh, const void *arg)
+{
+	const char *jid = arg;
+	struct user *u = user_find(sh, jid);
+	unsigned n = 0, most = u ? u->nsessions : 0;
+	/* Each kick unbinds its session (and the last one drops the record):
+	 * look the user up again every time. */
+	while (n < most && (u = user_find(sh, jid)) != NULL && !list_empty(&u->sessions)) {
+		struct session *s = list_entry(u->sessions.next, struct session, link);
+		s->ops->kick(s, STREAM_ERR_NOT_AUTHORIZED, "the account was deleted");
+		n++;
+	}
+	return json_integer(n);
+}
+
+static json_t *kick_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_int_t ended = 0;
+	for (unsigned i = 0; i < n; i++)
+		ended += json_integer_value(parts[i]);
+	return json_pack("{s:s, s:I}", "jid", (const char *)arg, "ended", ended);
+}
+
+static void op_user_kick(struct admin_call *call, const json_t *req)
+{
+	const json_t *j = json_object_get(req, "jid");
+	const char *s = json_string_value(j);
+	size_t len = json_string_length(j);
+	/* The bare JID as parleyctl prepared it: compared, not parsed. */
+	if (!s || len == 0 || len > 3071 || !memchr(s, '@', len) || memchr(s, '/', len) || memchr(s, '\0', len)) {
+		admin_call_fail(call, "this op needs a bare \"jid\" string");
+		return;
+	}
+	admin_call_fanout(call, kick_part, kick_merge, xstrdup(s));
+}
+
 /* ---- server.stats ---- */
 
 /* The services whose stats hook server.stats reads (router/service.h). */
@@ -205,6 +247,9 @@ const struct admin_op admin_ops[] = {
 	{.name = "s2s.close",
 	 .run = op_s2s_close,
 	 .help = "{\"domain\":D}: closes every stream with D: {\"closed\":N}"},
+	{.name = "user.kick",
+	 .run = op_user_kick,
+	 .help = "{\"jid\":J}: ends every session of the account J: {\"ended\":N}"},
 	{.name = "server.stats",
 	 .run = op_server_stats,
 	 .help = "per worker: connections, inbox length, each service's stats"},

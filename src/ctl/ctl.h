@@ -62,6 +62,11 @@ int ctl_user(struct ctl *c, int argc, char **argv);
 int ctl_user_cert(struct ctl *c, int argc, char **argv);
 int ctl_cert(struct ctl *c, int argc, char **argv);
 int ctl_trust(struct ctl *c, int argc, char **argv);
+/* One request to the running server's control socket (admin/admin.h); its
+ * response object, or NULL when no server runs (said nothing) or it did
+ * not answer (said why). */
+#include <jansson.h>
+json_t *ctl_admin_ask(const struct config *cfg, json_t *req);
 /* s2s status|report|close: asks the running server (admin/admin.h) */
 int ctl_s2s(struct ctl *c, int argc, char **argv);
 /* check [config] */

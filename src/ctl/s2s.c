@@ -30,7 +30,7 @@ enum {
 
 /* Connects to the control socket; -1 after printing why (the exit code
  * is CTL_FAIL: the server is not there to ask). */
-static int s2s_connect(const char *path)
+static int s2s_connect(const char *path, bool quiet)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -47,6 +47,8 @@ static int s2s_connect(const char *path)
 		return fd;
 	int e = errno;
 	close(fd);
+	if (quiet && (e == ENOENT || e == ECONNREFUSED))
+		return -1;
 	if (e == ENOENT)
 		ctl_error("parleyd is not running (no socket at %s)", path);
 	else if (e == ECONNREFUSED)
@@ -67,9 +69,9 @@ static long long now_ms(void)
 
 /* Sends `req` and reads the one response line; the response object, or
  * NULL after printing why. */
-static json_t *s2s_ask(const char *path, json_t *req)
+static json_t *s2s_ask(const char *path, json_t *req, bool quiet)
 {
-	int fd = s2s_connect(path);
+	int fd = s2s_connect(path, quiet);
 	if (fd < 0)
 		return NULL;
 	char *text = json_dumps(req, JSON_COMPACT);
@@ -127,6 +129,14 @@ static json_t *s2s_ask(const char *path, json_t *req)
 out:
 	buf_clear(&b);
 	close(fd);
+	return resp;
+}
+
+json_t *ctl_admin_ask(const struct config *cfg, json_t *req)
+{
+	char *path = admin_socket_path(cfg);
+	json_t *resp = s2s_ask(path, req, true);
+	free(path);
 	return resp;
 }
 
@@ -328,7 +338,7 @@ int ctl_s2s(struct ctl *c, int argc, char **argv)
 	if (domain)
 		json_object_set_new(req, "domain", domain);
 	char *path = admin_socket_path(cfg);
-	json_t *resp = s2s_ask(path, req);
+	json_t *resp = s2s_ask(path, req, false);
 	free(path);
 	json_decref(req);
 	if (!resp)

@@ -263,6 +263,15 @@ static int user_del(struct ctl *c, int argc, char **argv)
 	else {
 		printf("deleted %s and everything it stored\n", j.bare);
 		rc = CTL_OK;
+		/* A running server ends the account's sessions at once. */
+		json_t *req = json_pack("{s:s, s:s}", "op", "user.kick", "jid", j.bare);
+		json_t *resp = ctl_admin_ask(ctl_config(c), req);
+		json_t *ended = json_object_get(json_object_get(resp, "result"), "ended");
+		if (json_integer_value(ended) > 0)
+			printf("ended its %lld open session%s\n", (long long)json_integer_value(ended),
+			       json_integer_value(ended) == 1 ? "" : "s");
+		json_decref(req);
+		json_decref(resp);
 	}
 out:
 	store_close(s);

@@ -44,3 +44,26 @@ def test_accounts_change_while_the_server_runs(server):
     listed = server.ctl("user", "list", "localhost").stdout.split()
     assert "dave@localhost" in listed and "extra0@localhost" in listed and "extra1@localhost" not in listed
     raw.session(server, "dave", "second").close()
+
+
+def test_deleting_an_account_ends_its_sessions(server):
+    """parleyctl user del on a running server: the account's open sessions
+    end at once with <not-authorized/>, others stay."""
+    server.add_user("gone@localhost", "pw")
+    server.add_user("stays@localhost", "pw")
+    g1 = raw.session(server, "gone", "pw", resource="a")
+    g2 = raw.session(server, "gone", "pw", resource="b")
+    other = raw.session(server, "stays", "pw")
+    out = server.ctl("user", "del", "gone@localhost").stdout
+    assert "ended its 2 open sessions" in out, out
+    for r in (g1, g2):
+        cond, text = r.stream_error()
+        assert cond == "not-authorized" and "deleted" in text, (cond, text)
+    other.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    other.expect(rb"<iq[^>]*id='p1'")
+    other.close()
+    # Without a server, deleting says nothing of sessions.
+    server.stop()
+    server.add_user("later@localhost", "pw")
+    out = server.ctl("user", "del", "later@localhost").stdout
+    assert "deleted later@localhost" in out and "session" not in out, out
