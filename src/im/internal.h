@@ -24,6 +24,7 @@ struct im_user {
 	size_t nbuckets;
 	size_t nitems;
 	uint64_t roster_version;
+	uint64_t shared_digest;   /* of the shared-group contacts: part of the roster version */
 	char **blocked;           /* block list (XEP-0191) */
 	size_t nblocked;
 	unsigned push_id;

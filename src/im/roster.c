@@ -20,11 +20,17 @@
 
 enum { ROSTER_NAME_MAX = 1024, ROSTER_GROUPS_MAX = 64 };
 
-/* A cached item: one heap block per item plus its strings. */
+/* A cached item: one heap block per item plus its strings.  A contact
+ * that a shared group gives (issue 10) carries the groups' labels; `it`
+ * is then the effective item (subscription both, the labels among its
+ * groups), `stored` says whether the account has an item of its own. */
 struct im_item {
 	struct im_item *next; /* bucket chain */
 	uint64_t hash;
 	struct store_roster_item it;
+	char **shared;        /* labels of the shared groups that give this contact */
+	size_t nshared;
+	bool stored;          /* the account's own item exists in storage */
 };
 
 static const char *const sub_names[] = {
@@ -56,7 +62,30 @@ static void item_free(struct im_item *i)
 	for (size_t g = 0; g < i->it.ngroups; g++)
 		free((char *)i->it.groups[g]);
 	free(i->it.groups);
+	for (size_t g = 0; g < i->nshared; g++)
+		free(i->shared[g]);
+	free(i->shared);
 	free(i);
+}
+
+/* A shared contact's effective item: subscription both (presence flows
+ * without a request), the group labels added to its own groups. */
+static void item_apply_shared(struct im_item *i)
+{
+	if (!i->nshared)
+		return;
+	i->it.sub = STORE_SUB_BOTH;
+	i->it.ask_out = false;
+	i->it.hidden = false;
+	for (size_t s = 0; s < i->nshared; s++) {
+		bool have = false;
+		for (size_t g = 0; g < i->it.ngroups && !have; g++)
+			have = strcmp(i->it.groups[g], i->shared[s]) == 0;
+		if (have || !i->shared[s][0])
+			continue;
+		i->it.groups = xrealloc(i->it.groups, (i->it.ngroups + 1) * sizeof(char *));
+		i->it.groups[i->it.ngroups++] = xstrdup(i->shared[s]);
+	}
 }
 
 /* The chain link where `contact` is or would go; NULL before the first
@@ -97,6 +126,13 @@ static void cache_put(struct im_user *iu, const struct store_roster_item *src)
 		struct im_item *old = *pp;
 		struct im_item *n = item_new(src);
 		n->next = old->next;
+		n->stored = true;
+		/* The group still gives the contact: keep its labels. */
+		n->shared = old->shared;
+		n->nshared = old->nshared;
+		old->shared = NULL;
+		old->nshared = 0;
+		item_apply_shared(n);
 		*pp = n;
 		item_free(old);
 		return;
@@ -106,6 +142,7 @@ static void cache_put(struct im_user *iu, const struct store_roster_item *src)
 		pp = cache_slot(iu, src->contact);
 	}
 	*pp = item_new(src);
+	(*pp)->stored = true;
 	iu->nitems++;
 }
 
@@ -114,10 +151,86 @@ static void cache_remove(struct im_user *iu, const char *contact)
 	struct im_item **pp = cache_slot(iu, contact);
 	if (pp && *pp) {
 		struct im_item *old = *pp;
+		if (old->nshared) {
+			/* Its own item is gone; the group still gives it. */
+			struct store_roster_item bare = {.contact = old->it.contact};
+			struct im_item *n = item_new(&bare);
+			n->next = old->next;
+			n->shared = old->shared;
+			n->nshared = old->nshared;
+			old->shared = NULL;
+			old->nshared = 0;
+			item_apply_shared(n);
+			*pp = n;
+			item_free(old);
+			return;
+		}
 		*pp = old->next;
 		item_free(old);
 		iu->nitems--;
 	}
+}
+
+/* Adds a shared group's label to `contact` (making the item when the
+ * account has none of its own). */
+static void cache_share(struct im_user *iu, const char *contact, const char *label)
+{
+	struct im_item **pp = cache_slot(iu, contact);
+	if (!pp || !*pp) {
+		struct store_roster_item bare = {.contact = contact};
+		if (iu->nitems >= iu->nbuckets)
+			cache_grow(iu);
+		pp = cache_slot(iu, contact);
+		*pp = item_new(&bare);
+		iu->nitems++;
+	}
+	struct im_item *i = *pp;
+	for (size_t s = 0; s < i->nshared; s++)
+		if (strcmp(i->shared[s], label) == 0)
+			return;
+	i->shared = xrealloc(i->shared, (i->nshared + 1) * sizeof(char *));
+	i->shared[i->nshared++] = xstrdup(label);
+	item_apply_shared(i);
+}
+
+struct share_ctx {
+	struct im_user *iu;
+	const char *owner;
+	const char *label;
+};
+
+static int share_member(void *ud, const char *member)
+{
+	struct share_ctx *sc = ud;
+	if (strcmp(member, sc->owner) == 0)
+		return 0;
+	cache_share(sc->iu, member, sc->label);
+	/* The version changes with the set of shared contacts. */
+	sc->iu->shared_digest = sc->iu->shared_digest * 1099511628211ULL ^ hash_str(member) ^ hash_str(sc->label);
+	return 0;
+}
+
+/* Every member of every shared group the account is in, on its roster
+ * (issue 10): what a login reads is its own memberships, then the members
+ * of those groups. */
+static void load_shared(struct shard *sh, struct im_user *iu, const char *bare)
+{
+	struct arena *a = arena_new();
+	struct store_group *groups = NULL;
+	size_t n = 0;
+	if (store_member_groups(sh->store, a, bare, &groups, &n) != STORE_OK) {
+		log_error("im", "cannot load the groups of %s: %s; its shared contacts are missing", bare,
+			  store_error(sh->store));
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!groups[i].shared)
+			continue;
+		struct share_ctx sc = {iu, bare, groups[i].label[0] ? groups[i].label : groups[i].name};
+		if (store_group_members(sh->store, groups[i].name, share_member, &sc) != STORE_OK)
+			log_error("im", "cannot load the members of group %s: %s", groups[i].name, store_error(sh->store));
+	}
+	arena_free(a);
 }
 
 struct im_user *im_user_load(struct shard *sh, const char *bare)
@@ -134,6 +247,7 @@ struct im_user *im_user_load(struct shard *sh, const char *bare)
 			  bare, store_error(sh->store));
 	}
 	arena_free(a);
+	load_shared(sh, iu, bare);
 	blocking_load(sh, iu, bare);
 	return iu;
 }
@@ -283,14 +397,28 @@ int roster_remove(struct shard *sh, const char *owner, const char *contact)
 	return r;
 }
 
+/* The label of a shared group that gives `contact` to the user, or NULL. */
+static const char *shared_label(struct user *u, const char *contact)
+{
+	if (!u || !u->im)
+		return NULL;
+	struct im_item **pp = cache_slot(u->im, contact);
+	return pp && *pp && (*pp)->nshared ? (*pp)->shared[0] : NULL;
+}
+
 /* ---- jabber:iq:roster ---- */
 
 static void roster_iq_get(struct shard *sh, struct session *s, struct stanza *st, struct xml_node *q)
 {
 	struct user *u = s->user;
 	s->interested = true;
-	char ver[24];
-	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)u->im->roster_version);
+	char ver[48];
+	/* XEP-0237: the version must change when the shared contacts do. */
+	if (u->im->shared_digest)
+		snprintf(ver, sizeof(ver), "%llu-%llx", (unsigned long long)u->im->roster_version,
+			 (unsigned long long)u->im->shared_digest);
+	else
+		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)u->im->roster_version);
 	const char *have = xml_node_attr(q, "ver");
 	struct stanza *r = stanza_iq_result(st);
 	if (!have || strcmp(have, ver) != 0) {
@@ -344,6 +472,14 @@ static void roster_iq_set(struct shard *sh, struct session *s, struct stanza *st
 		return;
 	}
 	contact = jid_bare(&contact);
+	const char *label = shared_label(s->user, contact.bare);
+	if (label) {
+		char text[400];
+		snprintf(text, sizeof(text), "%.200s comes from the shared group '%.60s': the operator manages it "
+			     "(parleyctl group)", contact.bare, label);
+		im_error(sh, st, ETYPE_CANCEL, STANZA_ERR_NOT_ALLOWED, text);
+		return;
+	}
 	const char *subattr = xml_node_attr(x, "subscription");
 	if (subattr && !strcmp(subattr, "remove")) {
 		roster_iq_remove(sh, s, st, &contact);

@@ -1,0 +1,92 @@
+"""Shared groups (issue 10, first part): every member of a shared group
+has every other member on its roster with subscription both, under the
+group's label, without any subscription request; presence flows among
+members as they log in; a shared contact cannot be removed by the user.
+Stock slixmpp clients at their defaults, 1 and 2 workers."""
+import asyncio
+import time
+
+import pytest
+
+from federation import Session, _run
+from parley import Server
+
+PW = "pw"
+N = 50
+
+
+@pytest.fixture(params=[1, 2], ids=["1worker", "2workers"])
+def server(request):
+    s = Server(workers=request.param)
+    for i in range(N):
+        s.add_user(f"node{i}@localhost", PW)
+    s.add_user("outsider@localhost", PW)
+    s.ctl("group", "create", "net1", "--shared", "--label", "Overlay 1")
+    s.ctl("group", "add", "net1", *[f"node{i}@localhost" for i in range(N)])
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_members_see_each_other_and_exchange_signalling(server):
+    where = ("127.0.0.1", server.port)
+
+    async def run(sessions):
+        nodes = [Session(f"node{i}@localhost", PW, where, server.cert) for i in range(N)]
+        sessions += nodes
+        t0 = time.monotonic()
+        await asyncio.gather(*(n.login() for n in nodes))
+        for n in nodes:
+            n.presence()
+        # Each node sees every other node's available presence.
+        for i, n in enumerate(nodes):
+            others = {f"node{k}@localhost" for k in range(N) if k != i}
+
+            def seen(n=n, others=others):
+                got = {str(st["from"].bare) for st in n.stanzas if st.name == "presence" and st["type"] in ("", "available")}
+                return others <= got
+            assert await n.until(seen, 60), f"node{i} did not see all {N - 1} others"
+        presence_s = time.monotonic() - t0
+        # The roster: every other member, subscription both, the label.
+        roster = nodes[0].x.client_roster
+        items = {jid: roster[jid] for jid in roster if jid != "node0@localhost"}
+        assert len(items) == N - 1, len(items)
+        for jid, item in items.items():
+            assert item["subscription"] == "both", (jid, item["subscription"])
+            assert "Overlay 1" in item["groups"], (jid, item["groups"])
+        # Signalling messages: each node to the next, each checked.
+        for i, n in enumerate(nodes):
+            n.x.send_message(mto=f"node{(i + 1) % N}@localhost", mbody=f"candidate {i}", mtype="chat")
+        for i, n in enumerate(nodes):
+            frm = f"node{(i - 1) % N}@localhost"
+            assert await n.until(lambda n=n, frm=frm, i=i: n.got("message", frm, f"candidate {(i - 1) % N}"), 30)
+        return presence_s
+
+    took = _run(run, 180)
+    assert took < 60, took
+
+
+def test_shared_contact_cannot_be_removed_and_outsiders_are_not_shared(server):
+    where = ("127.0.0.1", server.port)
+
+    async def run(sessions):
+        a = Session("node0@localhost", PW, where, server.cert)
+        o = Session("outsider@localhost", PW, where, server.cert)
+        sessions += [a, o]
+        await asyncio.gather(a.login(), o.login())
+        assert "node1@localhost" in a.x.client_roster
+        assert "node1@localhost" not in o.x.client_roster
+        assert "outsider@localhost" not in a.x.client_roster
+        iq = a.x.Iq()
+        iq["type"] = "set"
+        iq["roster"]["items"] = {"node1@localhost": {"subscription": "remove"}}
+        try:
+            await iq.send(timeout=10)
+            return None
+        except Exception as e:  # slixmpp raises IqError for an error reply
+            return getattr(e, "iq", None)
+
+    err = _run(run, 60)
+    assert err is not None, "removing a shared contact was accepted"
+    assert err["error"]["condition"] == "not-allowed", err
+    assert "shared group" in err["error"]["text"], err
