@@ -99,7 +99,7 @@ static bool blocked_outbound(struct shard *sh, struct session *s, struct stanza 
 
 static void im_outbound(struct shard *sh, struct session *s, struct stanza *st)
 {
-	if (blocked_outbound(sh, s, st))
+	if (network_outbound(sh, s, st) || blocked_outbound(sh, s, st))
 		return;
 	switch (st->kind) {
 	case STANZA_PRESENCE:
@@ -135,7 +135,7 @@ static bool blocked_inbound(struct shard *sh, struct stanza *st)
 
 static void im_inbound(struct shard *sh, struct stanza *st)
 {
-	if (blocked_inbound(sh, st))
+	if (network_inbound(sh, st) || blocked_inbound(sh, st))
 		return;
 	switch (st->kind) {
 	case STANZA_MESSAGE:

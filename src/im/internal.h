@@ -25,6 +25,11 @@ struct im_user {
 	size_t nitems;
 	uint64_t roster_version;
 	uint64_t shared_digest;   /* of the shared-group contacts: part of the roster version */
+	/* In a members-only group: stanzas only with these co-members
+	 * (sorted bare JIDs, of every group the account is in). */
+	bool members_only;
+	char **peers;
+	size_t npeers;
 	char **blocked;           /* block list (XEP-0191) */
 	size_t nblocked;
 	unsigned push_id;
@@ -32,6 +37,16 @@ struct im_user {
 
 struct im_user *im_user_load(struct shard *sh, const char *bare);
 void im_user_free(struct im_user *iu);
+
+/* ---- members-only networks (network.c) ---- */
+
+/* Loads what the account's groups allow (at login, with the roster). */
+void network_load(struct shard *sh, struct im_user *iu, const char *bare);
+void network_clear(struct im_user *iu);
+/* A stanza a members-only member may not send or receive is answered (or
+ * dropped) here: true when it was. */
+bool network_outbound(struct shard *sh, struct session *s, struct stanza *st);
+bool network_inbound(struct shard *sh, struct stanza *st);
 
 /* ---- rosters (roster.c) ---- */
 

@@ -248,6 +248,7 @@ struct im_user *im_user_load(struct shard *sh, const char *bare)
 	}
 	arena_free(a);
 	load_shared(sh, iu, bare);
+	network_load(sh, iu, bare);
 	blocking_load(sh, iu, bare);
 	return iu;
 }
@@ -266,6 +267,7 @@ void im_user_free(struct im_user *iu)
 	}
 	free(iu->buckets);
 	blocking_clear(iu);
+	network_clear(iu);
 	free(iu);
 }
 

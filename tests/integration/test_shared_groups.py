@@ -90,3 +90,48 @@ def test_shared_contact_cannot_be_removed_and_outsiders_are_not_shared(server):
     assert err is not None, "removing a shared contact was accepted"
     assert err["error"]["condition"] == "not-allowed", err
     assert "shared group" in err["error"]["text"], err
+
+
+def test_members_only_network(server):
+    """A members-only group: members talk among themselves; a message to
+    or from anyone else is refused with <not-allowed/> naming the policy;
+    an outsider's subscription request or probe reaches nobody."""
+    server.add_user("m0@localhost", PW)
+    server.add_user("m1@localhost", PW)
+    server.ctl("group", "create", "net2", "--members-only")
+    server.ctl("group", "add", "net2", "m0@localhost", "m1@localhost")
+    where = ("127.0.0.1", server.port)
+
+    async def run(sessions):
+        m0 = Session("m0@localhost", PW, where, server.cert)
+        m1 = Session("m1@localhost", PW, where, server.cert)
+        o = Session("outsider@localhost", PW, where, server.cert)
+        for s in (m0, m1, o):
+            s.x.add_event_handler("message_error", s._stanza)
+        sessions += [m0, m1, o]
+        await asyncio.gather(m0.login(), m1.login(), o.login())
+        for s in (m0, m1, o):
+            s.presence()
+        m0.x.send_message(mto="m1@localhost", mbody="inside", mtype="chat")
+        assert await m1.until(lambda: m1.got("message", "m0@localhost", "inside"), 10)
+        m0.x.send_message(mto="outsider@localhost", mbody="leak", mtype="chat")
+        o.x.send_message(mto="m0@localhost", mbody="intrude", mtype="chat")
+        o.presence(to="m0@localhost", ptype="subscribe")
+        o.presence(to="m0@localhost", ptype="probe")
+
+        def error_for(s, to):
+            return next((st for st in s.stanzas if st.name == "message" and st["type"] == "error"
+                         and str(st["from"].bare) == to), None)
+        e1 = await m0.until(lambda: error_for(m0, "outsider@localhost"), 10)
+        e2 = await o.until(lambda: error_for(o, "m0@localhost"), 10)
+        await asyncio.sleep(1)
+        assert not o.got("message", "m0@localhost", "leak")
+        assert not m0.got("message", "outsider@localhost", "intrude")
+        assert not m0.got("presence", "outsider@localhost"), "an outsider's presence reached a member"
+        assert not o.got("presence", "m0@localhost"), "a member's presence reached an outsider"
+        return e1, e2
+
+    e1, e2 = _run(run, 90)
+    for e in (e1, e2):
+        assert e is not None and e["error"]["condition"] == "not-allowed", e
+        assert "members-only network" in e["error"]["text"], e
