@@ -135,3 +135,32 @@ def test_members_only_network(server):
     for e in (e1, e2):
         assert e is not None and e["error"]["condition"] == "not-allowed", e
         assert "members-only network" in e["error"]["text"], e
+
+
+def test_two_groups_share_one_member(server):
+    """bridge is in two shared groups: it sees both groups' members (one
+    contact in both appears once, with both labels); the others see only
+    their own group."""
+    for u in ("bridge", "a1", "b1", "both"):
+        server.add_user(f"{u}@localhost", PW)
+    server.ctl("group", "create", "ga", "--shared", "--label", "Net A")
+    server.ctl("group", "create", "gb", "--shared", "--label", "Net B")
+    server.ctl("group", "add", "ga", "bridge@localhost", "a1@localhost", "both@localhost")
+    server.ctl("group", "add", "gb", "bridge@localhost", "b1@localhost", "both@localhost")
+    where = ("127.0.0.1", server.port)
+
+    async def run(sessions):
+        br = Session("bridge@localhost", PW, where, server.cert)
+        a1 = Session("a1@localhost", PW, where, server.cert)
+        b1 = Session("b1@localhost", PW, where, server.cert)
+        sessions += [br, a1, b1]
+        await asyncio.gather(br.login(), a1.login(), b1.login())
+        return ({j: sorted(br.x.client_roster[j]["groups"]) for j in br.x.client_roster},
+                set(a1.x.client_roster), set(b1.x.client_roster))
+
+    br, a1, b1 = _run(run, 60)
+    assert br.get("a1@localhost") == ["Net A"], br
+    assert br.get("b1@localhost") == ["Net B"], br
+    assert br.get("both@localhost") == ["Net A", "Net B"], br
+    assert "b1@localhost" not in a1 and "a1@localhost" not in b1, (a1, b1)
+    assert {"bridge@localhost", "both@localhost"} <= a1 and {"bridge@localhost", "both@localhost"} <= b1
