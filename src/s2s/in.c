@@ -103,7 +103,7 @@ static const char *claimed(const struct s2s_in *s)
 	return s->remote ? s->remote : s->xs.peer_domain[0] ? s->xs.peer_domain : "(no 'from' yet)";
 }
 
-static void s2s_limits(const struct config *cfg, bool authed, struct xml_limits *lim)
+void s2s_limits(const struct config *cfg, bool authed, struct xml_limits *lim)
 {
 	lim->stanza_bytes = authed ? cfg->s2s.stanza_bytes : cfg->limits.stanza_bytes_preauth;
 	lim->header_bytes = cfg->limits.header_bytes;

@@ -119,6 +119,10 @@ struct s2s_pair *s2s_in_pair(struct s2s_in *s, const char *remote, const char *l
 struct s2s_pair *s2s_in_pair_add(struct s2s_in *s, const char *remote, const char *local, enum s2s_pair_state st);
 /* The incoming stream with this conn id on this worker, or NULL. */
 struct s2s_in *s2s_in_find(struct shard *sh, uint64_t conn_id);
+/* The XML limits of a server stream, either direction: s2s.stanza_bytes
+ * once authenticated, the pre-authentication limits before. */
+struct xml_limits;
+void s2s_limits(const struct config *cfg, bool authed, struct xml_limits *lim);
 /* The TLS facts of a stream's conn for `domain` (policy.h). */
 void s2s_tls_facts(struct conn *c, struct arena *a, const char *domain, bool allow_cn, struct s2s_peer_tls *out);
 

@@ -375,15 +375,6 @@ static void out_free(struct s2s_out *o)
 
 /* ---- the stream kind ---- */
 
-static void out_limits(const struct config *cfg, bool authed, struct xml_limits *lim)
-{
-	lim->stanza_bytes = authed ? cfg->s2s.stanza_bytes : cfg->limits.stanza_bytes_preauth;
-	lim->header_bytes = cfg->limits.header_bytes;
-	lim->depth = cfg->limits.depth;
-	lim->elements = cfg->limits.elements;
-	lim->attrs = cfg->limits.attrs;
-	lim->attr_bytes = cfg->limits.attr_bytes;
-}
 
 static struct s2s_out *out_of(const struct xstream *xs)
 {
@@ -411,7 +402,7 @@ static bool out_auth_restart(struct xstream *xs, const char *data, size_t len)
 {
 	(void)data, (void)len;
 	struct xml_limits lim;
-	out_limits(cfg_of(out_of(xs)), true, &lim);
+	s2s_limits(cfg_of(out_of(xs)), true, &lim);
 	xs_new_parser(xs, &lim);
 	return true;
 }
@@ -1041,7 +1032,7 @@ static void on_connected(void *ud, int fd, const struct connect_report *r)
 	o->external_tried = false;
 	o->peer_dialback = false;
 	struct xml_limits lim;
-	out_limits(cfg, false, &lim);
+	s2s_limits(cfg, false, &lim);
 	xs_init(&o->xs, &s2s_out_kind, c, &lim, o->local, worker_now(o->sh->w));
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);

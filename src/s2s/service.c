@@ -66,18 +66,6 @@ static char *secret_path(const struct config *cfg)
 	return p;
 }
 
-/* Our certificates, as a host list for the TLS client context. */
-static struct tls_host *client_hosts(const struct config *cfg)
-{
-	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
-	for (size_t i = 0; i < cfg->nhosts; i++) {
-		hosts[i].domain = cfg->hosts[i].domain;
-		hosts[i].cert_file = cfg->hosts[i].certificate;
-		hosts[i].key_file = cfg->hosts[i].key;
-	}
-	return hosts;
-}
-
 void s2s_lookup(const struct server *srv, const char *domain, struct s2s_policy *out)
 {
 	struct s2s_global *g = srv->s2s;
@@ -168,7 +156,7 @@ static int s2s_setup(struct server *srv, char **err)
 		return -1;
 	}
 	free(path);
-	struct tls_host *hosts = client_hosts(cfg);
+	struct tls_host *hosts = tls_hosts_from_config(cfg);
 	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	char *terr = NULL;
 	g->client = tls_client_new(&tc, &terr);
@@ -194,7 +182,7 @@ static void s2s_reload(struct server *srv)
 	reload_policy(srv);
 	if (!g->client)
 		return;
-	struct tls_host *hosts = client_hosts(cfg);
+	struct tls_host *hosts = tls_hosts_from_config(cfg);
 	struct tls_client_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	char *err = NULL;
 	if (tls_client_reload(g->client, &tc, &err) < 0) {

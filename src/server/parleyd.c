@@ -48,21 +48,9 @@ static void usage(FILE *out)
 
 /* ---- TLS ---- */
 
-/* The hosts' files as tls/ takes them; free() the result. */
-static struct tls_host *tls_hosts(const struct config *cfg)
-{
-	struct tls_host *hosts = xcalloc(cfg->nhosts, sizeof(*hosts));
-	for (size_t i = 0; i < cfg->nhosts; i++) {
-		hosts[i].domain = cfg->hosts[i].domain;
-		hosts[i].cert_file = cfg->hosts[i].certificate;
-		hosts[i].key_file = cfg->hosts[i].key;
-	}
-	return hosts;
-}
-
 static struct tls_server *load_tls(const struct config *cfg, char **err)
 {
-	struct tls_host *hosts = tls_hosts(cfg);
+	struct tls_host *hosts = tls_hosts_from_config(cfg);
 	struct tls_server_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	struct tls_server *t = tls_server_new(&tc, err);
 	free(hosts);
@@ -72,7 +60,7 @@ static struct tls_server *load_tls(const struct config *cfg, char **err)
 /* Same files, read again: replaced certificates apply to new connections. */
 static int reload_tls(const struct config *cfg, struct tls_server *tls, char **err)
 {
-	struct tls_host *hosts = tls_hosts(cfg);
+	struct tls_host *hosts = tls_hosts_from_config(cfg);
 	struct tls_server_config tc = {.hosts = hosts, .nhosts = cfg->nhosts};
 	int rc = tls_server_reload(tls, &tc, err);
 	free(hosts);

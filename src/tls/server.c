@@ -21,6 +21,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include "core/config.h"
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -417,6 +419,17 @@ struct tls_server_gen *tls_server_current(struct tls_server *srv)
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&srv->lock);
 	return g;
+}
+
+struct tls_host *tls_hosts_from_config(const struct config *cfg)
+{
+	struct tls_host *hosts = xcalloc(cfg->nhosts ? cfg->nhosts : 1, sizeof(*hosts));
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		hosts[i].domain = cfg->hosts[i].domain;
+		hosts[i].cert_file = cfg->hosts[i].certificate;
+		hosts[i].key_file = cfg->hosts[i].key;
+	}
+	return hosts;
 }
 
 /* ---- The holder ---- */

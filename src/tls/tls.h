@@ -47,6 +47,11 @@ struct tls_host {
 	const char *key_file;  /* PEM private key */
 };
 
+/* The configured virtual hosts (the `hosts` setting) as tls_hosts, in
+ * order; the strings point into cfg.  free() the array. */
+struct config;
+struct tls_host *tls_hosts_from_config(const struct config *cfg);
+
 struct tls_server_config {
 	const struct tls_host *hosts; /* hosts[0] serves clients without SNI */
 	size_t nhosts;
