@@ -15,11 +15,13 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/worker.h"
+#include "im/im.h"
 #include "router/service.h"
 #include "router/session.h"
 #include "router/shard.h"
 #include "router/user.h"
 #include "s2s/s2s.h"
+#include "store/store.h"
 
 enum { DOMAIN_MAX = 1023 };
 
@@ -197,6 +199,34 @@ static void op_user_kick(struct admin_call *call, const json_t *req)
 	admin_call_fanout(call, kick_part, kick_merge, xstrdup(s));
 }
 
+/* ---- group.refresh ---- */
+
+/* A group changed in storage (parleyctl group, the admin API): the
+ * accounts online on this worker that it touches get it at once. */
+static json_t *group_refresh_part(struct shard *sh, const void *arg)
+{
+	return json_integer(im_group_changed(sh, arg));
+}
+
+static json_t *group_refresh_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_int_t accounts = 0;
+	for (unsigned i = 0; i < n; i++)
+		accounts += json_integer_value(parts[i]);
+	return json_pack("{s:s, s:I}", "group", (const char *)arg, "accounts", accounts);
+}
+
+static void op_group_refresh(struct admin_call *call, const json_t *req)
+{
+	const json_t *g = json_object_get(req, "group");
+	const char *s = json_string_value(g);
+	if (!s || !store_group_name_ok(s) || strlen(s) != json_string_length(g)) {
+		admin_call_fail(call, "this op needs a \"group\" name");
+		return;
+	}
+	admin_call_fanout(call, group_refresh_part, group_refresh_merge, xstrdup(s));
+}
+
 /* ---- server.stats ---- */
 
 /* The services whose stats hook server.stats reads (router/service.h). */
@@ -250,6 +280,9 @@ const struct admin_op admin_ops[] = {
 	{.name = "user.kick",
 	 .run = op_user_kick,
 	 .help = "{\"jid\":J}: ends every session of the account J: {\"ended\":N}"},
+	{.name = "group.refresh",
+	 .run = op_group_refresh,
+	 .help = "{\"group\":G}: applies group G as stored now to the accounts online: {\"accounts\":N}"},
 	{.name = "server.stats",
 	 .run = op_server_stats,
 	 .help = "per worker: connections, inbox length, each service's stats"},

@@ -88,5 +88,8 @@ int ctl_group_member(struct arena *a, const char *s, const char **out);
 /* CTL_OK when `name` is a valid group name, else CTL_USAGE after printing
  * why. */
 int ctl_group_name(const char *name);
+/* After a group change has been committed: a running server applies it to
+ * the accounts online at once (group_notify.c); without one, nothing. */
+void ctl_group_changed(struct ctl *c, const char *group);
 
 #endif

@@ -10,7 +10,15 @@
 #ifndef PARLEY_IM_IM_H
 #define PARLEY_IM_IM_H
 
+struct shard;
+
 /* Installs the router hooks.  Call once before the workers start. */
 void im_setup(void);
+
+/* Group `group` changed in storage: the online accounts on this worker
+ * that are in it now or were at login get their rosters, shared contacts
+ * and members-only networks anew, with roster pushes and presence.
+ * Returns how many accounts it refreshed.  The worker's thread. */
+unsigned im_group_changed(struct shard *sh, const char *group);
 
 #endif

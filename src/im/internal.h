@@ -32,6 +32,10 @@ struct im_user {
 	size_t npeers;
 	char **blocked;           /* block list (XEP-0191) */
 	size_t nblocked;
+	/* The names of every group the account is in (read at login): a
+	 * group change on a running server finds the accounts it touches. */
+	char **groups;
+	size_t ngroups;
 	unsigned push_id;
 };
 
@@ -71,6 +75,17 @@ int roster_put(struct shard *sh, const char *owner, const struct store_roster_it
 int roster_remove(struct shard *sh, const char *owner, const char *contact);
 /* Calls fn for each cached item of an online user. */
 void roster_for_each(struct user *u, void (*fn)(void *ud, const struct store_roster_item *it), void *ud);
+
+/* Reads the account's roster, shared groups and network anew from storage
+ * and applies the difference to the online account (issue 10): a roster
+ * push per changed item, presence sent and probed for each contact that
+ * now shares presence, unavailable for each that no longer does.  The
+ * last push carries the new roster version, the ones before it the old
+ * one, so a client that misses a push gets the whole roster next time. */
+void roster_refresh(struct shard *sh, struct user *u);
+/* The roster version as clients see it (storage counter, plus a digest of
+ * the shared contacts when there are any). */
+void roster_version_text(const struct im_user *iu, char *out, size_t n);
 
 /* jabber:iq:roster get/set from the account itself. */
 void roster_iq(struct shard *sh, struct session *s, struct stanza *st);

@@ -159,6 +159,11 @@ bool network_inbound(struct shard *sh, struct stanza *st)
 {
 	if (!st->from.domain || always_allowed(sh, st->to.bare, &st->from))
 		return false;
+	/* Unavailable presence reveals nothing and asks for nothing: it lets
+	 * a member removed from the network say goodbye even when the other
+	 * side has already applied the change. */
+	if (st->kind == STANZA_PRESENCE && st->type == STANZA_TYPE_UNAVAILABLE)
+		return false;
 	struct user *u = user_find(sh, st->to.bare);
 	bool members_only, peer;
 	if (u && u->im) {

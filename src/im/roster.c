@@ -223,6 +223,9 @@ static void load_shared(struct shard *sh, struct im_user *iu, const char *bare)
 			  store_error(sh->store));
 		n = 0;
 	}
+	iu->groups = n ? xcalloc(n, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		iu->groups[iu->ngroups++] = xstrdup(groups[i].name);
 	for (size_t i = 0; i < n; i++) {
 		if (!groups[i].shared)
 			continue;
@@ -266,6 +269,9 @@ void im_user_free(struct im_user *iu)
 		}
 	}
 	free(iu->buckets);
+	for (size_t g = 0; g < iu->ngroups; g++)
+		free(iu->groups[g]);
+	free(iu->groups);
 	blocking_clear(iu);
 	network_clear(iu);
 	free(iu);
@@ -328,9 +334,28 @@ static void item_to_xml(struct arena *a, struct xml_node *q, const struct store_
 	}
 }
 
+void roster_version_text(const struct im_user *iu, char *out, size_t n)
+{
+	/* XEP-0237: the version must change when the shared contacts do. */
+	if (iu->shared_digest)
+		snprintf(out, n, "%llu-%llx", (unsigned long long)iu->roster_version,
+			 (unsigned long long)iu->shared_digest);
+	else
+		snprintf(out, n, "%llu", (unsigned long long)iu->roster_version);
+}
+
+/* The version a push carries after a change that made `version`. */
+static void push_version(struct user *u, uint64_t version, char *out, size_t n)
+{
+	if (u && u->im)
+		roster_version_text(u->im, out, n);
+	else
+		snprintf(out, n, "%llu", (unsigned long long)version);
+}
+
 /* RFC 6121 §2.1.6: a push to every interested resource of the owner. */
 static void roster_push(struct shard *sh, const char *owner, const struct store_roster_item *it, bool removed,
-			uint64_t version)
+			const char *ver)
 {
 	struct user *u = user_find(sh, owner);
 	if (!u)
@@ -347,8 +372,6 @@ static void roster_push(struct shard *sh, const char *owner, const struct store_
 		stanza_set_type(p, STANZA_TYPE_SET);
 		stanza_set_to(p, s->jid);
 		struct xml_node *q = xml_node_add(p->arena, p->el, XML_NS_ROSTER, "query");
-		char ver[24];
-		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)version);
 		xml_node_set_attr(p->arena, q, "ver", ver);
 		item_to_xml(p->arena, q, it, removed);
 		router_send_to_session(s, p);
@@ -372,8 +395,11 @@ int roster_put(struct shard *sh, const char *owner, const struct store_roster_it
 		u->im->roster_version = version;
 	}
 	/* Hidden items only hold a pending request: clients never see them. */
-	if (!item->hidden)
-		roster_push(sh, owner, item, false, version);
+	if (!item->hidden) {
+		char ver[48];
+		push_version(u, version, ver, sizeof(ver));
+		roster_push(sh, owner, item, false, ver);
+	}
 	return STORE_OK;
 }
 
@@ -390,13 +416,120 @@ int roster_remove(struct shard *sh, const char *owner, const char *contact)
 			cache_remove(u->im, contact);
 			u->im->roster_version = version;
 		}
-		if (was_visible)
-			roster_push(sh, owner, &old, true, version);
+		if (was_visible) {
+			char ver[48];
+			push_version(u, version, ver, sizeof(ver));
+			roster_push(sh, owner, &old, true, ver);
+		}
 	} else if (r == STORE_ERROR) {
 		log_error("im", "cannot remove roster item %s of %s: %s", contact, owner, store_error(sh->store));
 	}
 	arena_free(a);
 	return r;
+}
+
+/* ---- group changes on a running server ---- */
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether a client would see a difference between the two items. */
+static bool item_same(const struct store_roster_item *a, const struct store_roster_item *b)
+{
+	if (a->sub != b->sub || a->ask_out != b->ask_out || a->approved != b->approved || a->hidden != b->hidden ||
+	    !same_str(a->name, b->name) || a->ngroups != b->ngroups)
+		return false;
+	for (size_t g = 0; g < a->ngroups; g++)
+		if (strcmp(a->groups[g], b->groups[g]) != 0)
+			return false;
+	return true;
+}
+
+static struct im_item *cache_find(struct im_user *iu, const char *contact)
+{
+	struct im_item **pp = cache_slot(iu, contact);
+	return pp ? *pp : NULL;
+}
+
+/* What one contact's change means: the item to push (or its removal) and
+ * the presence that must follow. */
+struct roster_change {
+	const struct store_roster_item *it;
+	bool removed;
+	enum store_sub was, now; /* none for a missing or hidden item */
+};
+
+static enum store_sub visible_sub(const struct im_item *i)
+{
+	return i && !i->it.hidden ? i->it.sub : STORE_SUB_NONE;
+}
+
+static void change_presence(struct shard *sh, struct user *u, const struct roster_change *c)
+{
+	const char *contact = c->it->contact;
+	/* Both ends of a shared pair are refreshed, each on its own worker
+	 * and in either order: each sends its own presence and probes the
+	 * other's, so whichever runs second completes the exchange. */
+	if (!sub_has_from(c->was) && sub_has_from(c->now))
+		presence_send_current(sh, u, contact);
+	if (!sub_has_to(c->was) && sub_has_to(c->now))
+		im_send_presence(sh, u->bare, contact, STANZA_TYPE_PROBE);
+	if (sub_has_from(c->was) && !sub_has_from(c->now))
+		presence_send_unavailable(sh, u, contact);
+}
+
+void roster_refresh(struct shard *sh, struct user *u)
+{
+	struct im_user *old = u->im;
+	if (!old)
+		return;
+	struct im_user *now = im_user_load(sh, u->bare);
+	now->push_id = old->push_id;
+
+	/* The differences, both ways. */
+	struct roster_change *changes = NULL;
+	size_t n = 0, cap = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		struct im_user *from = pass == 0 ? now : old, *other = pass == 0 ? old : now;
+		for (size_t b = 0; b < from->nbuckets; b++)
+			for (struct im_item *i = from->buckets[b]; i; i = i->next) {
+				struct im_item *o = cache_find(other, i->it.contact);
+				if (pass == 1 && o)
+					continue; /* seen in the first pass */
+				if (o && item_same(&i->it, &o->it))
+					continue;
+				if (o ? i->it.hidden && o->it.hidden : i->it.hidden)
+					continue; /* never visible either way */
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					changes = xrealloc(changes, cap * sizeof(*changes));
+				}
+				struct im_item *was = pass == 0 ? o : i, *is = pass == 0 ? i : NULL;
+				changes[n++] = (struct roster_change){
+					.it = is && !is->it.hidden ? &is->it : &was->it,
+					.removed = !is || is->it.hidden,
+					.was = visible_sub(was),
+					.now = visible_sub(is),
+				};
+			}
+	}
+
+	char old_ver[48], new_ver[48];
+	roster_version_text(old, old_ver, sizeof(old_ver));
+	roster_version_text(now, new_ver, sizeof(new_ver));
+	/* The new state first: presence routed from here may come straight
+	 * back to this account (a contact owned by this worker). */
+	u->im = now;
+	for (size_t k = 0; k < n; k++) {
+		roster_push(sh, u->bare, changes[k].it, changes[k].removed, k + 1 == n ? new_ver : old_ver);
+		change_presence(sh, u, &changes[k]);
+	}
+	if (n)
+		log_info("im", "%s: %zu roster item%s changed by a group change", u->bare, n, n == 1 ? "" : "s");
+	free(changes);
+	im_user_free(old);
 }
 
 /* The label of a shared group that gives `contact` to the user, or NULL. */
@@ -415,12 +548,7 @@ static void roster_iq_get(struct shard *sh, struct session *s, struct stanza *st
 	struct user *u = s->user;
 	s->interested = true;
 	char ver[48];
-	/* XEP-0237: the version must change when the shared contacts do. */
-	if (u->im->shared_digest)
-		snprintf(ver, sizeof(ver), "%llu-%llx", (unsigned long long)u->im->roster_version,
-			 (unsigned long long)u->im->shared_digest);
-	else
-		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)u->im->roster_version);
+	roster_version_text(u->im, ver, sizeof(ver));
 	const char *have = xml_node_attr(q, "ver");
 	struct stanza *r = stanza_iq_result(st);
 	if (!have || strcmp(have, ver) != 0) {
