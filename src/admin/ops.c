@@ -199,6 +199,49 @@ static void op_user_kick(struct admin_call *call, const json_t *req)
 	admin_call_fanout(call, kick_part, kick_merge, xstrdup(s));
 }
 
+/* ---- sessions.list ---- */
+
+static json_t *sessions_part(struct shard *sh, const void *arg)
+{
+	json_t *out = json_array();
+	for (size_t b = 0; b < sh->user_nbuckets; b++)
+		for (struct user *u = sh->user_buckets[b]; u; u = u->hnext)
+			list_for_each(pos, &u->sessions)
+			{
+				struct session *s = list_entry(pos, struct session, link);
+				struct session_info info = {0};
+				if (s->ops->describe)
+					s->ops->describe(s, &info);
+				json_array_append_new(out, json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:I, s:b}", "jid",
+								     s->jid->full, "worker", sh->w->name, "transport",
+								     info.transport, "tls", info.tls, "mechanism",
+								     info.mechanism, "address", info.address, "since",
+								     (json_int_t)s->bound_at, "available", s->available));
+			}
+	return out;
+}
+
+static json_t *sessions_merge(json_t *const *parts, unsigned n, const void *arg)
+{
+	json_t *all = json_array();
+	for (unsigned i = 0; i < n; i++)
+		if (json_is_array(parts[i]))
+			json_array_extend(all, parts[i]);
+	return json_pack("{s:o}", "sessions", all);
+}
+
+static void op_sessions_list(struct admin_call *call, const json_t *req)
+{
+	admin_call_fanout(call, sessions_part, sessions_merge, NULL);
+}
+
+/* ---- s2s.policy ---- */
+
+static void op_s2s_policy(struct admin_call *call, const json_t *req)
+{
+	admin_call_ok(call, s2s_admin_policy(admin_call_server(call)));
+}
+
 /* ---- group.refresh ---- */
 
 /* A group changed in storage (parleyctl group, the admin API): the
@@ -277,6 +320,12 @@ const struct admin_op admin_ops[] = {
 	{.name = "s2s.close",
 	 .run = op_s2s_close,
 	 .help = "{\"domain\":D}: closes every stream with D: {\"closed\":N}"},
+	{.name = "s2s.policy",
+	 .run = op_s2s_policy,
+	 .help = "the s2s policy in force: allow, deny, peers and the switches"},
+	{.name = "sessions.list",
+	 .run = op_sessions_list,
+	 .help = "every client session: {\"sessions\":[{jid, worker, transport, tls, mechanism, address, since}]}"},
 	{.name = "user.kick",
 	 .run = op_user_kick,
 	 .help = "{\"jid\":J}: ends every session of the account J: {\"ended\":N}"},

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "c2s/internal.h"
 #include "core/arena.h"
@@ -18,16 +19,19 @@
 #include "router/router.h"
 #include "router/stanza.h"
 #include "router/user.h"
+#include "tls/tls.h"
 #include "xml/xml.h"
 
 static void session_send(struct session *se, struct stanza *st);
 static void session_send_bytes(struct session *se, const char *xml, size_t len);
 static void session_kick(struct session *se, enum stream_cond cond, const char *text);
+static void session_describe(const struct session *se, struct session_info *out);
 
 static const struct session_ops c2s_session_ops = {
 	.send = session_send,
 	.send_bytes = session_send_bytes,
 	.kick = session_kick,
+	.describe = session_describe,
 };
 
 void c2s_bound_features(struct c2s_stream *s, struct buf *out)
@@ -61,6 +65,16 @@ static void session_kick(struct session *se, enum stream_cond cond, const char *
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	c2s_session_end(s);
 	xs_error(&s->xs, cond, text);
+}
+
+static void session_describe(const struct session *se, struct session_info *out)
+{
+	const struct c2s_stream *s = container_of(se, struct c2s_stream, session);
+	void *t = conn_transport(s->xs.conn);
+	out->transport = s->direct_tls ? "direct tls" : t ? "starttls" : "tcp";
+	out->tls = t ? tls_session_version(t) : NULL;
+	out->mechanism = xs_sasl_mechanism(&s->sasl);
+	snprintf(out->address, sizeof(out->address), "%s", conn_peer(s->xs.conn));
 }
 
 void c2s_session_end(struct c2s_stream *s)
@@ -148,6 +162,7 @@ static void bind_resource(struct c2s_stream *s, struct stanza *st, struct xml_no
 	s->session.ops = &c2s_session_ops;
 	s->session.jid = jid_dup(&full);
 	s->session.id = conn_id(s->xs.conn);
+	s->session.bound_at = (int64_t)time(NULL);
 	s->bound = true;
 	s->xs.state = XS_READY;
 

@@ -21,6 +21,14 @@ struct stanza;
 struct stanza_frozen;
 struct user;
 
+/* What an operator sees of a session (the admin API's session list). */
+struct session_info {
+	const char *transport;   /* "starttls", "direct tls", later "websocket", "bosh" */
+	const char *tls;         /* "TLSv1.3" or NULL for none */
+	const char *mechanism;   /* the SASL mechanism it logged in with */
+	char address[64];        /* the client's address, "127.0.0.1:40312" */
+};
+
 struct session_ops {
 	/* Writes a stanza to the client.  Borrowed: the caller still owns st
 	 * (and usually delivers the same one to several sessions). */
@@ -29,6 +37,9 @@ struct session_ops {
 	void (*send_bytes)(struct session *s, const char *xml, size_t len);
 	/* Ends the stream with a stream error (e.g. STREAM_ERR_CONFLICT). */
 	void (*kick)(struct session *s, enum stream_cond cond, const char *text);
+	/* Optional: fills `out` for an operator (strings valid while the
+	 * session lives). */
+	void (*describe)(const struct session *s, struct session_info *out);
 };
 
 struct directed {
@@ -44,6 +55,7 @@ struct session {
 	struct jid *jid;         /* full JID, heap (jid_dup) */
 	struct list link;        /* user->sessions */
 	uint64_t id;             /* conn id, for log lines */
+	int64_t bound_at;        /* wall-clock seconds when it bound */
 
 	/* presence (RFC 6121 §4) */
 	bool available;          /* sent available presence, not unavailable */

@@ -11,6 +11,7 @@
 
 #include "core/conn.h"
 #include "core/worker.h"
+#include "core/config.h"
 #include "router/remote.h"
 #include "router/shard.h"
 #include "s2s/internal.h"
@@ -84,4 +85,34 @@ unsigned s2s_admin_close(struct shard *sh, const char *domain)
 		n++;
 	}
 	return n + s2s_out_close(sh, domain);
+}
+
+/* ---- the policy table ---- */
+
+static json_t *strlist_json(const struct config_strlist *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->items[i]));
+	return a;
+}
+
+json_t *s2s_admin_policy(const struct server *srv)
+{
+	struct s2s_global *g = srv->s2s;
+	pthread_mutex_lock(&g->policy_lock);
+	const struct config *cfg = g->policy_cfg ? g->policy_cfg : srv->cfg;
+	json_t *peers = json_array();
+	for (size_t i = 0; i < cfg->s2s.npeers; i++) {
+		const struct config_s2s_peer *p = &cfg->s2s.peers[i];
+		json_array_append_new(peers, json_pack("{s:s, s:s, s:s?}", "domain", p->domain, "mode",
+						       config_s2s_mode_name(p->mode), "pin", p->pin));
+	}
+	json_t *out = json_pack("{s:o, s:o, s:o, s:b, s:b, s:b, s:b, s:i, s:b}", "allow", strlist_json(&cfg->s2s.allow),
+				"deny", strlist_json(&cfg->s2s.deny), "peers", peers, "accept_selfsigned",
+				cfg->s2s.accept_selfsigned, "dialback", cfg->s2s.dialback, "require_tls",
+				cfg->s2s.require_tls, "allow_cn", cfg->s2s.allow_cn, "verify_depth",
+				(int)cfg->s2s.verify_depth, "accept_serverauth_only", cfg->s2s.accept_serverauth_only);
+	pthread_mutex_unlock(&g->policy_lock);
+	return out;
 }

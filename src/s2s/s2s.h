@@ -26,6 +26,10 @@ void s2s_admin_links(struct shard *sh, json_t *arr);
 json_t *s2s_admin_report(struct shard *sh, const char *domain);
 /* Closes this worker's streams with `domain`; how many. */
 unsigned s2s_admin_close(struct shard *sh, const char *domain);
+struct server;
+/* The s2s policy settings in force (reloaded on SIGHUP): allow, deny,
+ * peers and the switches.  Any thread. */
+json_t *s2s_admin_policy(const struct server *srv);
 
 /* ---- checks (parleyctl check federation) ---- */
 

@@ -167,7 +167,7 @@ void xs_sasl_free(struct xs_sasl *sa)
 
 const char *xs_sasl_mechanism(const struct xs_sasl *sa)
 {
-	return sa->mech ? sa->mech->name : "?";
+	return sa->mech ? sa->mech->name : sa->succeeded_with ? sa->succeeded_with : "?";
 }
 
 bool xs_sasl_busy(const struct xs_sasl *sa)
@@ -343,6 +343,7 @@ static void succeeded(struct xs_sasl *sa, const struct jid *identity, const char
 	}
 	xs_write(sa->xs, b.data, b.len);
 	buf_clear(&b);
+	sa->succeeded_with = xs_sasl_mechanism(sa);
 	xs_sasl_clear(sa);
 	sa->rules->succeeded(sa, identity);
 }

@@ -65,6 +65,7 @@ struct xs_sasl {
 	struct worker *w;                        /* its loop and clock */
 
 	const struct xs_sasl_mech *mech;
+	const char *succeeded_with; /* the mechanism's name once one succeeded (static) */
 	struct scram_server *scram;
 	int step;               /* SCRAM: 0 before client-first, 1 after */
 	unsigned refusals;      /* refused attempts on this stream */
@@ -88,7 +89,7 @@ void xs_sasl_features(struct xs_sasl *sa, struct buf *out);
 void xs_sasl_element(struct xs_sasl *sa, struct arena *a, struct xml_node *el);
 /* Sends a delayed failure when it is due. */
 void xs_sasl_tick(struct xs_sasl *sa, uint64_t now_ms);
-/* The name of the mechanism that succeeded or runs ("?" if none). */
+/* The name of the mechanism that runs or succeeded ("?" if none). */
 const char *xs_sasl_mechanism(const struct xs_sasl *sa);
 
 /* True while a check runs off the loop.  The owner's close then calls

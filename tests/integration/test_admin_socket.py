@@ -224,3 +224,32 @@ def test_status_report_and_close_of_live_links(dns, pki, peers, workers):  # noq
     assert closed == len(with_b), (r.stdout, with_b)
     # the link comes back with the next stanza
     both_ways(a, b, "after close")
+
+
+def test_sessions_list_and_policy(server):
+    """sessions.list shows each bound client session with what an operator
+    asks first (where from, over what, since when); s2s.policy the policy
+    in force."""
+    from slix import online, run
+
+    async def scenario():
+        await online(server, "alice@localhost")
+        await online(server, "bob@localhost")
+        s = connect(server)
+        try:
+            return ask(s, {"op": "sessions.list"}), ask(s, {"op": "s2s.policy"})
+        finally:
+            s.close()
+
+    sessions, policy = run(scenario(), 60)
+    assert sessions["ok"], sessions
+    by_jid = {x["jid"].split("/")[0]: x for x in sessions["result"]["sessions"]}
+    assert set(by_jid) == {"alice@localhost", "bob@localhost"}, by_jid
+    for x in by_jid.values():
+        assert x["address"].startswith("127.0.0.1:"), x
+        assert x["transport"] == "starttls" and x["tls"].startswith("TLSv1."), x
+        assert x["mechanism"] in ("PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"), x
+        assert x["since"] > 0 and x["worker"], x
+    assert policy["ok"], policy
+    p = policy["result"]
+    assert isinstance(p["allow"], list) and isinstance(p["peers"], list) and p["dialback"] in (True, False), p
