@@ -50,6 +50,17 @@ static void session_send(struct session *se, struct stanza *st)
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	if (s->xs.state != XS_READY)
 		return;
+	/* A stanza whose body is shared (a presence broadcast: one body for
+	 * every contact) goes out as its own start tag and the shared rest;
+	 * any other as one chunk, the cheaper for a single addressee. */
+	if (st->tail) {
+		struct chunk *head, *tail;
+		stanza_wire_parts(st, XML_NS_CLIENT, &head, &tail);
+		conn_write_chunk(s->xs.conn, head);
+		if (tail)
+			conn_write_chunk(s->xs.conn, tail);
+		return;
+	}
 	conn_write_chunk(s->xs.conn, stanza_wire(st));
 }
 

@@ -192,6 +192,9 @@ static void presence_broadcast(struct shard *sh, struct session *s, struct stanz
 	stanza_frozen_free(s->presence);
 	s->presence = stanza_freeze(st);
 
+	/* One body for every contact's copy: only start tags are written per
+	 * contact (a group of thousands shares one serialisation). */
+	stanza_share_tail(st);
 	roster_for_each(u, broadcast_item, &b);
 	/* RFC 6121 §4.2.2, §4.4.2: to all of the user's available resources,
 	 * the one that sent it included. */

@@ -169,8 +169,11 @@ void stanza_free(struct stanza *st)
 {
 	if (!st)
 		return;
-	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++)
+	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++) {
 		chunk_unref(st->wire[i]);
+		chunk_unref(st->head[i]);
+	}
+	chunk_unref(st->tail);
 	arena_free(st->arena);
 }
 
@@ -203,8 +206,11 @@ struct stanza *stanza_copy(const struct stanza *src)
 	st->to_absent = src->to_absent;
 	/* Same tree, same bytes: the copy shares the serialisations made so
 	 * far (a chunk's references may move between threads). */
-	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++)
+	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++) {
 		st->wire[i] = src->wire[i] ? chunk_ref(src->wire[i]) : NULL;
+		st->head[i] = src->head[i] ? chunk_ref(src->head[i]) : NULL;
+	}
+	st->tail = src->tail ? chunk_ref(src->tail) : NULL;
 	return st;
 }
 
@@ -246,12 +252,22 @@ void stanza_frozen_free(struct stanza_frozen *f)
 	free(f);
 }
 
-void stanza_touch(struct stanza *st)
+/* The start tag changed (an address, the type): the tail still holds. */
+static void touch_head(struct stanza *st)
 {
 	for (unsigned i = 0; i < STANZA_WIRE_COUNT; i++) {
 		chunk_unref(st->wire[i]);
 		st->wire[i] = NULL;
+		chunk_unref(st->head[i]);
+		st->head[i] = NULL;
 	}
+}
+
+void stanza_touch(struct stanza *st)
+{
+	touch_head(st);
+	chunk_unref(st->tail);
+	st->tail = NULL;
 }
 
 void stanza_set_from(struct stanza *st, const struct jid *j)
@@ -259,7 +275,7 @@ void stanza_set_from(struct stanza *st, const struct jid *j)
 	if (j != &st->from)
 		jid_copy_into(st->arena, &st->from, j);
 	xml_node_set_attr(st->arena, st->el, "from", st->from.full);
-	stanza_touch(st);
+	touch_head(st);
 }
 
 void stanza_set_to(struct stanza *st, const struct jid *j)
@@ -268,7 +284,7 @@ void stanza_set_to(struct stanza *st, const struct jid *j)
 		jid_copy_into(st->arena, &st->to, j);
 	xml_node_set_attr(st->arena, st->el, "to", st->to.full);
 	st->to_absent = false;
-	stanza_touch(st);
+	touch_head(st);
 }
 
 void stanza_set_type(struct stanza *st, enum stanza_type t)
@@ -276,7 +292,7 @@ void stanza_set_type(struct stanza *st, enum stanza_type t)
 	xml_node_set_attr(st->arena, st->el, "type", stanza_type_name(t));
 	/* Read back, so that the field always says what the element says. */
 	st->type = stanza_type_parse(st->kind, xml_node_attr(st->el, "type"));
-	stanza_touch(st);
+	touch_head(st);
 }
 
 /* Per thread, so that counting writes no shared cache line. */
@@ -300,6 +316,44 @@ struct chunk *stanza_wire_ns(struct stanza *st, const char *stream_ns)
 		wire_made++;
 	}
 	return st->wire[i];
+}
+
+static _Thread_local unsigned long tail_made;
+
+void stanza_share_tail(struct stanza *st)
+{
+	if (st->tail)
+		return;
+	struct buf b = BUF_INIT;
+	if (xml_serialize_tail(&b, st->el)) {
+		st->tail = chunk_from(b.data, b.len);
+		tail_made++;
+	}
+	buf_clear(&b);
+}
+
+void stanza_wire_parts(struct stanza *st, const char *stream_ns, struct chunk **head, struct chunk **tail)
+{
+	enum stanza_wire_ns i = stream_ns == XML_NS_SERVER ? STANZA_WIRE_SERVER : STANZA_WIRE_CLIENT;
+	stanza_share_tail(st);
+	if (!st->tail) {
+		*head = stanza_wire_ns(st, stream_ns);
+		*tail = NULL;
+		return;
+	}
+	if (!st->head[i]) {
+		struct buf b = BUF_INIT;
+		xml_serialize_head(&b, st->el, stream_ns);
+		st->head[i] = chunk_from(b.data, b.len);
+		buf_clear(&b);
+	}
+	*head = st->head[i];
+	*tail = st->tail;
+}
+
+unsigned long stanza_tail_made(void)
+{
+	return tail_made;
 }
 
 struct chunk *stanza_wire(struct stanza *st)

@@ -112,6 +112,10 @@ struct stanza {
 	bool to_absent;        /* the sender wrote no 'to' */
 	/* serialisations per stream namespace (stanza_wire_ns), cached */
 	struct chunk *wire[STANZA_WIRE_COUNT];
+	/* the same in two parts (stanza_wire_parts): start tags per
+	 * namespace, and the rest, shared by copies whatever their addresses */
+	struct chunk *head[STANZA_WIRE_COUNT];
+	struct chunk *tail;
 };
 
 /* Wraps a parsed element; takes ownership of `a`.  Returns NULL (and frees
@@ -150,11 +154,25 @@ struct chunk *stanza_wire(struct stanza *st);
  * to a link and to local sessions, is serialised once per namespace.
  * stanza_copy() shares the cache with the copy. */
 struct chunk *stanza_wire_ns(struct stanza *st, const char *stream_ns);
+/* The stanza for a stream of `stream_ns` as two chunks, written one after
+ * the other: *head, its start tag up to the attributes (cached per
+ * namespace, made again when an address or the type changes), and *tail,
+ * the rest (made once and shared with every copy, whatever the copy's
+ * addresses).  A presence broadcast to N contacts so serialises its body
+ * once.  Without raw bytes to share, *head is the whole stanza and *tail
+ * NULL.  Borrowed references, as stanza_wire's. */
+void stanza_wire_parts(struct stanza *st, const char *stream_ns, struct chunk **head, struct chunk **tail);
+/* Makes the shared tail now, before copies are made that should share it
+ * (stanza_copy shares what exists). */
+void stanza_share_tail(struct stanza *st);
 /* Drops the cached serialisations (after a change to the tree). */
 void stanza_touch(struct stanza *st);
 /* Serialisations stanza_wire_ns() made on the calling thread (a
  * thread-local count, for tests and benchmarks: cache hits do not count). */
 unsigned long stanza_wire_made(void);
+/* Tails stanza_wire_parts() and stanza_share_tail() made on the calling
+ * thread (likewise). */
+unsigned long stanza_tail_made(void);
 
 /* The error reply to `st` (RFC 6120 §8.3): from and to swapped, type
  * "error", the same id, an <error/> with the condition (and text).  Never

@@ -264,6 +264,26 @@ static void put_element(struct buf *out, const struct xml_node *n, const char *d
 	put_end(out, n);
 }
 
+/* Raw bytes end in "</name>", which the stream-prefixed start tag would
+ * not match; only parsed top-level elements carry raw bytes. */
+static bool raw_usable(const struct xml_node *n)
+{
+	return n->raw && !n->parent && n->ns != XML_NS_STREAM && n->ns != XML_NS_XML &&
+	       n->raw_len >= n->raw_start_len;
+}
+
+/* What follows the start tag's attributes: "/>", or '>' and the raw
+ * content and end tag.  It depends on nothing the start tag holds. */
+static void put_raw_tail(struct buf *out, const struct xml_node *n)
+{
+	if (n->raw_len == n->raw_start_len) {
+		buf_append(out, "/>", 2);
+		return;
+	}
+	buf_append_char(out, '>');
+	buf_append(out, n->raw + n->raw_start_len, n->raw_len - n->raw_start_len);
+}
+
 void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream_ns)
 {
 	if (!n->name) {
@@ -278,21 +298,35 @@ void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream
 	/* The element written is the top of its line, whether or not it has
 	 * a parent in its tree. */
 	const char *line = xml_ns_is_content(n->ns) ? n->ns : NULL;
-	/* Raw bytes end in "</name>", which the stream-prefixed start tag
-	 * would not match; only parsed top-level elements carry raw bytes. */
-	if (!n->raw || n->parent || n->ns == XML_NS_STREAM || n->ns == XML_NS_XML ||
-	    n->raw_len < n->raw_start_len) {
+	if (!raw_usable(n)) {
 		put_element(out, n, dflt, line);
 		return;
 	}
 	buf_reserve(out, n->raw_len + 64);
 	put_start(out, n, dflt, &line, true);
-	if (n->raw_len == n->raw_start_len) {
-		buf_append(out, "/>", 2);
-		return;
+	put_raw_tail(out, n);
+}
+
+bool xml_serialize_head(struct buf *out, const struct xml_node *n, const char *stream_ns)
+{
+	if (!n->name || !raw_usable(n))
+		return false;
+	const char *dflt = "";
+	if (stream_ns) {
+		const char *in = xml_ns_lookup(stream_ns);
+		dflt = in ? in : stream_ns;
 	}
-	buf_append_char(out, '>');
-	buf_append(out, n->raw + n->raw_start_len, n->raw_len - n->raw_start_len);
+	const char *line = xml_ns_is_content(n->ns) ? n->ns : NULL;
+	put_start(out, n, dflt, &line, true);
+	return true;
+}
+
+bool xml_serialize_tail(struct buf *out, const struct xml_node *n)
+{
+	if (!n->name || !raw_usable(n))
+		return false;
+	put_raw_tail(out, n);
+	return true;
 }
 
 static bool declares_default(const struct xml_node *n)

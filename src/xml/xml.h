@@ -144,6 +144,14 @@ unsigned xml_node_count_elements(const struct xml_node *n);
  * namespace declarations); the output means the same as the tree's.
  */
 void xml_serialize(struct buf *out, const struct xml_node *n, const char *stream_ns);
+/* xml_serialize() in two parts, for an element sent to many addressees
+ * (a presence broadcast): the head is the start tag up to its attributes
+ * (it changes with the element's own attributes, 'to' among them), the
+ * tail everything after them, copied from the raw bytes (it does not).
+ * head then tail is exactly what xml_serialize() writes.  Both return
+ * false and write nothing for an element without usable raw bytes. */
+bool xml_serialize_head(struct buf *out, const struct xml_node *n, const char *stream_ns);
+bool xml_serialize_tail(struct buf *out, const struct xml_node *n);
 /* Appends text / attribute values escaped for XML: & < > everywhere, CR
  * as &#xD;; in attribute values also ' " and TAB, LF as references (values
  * are written between single quotes). */

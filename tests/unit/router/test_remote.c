@@ -244,6 +244,81 @@ static struct stanza *make_from_stream(const char *xml, const char *from, const 
 	return st;
 }
 
+/* head + tail as one string (tail may be NULL). */
+static char *parts_text(struct stanza *st, const char *ns)
+{
+	struct chunk *h, *t;
+	stanza_wire_parts(st, ns, &h, &t);
+	size_t n = h->len + (t ? t->len : 0);
+	char *s = malloc(n + 1);
+	memcpy(s, h->data, h->len);
+	if (t)
+		memcpy(s + h->len, t->data, t->len);
+	s[n] = '\0';
+	return s;
+}
+
+static char *wire_text(struct stanza *st, const char *ns)
+{
+	struct chunk *w = stanza_wire_ns(st, ns);
+	char *s = malloc(w->len + 1);
+	memcpy(s, w->data, w->len);
+	s[w->len] = '\0';
+	return s;
+}
+
+/* A presence copied to many contacts (issue 10: one serialisation for a
+ * group): each copy's start tag carries its own 'to', the rest is one
+ * chunk made once and shared; head + tail is byte for byte the whole
+ * serialisation, in both stream namespaces. */
+static void copies_share_one_tail(void **state)
+{
+	(void)state;
+	static const char *const cases[] = {
+		"<presence><show>away</show><status>s &amp; t</status>"
+		"<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>",
+		"<presence/>",
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct stanza *st = make_from_stream(cases[k], "a@x/r", "a@x");
+		unsigned long made = stanza_tail_made();
+		stanza_share_tail(st);
+		assert_non_null(st->tail);
+		struct chunk *shared = st->tail;
+		for (int i = 0; i < 3; i++) {
+			struct stanza *c = stanza_copy(st);
+			struct jid to;
+			char jid[32];
+			snprintf(jid, sizeof(jid), "contact%d@x", i);
+			assert_int_equal(jid_parse_str(c->arena, jid, &to), 0);
+			stanza_set_to(c, &to);
+			assert_ptr_equal(c->tail, shared);
+			static const char *const nss[] = {XML_NS_CLIENT, XML_NS_SERVER};
+			for (int n = 0; n < 2; n++) {
+				char *p = parts_text(c, nss[n]);
+				char *w = wire_text(c, nss[n]);
+				assert_string_equal(p, w);
+				assert_non_null(strstr(p, jid));
+				free(p);
+				free(w);
+			}
+			stanza_free(c);
+		}
+		assert_int_equal(stanza_tail_made() - made, 1);
+		/* A change inside the tree drops the tail. */
+		stanza_touch(st);
+		assert_null(st->tail);
+		stanza_free(st);
+	}
+	/* Without raw bytes there is no tail: the head is the whole. */
+	struct stanza *n = stanza_new(STANZA_PRESENCE);
+	struct chunk *h, *t;
+	stanza_wire_parts(n, XML_NS_CLIENT, &h, &t);
+	assert_null(t);
+	assert_ptr_equal(h, stanza_wire(n));
+	stanza_free(n);
+}
+
 static struct stanza *msg(const char *id, const char *from, const char *to)
 {
 	char attrs[128];
@@ -822,6 +897,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bytes_are_jabber_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_relay_and_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_links_grow_the_table, setup, teardown),
+		cmocka_unit_test(copies_share_one_tail),
 	};
 	return cmocka_run_group_tests_name("router_remote", tests, NULL, NULL);
 }
