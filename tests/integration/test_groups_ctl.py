@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import time
 
-from slix import login, run
+from slix import login, roster_items, run
 
 N = 10000
 
@@ -86,11 +86,21 @@ def test_import_10000_then_login(server, tmp_path):
     assert server.ctl("group", "list").stdout == f"overlay\t{N + 3}\tshared,members-only\tOverlay, test\n"
 
     async def body():
+        took = []
         for jid, pw in (("u00000@localhost/a", "secret"), ("u04242@localhost/a", "secret"),
                         ("u09999@localhost/a", "secret"), ("pw1@localhost/a", "pass1")):
+            t = time.monotonic()
             c = await login(server, jid, password=pw)
+            # The shared group gives every other member: N + 2 contacts.
+            items = roster_items(await c.roster())
+            took.append(time.monotonic() - t)
+            assert len(items) == N + 2, len(items)
+            assert all(i.get("subscription") == "both" for i in items.values())
             await c.close()
-    run(body())
+        return took
+    took = run(body(), 120)
+    print("login + roster of a member of a 10,003-member shared group (s):", [round(t, 2) for t in took])
+    assert max(took) < 20, took
 
     # export --with-secrets writes them all (and the fixture's alice, bob, carol)
     out = server.ctl("export", "--with-secrets").stdout
