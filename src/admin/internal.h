@@ -19,6 +19,13 @@ const struct admin_op *admin_op_find(const struct admin_op *ops, const char *nam
 /* How long workers have to answer (default ADMIN_OP_TIMEOUT_MS). */
 void admin_set_timeout(struct admin *a, uint64_t ms);
 
+/* server.metrics (metrics_op.c): answers with {"text": the Prometheus
+ * text exposition, format 0.0.4, of every worker's counters summed and of
+ * the process}.  A transport serving /metrics asks this operation through
+ * admin_request ({"op":"server.metrics"}) and writes result.text with the
+ * content type METRICS_CONTENT_TYPE (core/metrics.h). */
+void admin_op_metrics(struct admin_call *call, const json_t *req);
+
 enum admin_frame {
 	ADMIN_FRAME_MORE,     /* no complete line yet, within the limit */
 	ADMIN_FRAME_LINE,     /* a line of *line_len bytes, then '\n' */

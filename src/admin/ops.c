@@ -335,6 +335,9 @@ const struct admin_op admin_ops[] = {
 	{.name = "server.stats",
 	 .run = op_server_stats,
 	 .help = "per worker: connections, inbox length, each service's stats"},
+	{.name = "server.metrics",
+	 .run = admin_op_metrics,
+	 .help = "the Prometheus text exposition of the metrics (docs/metrics.md): {\"text\":...}"},
 	{.name = NULL},
 };
 

@@ -50,6 +50,7 @@ static void session_send(struct session *se, struct stanza *st)
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	if (s->xs.state != XS_READY)
 		return;
+	metrics_stanza(&s->sh->w->metrics, st->kind, METRIC_OUTCOME_DELIVERED);
 	/* A stanza whose body is shared (a presence broadcast: one body for
 	 * every contact) goes out as its own start tag and the shared rest;
 	 * any other as one chunk, the cheaper for a single addressee. */

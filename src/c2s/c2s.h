@@ -24,5 +24,9 @@ void c2s_shutdown(struct shard *sh);
 struct config;
 struct listener_port;
 void c2s_ports(const struct config *cfg, struct listener_port *ports);
+/* Adds this worker's client connections, by kind, to a scrape's sample
+ * (core/metrics.h).  On the worker's thread. */
+struct metrics_sample;
+void c2s_metrics(struct shard *sh, struct metrics_sample *out);
 
 #endif

@@ -532,6 +532,14 @@ size_t conn_outq_bytes(const struct conn *c)
 	return c->qbytes;
 }
 
+size_t conn_worker_outq_bytes(struct worker *w)
+{
+	size_t n = 0;
+	list_for_each(pos, &w->conns)
+		n += list_entry(pos, struct conn, link)->qbytes;
+	return n;
+}
+
 static void outq_advance(struct conn *c, size_t n)
 {
 	c->qbytes -= n;

@@ -2,6 +2,7 @@
 #ifndef PARLEY_CORE_CONN_INTERNAL_H
 #define PARLEY_CORE_CONN_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct worker;
@@ -16,5 +17,7 @@ void conn_worker_start(struct worker *w);
 void conn_sweep(struct worker *w, uint64_t now_ms);
 /* Aborts every conn of the worker (shutdown). */
 void conn_abort_all(struct worker *w, const char *reason);
+/* Bytes queued for output on every conn of the worker (metrics). */
+size_t conn_worker_outq_bytes(struct worker *w);
 
 #endif

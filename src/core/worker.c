@@ -51,6 +51,7 @@ static void worker_sweep_cb(uv_timer_t *t)
 {
 	struct worker *w = t->data;
 	w->now_ms = uv_now(&w->loop);
+	metrics_loop_tick(&w->metrics, w->now_ms, uv_timer_get_repeat(t));
 	conn_sweep(w, w->now_ms);
 	worker_heap_trim(w);
 	if (w->on_tick)
@@ -110,6 +111,7 @@ void worker_init(struct worker *w, unsigned id, unsigned inbox_max)
 	w->readbuf = xmalloc(w->readbuf_size);
 	w->tlsbuf = xmalloc(CONN_TLS_STAGING);
 	w->now_ms = uv_now(&w->loop);
+	w->metrics = (struct metrics){0};
 }
 
 static void worker_main(void *arg)

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "core/list.h"
+#include "core/metrics.h"
 #include "core/mpsc.h"
 
 struct worker;
@@ -56,6 +57,7 @@ struct worker {
 	uint64_t now_ms;       /* loop time at the last sweep or wake-up */
 	unsigned trims;        /* idle conns that released buffers, since... */
 	uint64_t heap_trimmed_ms; /* ...the heap was last given back to the OS */
+	struct metrics metrics; /* written by this thread only, read by a scrape on it */
 
 	/* hooks of the upper layers, run on this thread */
 	worker_fn *on_start;   /* after the loop exists, before it runs */

@@ -86,6 +86,7 @@ static void offline_store(struct shard *sh, struct stanza *st)
 	int r = store_offline_push(sh->store, st->to.bare, b.data, len, &quota, &used, &limit);
 	buf_clear(&b);
 	if (r == STORE_OK) {
+		metrics_stanza(&sh->w->metrics, st->kind, METRIC_OUTCOME_OFFLINE);
 		stanza_free(st);
 		return;
 	}

@@ -240,6 +240,7 @@ static bool link_send(struct remote_link *l, struct stanza *st)
 			  l->remote, l->qlen);
 		return false;
 	}
+	metrics_stanza(&l->sh->w->metrics, st->kind, METRIC_OUTCOME_REMOTE);
 	/* The transport holds its own reference to the chunk. */
 	stanza_free(st);
 	l->sent++;

@@ -45,6 +45,7 @@ void router_route(struct shard *sh, struct stanza *st)
 		return;
 	}
 	if (!st->to.local) {
+		metrics_stanza(&sh->w->metrics, st->kind, METRIC_OUTCOME_SERVER);
 		hooks.server(sh, st);
 		return;
 	}
@@ -74,6 +75,8 @@ void router_post(struct shard *sh, struct stanza *st, unsigned owner,
 void router_bounce(struct shard *sh, struct stanza *st, enum stanza_etype etype, enum stanza_cond cond,
 		   const char *text)
 {
+	metrics_stanza(&sh->w->metrics, st->kind,
+		       stanza_is_error(st) || !st->from.domain ? METRIC_OUTCOME_DROPPED : METRIC_OUTCOME_BOUNCED);
 	/* Errors are never answered (no loops), and there must be somebody to
 	 * answer. */
 	if (stanza_is_error(st) || !st->from.domain) {

@@ -203,6 +203,10 @@ void s2s_in_dialback_done(struct shard *sh, uint64_t in_conn, const char *local,
 	struct s2s_pair *p = s2s_in_pair(s, remote, local);
 	if (!p || p->state != PAIR_PENDING)
 		return;
+	metrics_auth(&sh->w->metrics, METRIC_STREAM_S2S_IN, METRIC_MECH_DIALBACK,
+		     v == S2S_VERIFY_VALID     ? METRIC_AUTH_SUCCESS
+		     : v == S2S_VERIFY_INVALID ? METRIC_AUTH_FAILURE
+					       : METRIC_AUTH_ERROR);
 	struct xstream *xs = &s->xs;
 	if (v == S2S_VERIFY_VALID) {
 		p->state = PAIR_VALID;

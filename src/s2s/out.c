@@ -694,6 +694,8 @@ static void out_sasl(struct xstream *xs, struct arena *a, struct xml_node *el)
 		return;
 	}
 	enum sasl_cond c = xs_sasl_client_result(el);
+	metrics_auth(&o->sh->w->metrics, METRIC_STREAM_S2S_OUT, METRIC_MECH_EXTERNAL,
+		     c == SASL_OK ? METRIC_AUTH_SUCCESS : METRIC_AUTH_FAILURE);
 	arena_free(a);
 	if (c == SASL_OK) {
 		xs->authenticated = true;
@@ -713,6 +715,8 @@ static void carried_answer(struct s2s_out *o, struct out_carried *c, bool valid,
 {
 	struct remote_link *l = c->l;
 	struct s2s_link *sl = l->data;
+	metrics_auth(&o->sh->w->metrics, METRIC_STREAM_S2S_OUT, METRIC_MECH_DIALBACK,
+		     valid ? METRIC_AUTH_SUCCESS : METRIC_AUTH_FAILURE);
 	if (valid) {
 		c->up = true;
 		void *t = conn_transport(o->xs.conn);
@@ -763,6 +767,10 @@ static void out_db_result(struct xstream *xs, struct arena *a, struct xml_node *
 		arena_free(a);
 		return;
 	}
+	metrics_auth(&o->sh->w->metrics, METRIC_STREAM_S2S_OUT, METRIC_MECH_DIALBACK,
+		     !strcmp(type, "valid")     ? METRIC_AUTH_SUCCESS
+		     : !strcmp(type, "invalid") ? METRIC_AUTH_FAILURE
+						: METRIC_AUTH_ERROR);
 	if (strcmp(type, "valid") == 0) {
 		arena_free(a);
 		link_established(o, "dialback");

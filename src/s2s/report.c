@@ -215,6 +215,9 @@ static json_t *attempt_json(const struct s2s_attempt *at, time_t last_success)
 	json_object_set_new(o, "ended", time_json(at->ended));
 	json_object_set_new(o, "ok", json_boolean(at->ok));
 	json_object_set_new(o, "code", json_string(at->ended && !at->ok ? s2s_code_name(at->code) : "ok"));
+	/* What to change, beside the code: the web admin page shows it. */
+	if (at->ended && !at->ok)
+		json_object_set_new(o, "fix", json_string(s2s_code_fix(at->code)));
 	json_object_set_new(o, "result", json_string(at->result));
 	json_object_set_new(o, "last_success", time_json(last_success));
 	json_object_set_new(o, "peer_address", json_string(at->peer));

@@ -26,6 +26,11 @@ void s2s_admin_links(struct shard *sh, json_t *arr);
 json_t *s2s_admin_report(struct shard *sh, const char *domain);
 /* Closes this worker's streams with `domain`; how many. */
 unsigned s2s_admin_close(struct shard *sh, const char *domain);
+/* Adds this worker's s2s connections and links (by direction, state and
+ * method, as s2s_admin_links shows them) to a scrape's sample
+ * (core/metrics.h, s2s/metrics.c). */
+struct metrics_sample;
+void s2s_metrics(struct shard *sh, struct metrics_sample *out);
 struct server;
 /* The s2s policy settings in force (reloaded on SIGHUP): allow, deny,
  * peers and the switches.  Any thread. */

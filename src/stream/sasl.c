@@ -228,6 +228,8 @@ static void refused(struct xs_sasl *sa, enum refusal kind, enum sasl_cond cond, 
 	const struct config *cfg = sa->cfg;
 	const char *mech = xs_sasl_mechanism(sa);
 	xs_sasl_clear(sa);
+	metrics_auth_named(&sa->w->metrics, tag(sa), mech,
+			   kind == REFUSED_CREDENTIALS ? METRIC_AUTH_FAILURE : METRIC_AUTH_INCOMPLETE);
 	if (kind == REFUSED_NEGOTIATION) {
 		log_info(tag(sa),
 			 "conn=%llu %s: SASL attempt refused, not counted as a failed login: user=%s mechanism=%s: "
@@ -277,6 +279,7 @@ static void not_completed(struct xs_sasl *sa, enum sasl_cond cond, const char *u
 /* A storage failure: the peer may try again later; nothing is counted. */
 static void temporary_failure(struct xs_sasl *sa)
 {
+	metrics_auth_named(&sa->w->metrics, tag(sa), xs_sasl_mechanism(sa), METRIC_AUTH_ERROR);
 	send_failure_now(sa, SASL_TEMPORARY_AUTH_FAILURE, "storage failure");
 	xs_sasl_clear(sa);
 }
@@ -312,6 +315,7 @@ static bool throttle_refuses(struct xs_sasl *sa, const char *identity)
 	} else {
 		return false;
 	}
+	metrics_auth_named(&sa->w->metrics, tag(sa), xs_sasl_mechanism(sa), METRIC_AUTH_THROTTLED);
 	xs_sasl_clear(sa);
 	if (!stream_attempts_exhausted(sa))
 		send_failure_now(sa, SASL_TEMPORARY_AUTH_FAILURE, text);
@@ -344,6 +348,7 @@ static void succeeded(struct xs_sasl *sa, const struct jid *identity, const char
 	xs_write(sa->xs, b.data, b.len);
 	buf_clear(&b);
 	sa->succeeded_with = xs_sasl_mechanism(sa);
+	metrics_auth_named(&sa->w->metrics, tag(sa), sa->succeeded_with, METRIC_AUTH_SUCCESS);
 	xs_sasl_clear(sa);
 	sa->rules->succeeded(sa, identity);
 }

@@ -148,6 +148,7 @@ def test_report_and_status_of_a_running_server(dns, tmp_path, made):
     assert json.loads(out)["latest"]["out"]["code"] == "cert-expired", out
     rep = json.loads(out)["reports"][0]["out"]
     assert rep["code"] == "cert-expired" and not rep["ok"], rep
+    assert "renew" in rep.get("fix", ""), rep
     assert rep["chain"][0]["subject"] == "CN=p.test", rep
     assert "expired" in rep["verification"], rep
     rc, out = ctl(a, "s2s", "report", "q.test", "--json")
