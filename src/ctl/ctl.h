@@ -15,7 +15,6 @@
 
 struct arena;
 struct config;
-struct jid;
 struct store;
 
 enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
@@ -33,8 +32,9 @@ void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- Shared by the command files (user.c) ---- */
 
-/* A prepared bare JID of one of our hosts; CTL_OK or an exit code. */
-int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out);
+/* The prepared bare JID (in `a`) of an account of one of our hosts
+ * (manage_user_jid); CTL_OK, or an exit code after printing why. */
+int ctl_account(struct ctl *c, struct arena *a, const char *s, const char **bare);
 /* The configured database into *out, loading the configuration first:
  * CTL_OK, or after printing why CTL_USAGE (configuration) or CTL_FAIL
  * (database) with *out NULL. */
@@ -46,11 +46,6 @@ int ctl_print_line(void *prefix, const char *s);
 bool ctl_read_line(FILE *in, char *buf, size_t n);
 /* "SCRAM-SHA-1", "SCRAM-SHA-256" by enum scram_hash (user.c). */
 extern const char *const ctl_scram_mech[];
-/* SCRAM records for a password, one per hash, made with `iterations`
- * (user.c; import.c too); -1 when the password fails SASLprep. */
-struct scram_cred;
-struct store_cred;
-int ctl_make_creds(const char *pw, unsigned iterations, struct scram_cred *creds, struct store_cred *sc);
 /* A random password of n - 1 characters from an unambiguous alphabet. */
 void ctl_random_password(char *out, size_t n);
 
@@ -82,12 +77,6 @@ int ctl_export(struct ctl *c, int argc, char **argv);
 
 /* ---- Shared by group.c and import.c ---- */
 
-/* A prepared bare JID (any server's) into *out, in `a`; CTL_OK or
- * CTL_USAGE after printing why. */
-int ctl_group_member(struct arena *a, const char *s, const char **out);
-/* CTL_OK when `name` is a valid group name, else CTL_USAGE after printing
- * why. */
-int ctl_group_name(const char *name);
 /* After a group change has been committed: a running server applies it to
  * the accounts online at once (group_notify.c); without one, nothing. */
 void ctl_group_changed(struct ctl *c, const char *group);

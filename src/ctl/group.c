@@ -1,19 +1,17 @@
 /*
  * ctl group: named groups of bare JIDs, the data of the server's shared
- * rosters (issue 10).  Members are prepared bare JIDs, of accounts here or
- * of other servers; a change of several members is one transaction, all
- * or nothing.  The server reads groups at login: this file only writes the
- * database, as `user` does.
+ * rosters (issue 10), over manage/ (which checks names, labels and
+ * members, and makes a change of several members one transaction).  After
+ * each change this file tells a running server (ctl_group_changed).
  *
  * Bulk loading is import.c's.
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
 #include "ctl/ctl.h"
-#include "jid/jid.h"
+#include "manage/manage.h"
 #include "store/store.h"
 
 static int usage(void)
@@ -27,22 +25,12 @@ static int usage(void)
 	return CTL_USAGE;
 }
 
-int ctl_group_member(struct arena *a, const char *s, const char **out)
+/* CTL_OK when `name` is a group name, else CTL_USAGE after saying why. */
+static int group_name(const char *name)
 {
-	struct jid j;
-	if (jid_parse_str(a, s, &j) < 0 || j.resource) {
-		ctl_error("'%s' is not a bare JID (like alice@example.org)", s);
-		return CTL_USAGE;
-	}
-	*out = j.bare;
-	return CTL_OK;
-}
-
-int ctl_group_name(const char *name)
-{
-	if (!store_group_name_ok(name)) {
-		ctl_error("'%s' is not a group name (1 to %d bytes, no control characters)", name,
-			  STORE_GROUP_NAME_MAX);
+	struct manage_err err;
+	if (manage_group_name_check(name, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
 		return CTL_USAGE;
 	}
 	return CTL_OK;
@@ -54,7 +42,7 @@ static int group_open(struct ctl *c, int argc, char **argv, struct store **s)
 	*s = NULL;
 	if (argc != 3)
 		return usage();
-	if (ctl_group_name(argv[2]) != CTL_OK)
+	if (group_name(argv[2]) != CTL_OK)
 		return CTL_USAGE;
 	return ctl_store_open(c, s);
 }
@@ -63,23 +51,22 @@ static int group_create(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 3)
 		return usage();
-	const char *label = "";
-	bool shared = false, members_only = false;
+	struct manage_group_spec g = {.name = argv[2], .label = ""};
 	for (int i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--shared"))
-			shared = true;
+			g.shared = true;
 		else if (!strcmp(argv[i], "--members-only"))
-			members_only = true;
+			g.members_only = true;
 		else if (!strcmp(argv[i], "--label") && i + 1 < argc)
-			label = argv[++i];
+			g.label = argv[++i];
 		else
 			return usage();
 	}
-	if (ctl_group_name(argv[2]) != CTL_OK)
+	struct manage_err err;
+	if (group_name(g.name) != CTL_OK)
 		return CTL_USAGE;
-	if (!store_group_label_ok(label)) {
-		ctl_error("the label is too long (%d bytes at most) or has control characters",
-			  STORE_GROUP_LABEL_MAX);
+	if (manage_group_label_check(g.label, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
 		return CTL_USAGE;
 	}
 	struct store *s;
@@ -87,17 +74,16 @@ static int group_create(struct ctl *c, int argc, char **argv)
 	if (rc != CTL_OK)
 		return rc;
 	rc = CTL_FAIL;
-	int r = store_group_create(s, argv[2], label, shared, members_only);
-	if (r == STORE_EXISTS)
-		ctl_error("group %s exists already", argv[2]);
-	else if (r != STORE_OK)
-		ctl_error("cannot create group %s: %s", argv[2], store_error(s));
-	else {
-		printf("created group %s%s%s\n", argv[2], shared ? " (shared)" : "",
-		       members_only ? " (members only)" : "");
+	if (manage_group_create(s, &g, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+	} else {
+		printf("created group %s%s%s\n", g.name, g.shared ? " (shared)" : "",
+		       g.members_only ? " (members only)" : "");
 		rc = CTL_OK;
 	}
 	store_close(s);
+	if (rc == CTL_OK)
+		ctl_group_changed(c, g.name);
 	return rc;
 }
 
@@ -108,61 +94,42 @@ static int group_members_change(struct ctl *c, int argc, char **argv, bool add)
 	if (argc < 4)
 		return usage();
 	const char *name = argv[2];
-	if (ctl_group_name(name) != CTL_OK)
+	if (group_name(name) != CTL_OK)
 		return CTL_USAGE;
-	if (!ctl_config(c))
-		return CTL_USAGE;
-	struct arena *a = arena_new();
-	size_t n = (size_t)argc - 3;
-	const char **members = arena_alloc(a, n * sizeof(*members));
-	int rc = CTL_OK;
-	for (size_t i = 0; i < n; i++)
-		if (ctl_group_member(a, argv[3 + i], &members[i]) != CTL_OK)
-			rc = CTL_USAGE;
 	struct store *s = NULL;
-	if (rc == CTL_OK)
-		rc = ctl_store_open(c, &s);
+	int rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
-		goto out;
-	rc = CTL_FAIL;
-	struct store_group g;
-	int r = store_group_get(s, a, name, &g);
-	if (r == STORE_NOT_FOUND) {
-		ctl_error("there is no group %s (parleyctl group create %s)", name, name);
-		goto out;
-	}
-	if (r != STORE_OK || store_begin(s) != STORE_OK) {
-		ctl_error("cannot change group %s: %s", name, store_error(s));
-		goto out;
-	}
-	size_t bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		r = add ? store_group_add(s, name, members[i]) : store_group_remove(s, name, members[i]);
-		if (r == STORE_EXISTS)
-			ctl_error("%s is in %s already", members[i], name);
-		else if (r == STORE_NOT_FOUND)
-			ctl_error("%s is not in %s", members[i], name);
-		else if (r != STORE_OK)
-			ctl_error("cannot change group %s: %s", name, store_error(s));
-		if (r != STORE_OK)
-			bad++;
-	}
-	if (bad) {
-		store_rollback(s);
+		return rc;
+	struct arena *a = arena_new();
+	size_t n = (size_t)argc - 3, now = 0;
+	struct manage_member_change *each;
+	struct manage_err err;
+	enum manage_result r = manage_group_change(s, a, name, add, (const char *const *)argv + 3, n, &each,
+						   &now, &err);
+	bool per_member = false;
+	for (size_t i = 0; i < n; i++)
+		if (each[i].why) {
+			ctl_error("%s", each[i].why);
+			per_member = true;
+		}
+	if (r == MANAGE_OK) {
+		printf("%s %zu member%s %s %s (%zu now)\n", add ? "added" : "removed", n, n == 1 ? "" : "s",
+		       add ? "to" : "from", name, now);
+	} else if (r == MANAGE_INVALID && per_member) {
+		rc = CTL_USAGE;
+	} else if (per_member) {
 		ctl_error("nothing changed");
-		goto out;
+	} else if (r == MANAGE_NOT_FOUND) {
+		ctl_error("%s (parleyctl group create %s)", err.msg, name);
+	} else {
+		ctl_error("%s", err.msg);
 	}
-	if (store_commit(s) != STORE_OK) {
-		ctl_error("cannot change group %s: %s", name, store_error(s));
-		goto out;
-	}
-	r = store_group_get(s, a, name, &g);
-	printf("%s %zu member%s %s %s (%zu now)\n", add ? "added" : "removed", n, n == 1 ? "" : "s",
-	       add ? "to" : "from", name, r == STORE_OK ? g.nmembers : 0);
-	rc = CTL_OK;
-out:
-	store_close(s);
+	if (r != MANAGE_OK && rc == CTL_OK)
+		rc = CTL_FAIL;
 	arena_free(a);
+	store_close(s);
+	if (rc == CTL_OK)
+		ctl_group_changed(c, name);
 	return rc;
 }
 
@@ -172,17 +139,17 @@ static int group_delete(struct ctl *c, int argc, char **argv)
 	int rc = group_open(c, argc, argv, &s);
 	if (rc != CTL_OK)
 		return rc;
+	struct manage_err err;
 	rc = CTL_FAIL;
-	int r = store_group_delete(s, argv[2]);
-	if (r == STORE_NOT_FOUND)
-		ctl_error("there is no group %s", argv[2]);
-	else if (r != STORE_OK)
-		ctl_error("cannot delete group %s: %s", argv[2], store_error(s));
-	else {
+	if (manage_group_delete(s, argv[2], &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+	} else {
 		printf("deleted group %s and its memberships\n", argv[2]);
 		rc = CTL_OK;
 	}
 	store_close(s);
+	if (rc == CTL_OK)
+		ctl_group_changed(c, argv[2]);
 	return rc;
 }
 
@@ -197,14 +164,6 @@ static const char *flags_str(const struct store_group *g)
 
 /* One line per group, tab-separated for scripts: name, members, flags,
  * label. */
-static int print_group(void *ud, const struct store_group *g)
-{
-	size_t *count = ud;
-	(*count)++;
-	printf("%s\t%zu\t%s\t%s\n", g->name, g->nmembers, flags_str(g), g->label);
-	return 0;
-}
-
 static int group_list(struct ctl *c, int argc, char **argv)
 {
 	(void)argv;
@@ -214,14 +173,21 @@ static int group_list(struct ctl *c, int argc, char **argv)
 	int rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		return rc;
-	size_t count = 0;
-	int r = store_group_list(s, print_group, &count);
-	if (r != STORE_OK)
-		ctl_error("cannot list groups: %s", store_error(s));
-	else if (count == 0)
+	struct arena *a = arena_new();
+	struct store_group *g;
+	size_t n;
+	struct manage_err err;
+	if (manage_group_list(s, a, NULL, &g, &n, NULL, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+		rc = CTL_FAIL;
+	} else if (n == 0) {
 		fprintf(stderr, "no groups (parleyctl group create NAME)\n");
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\t%zu\t%s\t%s\n", g[i].name, g[i].nmembers, flags_str(&g[i]), g[i].label);
+	arena_free(a);
 	store_close(s);
-	return r == STORE_OK ? CTL_OK : CTL_FAIL;
+	return rc;
 }
 
 static int group_show(struct ctl *c, int argc, char **argv)
@@ -230,25 +196,25 @@ static int group_show(struct ctl *c, int argc, char **argv)
 	int rc = group_open(c, argc, argv, &s);
 	if (rc != CTL_OK)
 		return rc;
-	rc = CTL_FAIL;
 	struct arena *a = arena_new();
 	struct store_group g;
-	int r = store_group_get(s, a, argv[2], &g);
-	if (r == STORE_NOT_FOUND) {
-		ctl_error("there is no group %s", argv[2]);
-		goto out;
-	}
-	if (r == STORE_OK) {
-		printf("group:        %s\nlabel:        %s\nshared:       %s\nmembers-only: %s\n"
-		       "members:      %zu\n",
-		       g.name, g.label, g.shared ? "yes" : "no", g.members_only ? "yes" : "no",
-		       g.nmembers);
-		r = store_group_members(s, argv[2], ctl_print_line, (void *)"  ");
-	}
-	if (r != STORE_OK)
-		ctl_error("cannot read group %s: %s", argv[2], store_error(s));
-	else
-		rc = CTL_OK;
+	struct manage_err err;
+	const char **members;
+	size_t n;
+	rc = CTL_FAIL;
+	if (manage_group_get(s, a, argv[2], &g, &err) != MANAGE_OK)
+		goto fail;
+	printf("group:        %s\nlabel:        %s\nshared:       %s\nmembers-only: %s\n"
+	       "members:      %zu\n",
+	       g.name, g.label, g.shared ? "yes" : "no", g.members_only ? "yes" : "no", g.nmembers);
+	if (manage_group_members(s, a, argv[2], NULL, &members, &n, NULL, &err) != MANAGE_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		printf("  %s\n", members[i]);
+	rc = CTL_OK;
+	goto out;
+fail:
+	ctl_error("%s", err.msg);
 out:
 	arena_free(a);
 	store_close(s);

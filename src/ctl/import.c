@@ -34,7 +34,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "ctl/ctl.h"
-#include "jid/jid.h"
+#include "manage/manage.h"
 #include "sasl/sasl.h"
 #include "store/store.h"
 
@@ -164,29 +164,37 @@ static void progress(struct import *im, const char *what, size_t done, size_t to
 
 /* ---- Checking rows ---- */
 
+/* The checks are manage/'s: these only say where the row is. */
 static const char *user_jid(struct import *im, const char *where, const char *s)
 {
-	struct jid j;
-	if (jid_parse_str(im->a, s, &j) < 0 || !j.local || j.resource) {
-		imp_error(im, where, "'%s' is not an account JID (like alice@%s)", s,
-			  im->cfg->hosts[0].domain);
+	const char *bare;
+	struct manage_err err;
+	if (manage_user_jid(im->cfg, im->a, s, &bare, &err) != MANAGE_OK) {
+		imp_error(im, where, "%s", err.msg);
 		return NULL;
 	}
-	if (!config_host_find(im->cfg, j.domain)) {
-		imp_error(im, where, "%s is not a host of this server", j.domain);
-		return NULL;
-	}
-	return j.bare;
+	return bare;
 }
 
 static const char *member_jid(struct import *im, const char *where, const char *s)
 {
-	struct jid j;
-	if (jid_parse_str(im->a, s, &j) < 0 || j.resource) {
-		imp_error(im, where, "'%s' is not a bare JID", s);
+	const char *bare;
+	struct manage_err err;
+	if (manage_group_member_jid(im->a, s, &bare, &err) != MANAGE_OK) {
+		imp_error(im, where, "%s", err.msg);
 		return NULL;
 	}
-	return j.bare;
+	return bare;
+}
+
+static bool group_name_ok(struct import *im, const char *where, const char *name)
+{
+	struct manage_err err;
+	if (manage_group_name_check(name, &err) != MANAGE_OK) {
+		imp_error(im, where, "%s", err.msg);
+		return false;
+	}
+	return true;
 }
 
 static void add_user(struct import *im, const char *where, const char *jid, const char *password)
@@ -297,13 +305,11 @@ static void add_pin(struct import *im, const char *where, const char *jid, const
 static void add_group(struct import *im, const char *where, const char *name, const char *label,
 		      bool shared, bool members_only)
 {
-	if (!store_group_name_ok(name)) {
-		imp_error(im, where, "'%s' is not a group name (1 to %d bytes, no control characters)",
-			  name, STORE_GROUP_NAME_MAX);
+	struct manage_err err;
+	if (!group_name_ok(im, where, name))
 		return;
-	}
-	if (!store_group_label_ok(label)) {
-		imp_error(im, where, "the label is too long or has control characters");
+	if (manage_group_label_check(label, &err) != MANAGE_OK) {
+		imp_error(im, where, "%s", err.msg);
 		return;
 	}
 	struct imp_group *g = vec_push(&im->groups, sizeof(*g));
@@ -313,10 +319,8 @@ static void add_group(struct import *im, const char *where, const char *name, co
 
 static void add_member(struct import *im, const char *where, const char *group, const char *jid)
 {
-	if (!store_group_name_ok(group)) {
-		imp_error(im, where, "'%s' is not a group name", group);
+	if (!group_name_ok(im, where, group))
 		return;
-	}
 	const char *bare = member_jid(im, where, jid);
 	if (!bare)
 		return;
@@ -547,7 +551,7 @@ static void *hash_main(void *arg)
 		struct imp_user *u = &users[i];
 		if (!u->password)
 			continue;
-		if (ctl_make_creds(u->password, iterations, u->made, u->creds) < 0)
+		if (manage_password_creds(u->password, iterations, u->made, u->creds, NULL) != MANAGE_OK)
 			u->bad_password = true;
 		if (!u->bad_password)
 			u->ncreds = SCRAM_HASH_COUNT;
@@ -585,18 +589,42 @@ static void hash_passwords(struct import *im)
 
 /* ---- Writing ---- */
 
-static bool write_ok(struct import *im, struct store *s, const char *where, int r,
-		     const char *exists, const char *not_found)
+/* A refused row is reported and the transaction goes on, so that every
+ * error is found; `hint` (may be NULL) follows the sentence of a
+ * MANAGE_NOT_FOUND. */
+static void write_ok(struct import *im, const char *where, enum manage_result r,
+		     const struct manage_err *err, const char *hint)
 {
-	if (r == STORE_OK)
-		return true;
-	if (r == STORE_EXISTS)
-		imp_error(im, where, "%s", exists);
-	else if (r == STORE_NOT_FOUND)
-		imp_error(im, where, "%s", not_found);
-	else
-		imp_error(im, where, "%s", store_error(s));
-	return false;
+	if (r == MANAGE_NOT_FOUND && hint)
+		imp_error(im, where, "%s %s", err->msg, hint);
+	else if (r != MANAGE_OK)
+		imp_error(im, where, "%s", err->msg);
+}
+
+/* Tells a running server of every group the import made or filled, once
+ * each (ctl_group_changed). */
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void groups_changed(struct import *im)
+{
+	size_t n = im->groups.n + im->members.n, k = 0;
+	if (!n)
+		return;
+	const char **names = xmalloc(n * sizeof(*names));
+	struct imp_group *groups = im->groups.v;
+	struct imp_member *members = im->members.v;
+	for (size_t i = 0; i < im->groups.n; i++)
+		names[k++] = groups[i].name;
+	for (size_t i = 0; i < im->members.n; i++)
+		names[k++] = members[i].group;
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+			ctl_group_changed(im->c, names[i]);
+	free(names);
 }
 
 static int write_all(struct import *im, struct store *s)
@@ -610,30 +638,28 @@ static int write_all(struct import *im, struct store *s)
 	struct imp_group *groups = im->groups.v;
 	struct imp_member *members = im->members.v;
 	size_t total = im->users.n + im->pins.n + im->groups.n + im->members.n, done = 0;
+	struct manage_err err;
 	for (size_t i = 0; i < im->users.n; i++, done++) {
 		struct imp_user *u = &users[i];
-		const char *exists = arena_printf(im->a, "%s exists already", u->jid);
-		write_ok(im, s, u->where, store_user_create(s, u->jid, u->ncreds ? u->creds : NULL, u->ncreds),
-			 exists, exists);
+		write_ok(im, u->where, manage_user_create_creds(s, im->cfg, u->jid, u->creds, u->ncreds, &err),
+			 &err, NULL);
 		progress(im, "writing", done + 1, total);
 	}
 	for (size_t i = 0; i < im->pins.n; i++, done++) {
-		write_ok(im, s, pins[i].where, store_cert_pin_add(s, pins[i].jid, pins[i].fingerprint),
-			 "pinned twice", "no such account");
+		write_ok(im, pins[i].where, manage_user_pin_add(s, im->cfg, pins[i].jid, pins[i].fingerprint, &err),
+			 &err, NULL);
 		progress(im, "writing", done + 1, total);
 	}
 	for (size_t i = 0; i < im->groups.n; i++, done++) {
 		struct imp_group *g = &groups[i];
-		write_ok(im, s, g->where, store_group_create(s, g->name, g->label, g->shared, g->members_only),
-			 arena_printf(im->a, "group %s exists already", g->name), "");
+		struct manage_group_spec spec = {g->name, g->label, g->shared, g->members_only};
+		write_ok(im, g->where, manage_group_create(s, &spec, &err), &err, NULL);
 		progress(im, "writing", done + 1, total);
 	}
 	for (size_t i = 0; i < im->members.n; i++, done++) {
 		struct imp_member *m = &members[i];
-		write_ok(im, s, m->where, store_group_add(s, m->group, m->jid),
-			 arena_printf(im->a, "%s is in %s already", m->jid, m->group),
-			 arena_printf(im->a, "there is no group %s (in this file or the database)",
-				      m->group));
+		write_ok(im, m->where, manage_group_add(s, m->group, m->jid, &err), &err,
+			 "(in this file or the database)");
 		progress(im, "writing", done + 1, total);
 	}
 	if (im->errors) {
@@ -724,9 +750,11 @@ int ctl_import(struct ctl *c, int argc, char **argv)
 	if (rc != CTL_OK)
 		goto out;
 	rc = write_all(&im, s);
-	if (rc == CTL_OK)
+	if (rc == CTL_OK) {
 		printf("imported %zu accounts, %zu pins, %zu groups, %zu memberships\n", im.users.n,
 		       im.pins.n, im.groups.n, im.members.n);
+		groups_changed(&im);
+	}
 out:
 	if (im.errors) {
 		if (im.errors > IMPORT_ERRORS_SHOWN)

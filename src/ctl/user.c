@@ -1,6 +1,7 @@
 /*
- * ctl user: accounts.  Passwords are turned into SCRAM-SHA-1 and
- * SCRAM-SHA-256 records here; the password itself is never stored.  An
+ * ctl user: accounts, over manage/ (which turns passwords into SCRAM
+ * records and checks every rule): this file reads passwords (a prompt,
+ * standard input, or a random one it prints) and prints results.  An
  * account made with --no-password has no credentials at all: only a
  * client certificate (SASL EXTERNAL) logs in to it.  Certificate pins are
  * in usercert.c.
@@ -14,10 +15,9 @@
 #include <unistd.h>
 
 #include "core/arena.h"
-#include "core/buf.h"
 #include "core/config.h"
 #include "ctl/ctl.h"
-#include "jid/jid.h"
+#include "manage/manage.h"
 #include "sasl/sasl.h"
 #include "store/store.h"
 
@@ -27,7 +27,6 @@ const char *const ctl_scram_mech[SCRAM_HASH_COUNT] = {
 	[SCRAM_SHA1] = "SCRAM-SHA-1",
 	[SCRAM_SHA256] = "SCRAM-SHA-256",
 };
-#define mech_names ctl_scram_mech
 
 static int usage(void)
 {
@@ -115,24 +114,17 @@ static int get_password(int argc, char **argv, int first, char *pw, size_t n, bo
 			return CTL_FAIL;
 		}
 	}
-	if (!*pw) {
-		ctl_error("the password is empty");
-		return CTL_FAIL;
-	}
 	return CTL_OK;
 }
 
-int ctl_account(struct ctl *c, struct arena *a, const char *s, struct jid *out)
+int ctl_account(struct ctl *c, struct arena *a, const char *s, const char **bare)
 {
 	const struct config *cfg = ctl_config(c);
 	if (!cfg)
 		return CTL_USAGE;
-	if (jid_parse_str(a, s, out) < 0 || !out->local || out->resource) {
-		ctl_error("'%s' is not an account JID (like alice@%s)", s, cfg->hosts[0].domain);
-		return CTL_USAGE;
-	}
-	if (!config_host_find(cfg, out->domain)) {
-		ctl_error("%s is not a host of this server (see hosts in %s)", out->domain, cfg->path);
+	struct manage_err err;
+	if (manage_user_jid(cfg, a, s, bare, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
 		return CTL_USAGE;
 	}
 	return CTL_OK;
@@ -160,83 +152,43 @@ int ctl_print_line(void *prefix, const char *s)
 	return 0;
 }
 
-int ctl_make_creds(const char *pw, unsigned iterations, struct scram_cred *creds, struct store_cred *sc)
-{
-	for (int h = 0; h < SCRAM_HASH_COUNT; h++) {
-		if (scram_cred_make((enum scram_hash)h, pw, iterations, &creds[h]) < 0)
-			return -1;
-		sc[h] = (struct store_cred){
-			.mech = mech_names[h],
-			.iterations = creds[h].iterations,
-			.salt = creds[h].salt,
-			.salt_len = creds[h].salt_len,
-			.stored_key = creds[h].stored_key,
-			.server_key = creds[h].server_key,
-			.key_len = scram_hash_len((enum scram_hash)h),
-		};
-	}
-	return 0;
-}
-
-static int make_creds(struct ctl *c, const char *pw, struct scram_cred creds[SCRAM_HASH_COUNT],
-		      struct store_cred sc[SCRAM_HASH_COUNT])
-{
-	if (ctl_make_creds(pw, ctl_config(c)->auth.scram_iterations, creds, sc) < 0) {
-		ctl_error("the password is not acceptable (it must be valid UTF-8 and pass SASLprep)");
-		return CTL_FAIL;
-	}
-	return CTL_OK;
-}
-
 static int user_set(struct ctl *c, int argc, char **argv, bool create)
 {
 	if (argc < 3)
 		return usage();
 	struct arena *a = arena_new();
-	struct jid j;
-	int rc = ctl_account(c, a, argv[2], &j);
+	const char *bare;
+	int rc = ctl_account(c, a, argv[2], &bare);
 	char pw[PASSWORD_MAX];
 	bool printed = false;
 	struct store *s = NULL;
+	pw[0] = '\0';
 	if (rc != CTL_OK)
 		goto out;
 	/* Certificate-only: no credential at all, so no password can ever
 	 * log in (SCRAM and PLAIN find none). */
 	bool no_password = create && argc == 4 && !strcmp(argv[3], "--no-password");
-	size_t ncreds = no_password ? 0 : SCRAM_HASH_COUNT;
-	pw[0] = '\0';
 	if (!no_password)
 		rc = get_password(argc, argv, 3, pw, sizeof(pw), &printed);
+	if (rc == CTL_OK)
+		rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		goto out;
-	struct scram_cred creds[SCRAM_HASH_COUNT];
-	struct store_cred sc[SCRAM_HASH_COUNT];
-	if (!no_password)
-		rc = make_creds(c, pw, creds, sc);
-	if (rc != CTL_OK)
-		goto out_pw;
-	rc = ctl_store_open(c, &s);
-	if (rc != CTL_OK)
-		goto out_pw;
-	rc = CTL_FAIL;
-	int r = create ? store_user_create(s, j.bare, ncreds ? sc : NULL, ncreds)
-		       : store_user_set_creds(s, j.bare, sc, SCRAM_HASH_COUNT);
-	if (r == STORE_EXISTS)
-		ctl_error("%s exists already", j.bare);
-	else if (r == STORE_NOT_FOUND)
-		ctl_error("%s does not exist", j.bare);
-	else if (r != STORE_OK)
-		ctl_error("cannot write %s: %s", j.bare, store_error(s));
-	else {
-		printf("%s %s%s\n", create ? "created" : "changed the password of", j.bare,
-		       no_password ? " without a password (certificate logins only)" : "");
-		if (printed)
-			printf("password: %s\n", pw);
-		rc = CTL_OK;
+	const struct config *cfg = ctl_config(c);
+	struct manage_err err;
+	enum manage_result r = create ? manage_user_create(s, cfg, bare, no_password ? NULL : pw, &err)
+				      : manage_user_set_password(s, cfg, bare, pw, &err);
+	if (r != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+		rc = CTL_FAIL;
+		goto out;
 	}
-out_pw:
-	explicit_bzero(pw, sizeof(pw));
+	printf("%s %s%s\n", create ? "created" : "changed the password of", bare,
+	       no_password ? " without a password (certificate logins only)" : "");
+	if (printed)
+		printf("password: %s\n", pw);
 out:
+	explicit_bzero(pw, sizeof(pw));
 	store_close(s);
 	arena_free(a);
 	return rc;
@@ -247,32 +199,29 @@ static int user_del(struct ctl *c, int argc, char **argv)
 	if (argc != 3)
 		return usage();
 	struct arena *a = arena_new();
-	struct jid j;
+	const char *bare;
 	struct store *s = NULL;
-	int rc = ctl_account(c, a, argv[2], &j);
+	int rc = ctl_account(c, a, argv[2], &bare);
 	if (rc == CTL_OK)
 		rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		goto out;
-	rc = CTL_FAIL;
-	int r = store_user_delete(s, j.bare);
-	if (r == STORE_NOT_FOUND)
-		ctl_error("%s does not exist", j.bare);
-	else if (r != STORE_OK)
-		ctl_error("cannot delete %s: %s", j.bare, store_error(s));
-	else {
-		printf("deleted %s and everything it stored\n", j.bare);
-		rc = CTL_OK;
-		/* A running server ends the account's sessions at once. */
-		json_t *req = json_pack("{s:s, s:s}", "op", "user.kick", "jid", j.bare);
-		json_t *resp = ctl_admin_ask(ctl_config(c), req);
-		json_t *ended = json_object_get(json_object_get(resp, "result"), "ended");
-		if (json_integer_value(ended) > 0)
-			printf("ended its %lld open session%s\n", (long long)json_integer_value(ended),
-			       json_integer_value(ended) == 1 ? "" : "s");
-		json_decref(req);
-		json_decref(resp);
+	struct manage_err err;
+	if (manage_user_delete(s, ctl_config(c), bare, &err) != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+		rc = CTL_FAIL;
+		goto out;
 	}
+	printf("deleted %s and everything it stored\n", bare);
+	/* A running server ends the account's sessions at once. */
+	json_t *req = json_pack("{s:s, s:s}", "op", "user.kick", "jid", bare);
+	json_t *resp = ctl_admin_ask(ctl_config(c), req);
+	json_t *ended = json_object_get(json_object_get(resp, "result"), "ended");
+	if (json_integer_value(ended) > 0)
+		printf("ended its %lld open session%s\n", (long long)json_integer_value(ended),
+		       json_integer_value(ended) == 1 ? "" : "s");
+	json_decref(req);
+	json_decref(resp);
 out:
 	store_close(s);
 	arena_free(a);
@@ -283,22 +232,24 @@ static int user_list(struct ctl *c, int argc, char **argv)
 {
 	if (argc != 3)
 		return usage();
-	const struct config *cfg = ctl_config(c);
-	if (!cfg)
-		return CTL_USAGE;
-	if (!config_host_find(cfg, argv[2])) {
-		ctl_error("%s is not a host of this server (see hosts in %s)", argv[2], cfg->path);
-		return CTL_USAGE;
-	}
 	struct store *s;
 	int rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)
 		return rc;
-	int r = store_user_list(s, argv[2], ctl_print_line, NULL);
-	if (r != STORE_OK)
-		ctl_error("cannot list accounts: %s", store_error(s));
+	struct arena *a = arena_new();
+	struct manage_err err;
+	const char **jids;
+	size_t n;
+	enum manage_result r = manage_user_list(s, ctl_config(c), a, argv[2], NULL, &jids, &n, NULL, &err);
+	if (r != MANAGE_OK) {
+		ctl_error("%s", err.msg);
+		rc = r == MANAGE_INVALID ? CTL_USAGE : CTL_FAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", jids[i]);
+	arena_free(a);
 	store_close(s);
-	return r == STORE_OK ? CTL_OK : CTL_FAIL;
+	return rc;
 }
 
 int ctl_user(struct ctl *c, int argc, char **argv)
