@@ -164,3 +164,123 @@ def test_two_groups_share_one_member(server):
     assert br.get("both@localhost") == ["Net A", "Net B"], br
     assert "b1@localhost" not in a1 and "a1@localhost" not in b1, (a1, b1)
     assert {"bridge@localhost", "both@localhost"} <= a1 and {"bridge@localhost", "both@localhost"} <= b1
+
+
+def _pushes(s, contact):
+    """The roster pushes session s got for `contact`: (subscription, ver)."""
+    out = []
+    for st in s.stanzas:
+        if st.name == "iq" and st["type"] == "set":
+            q = st.xml.find("{jabber:iq:roster}query")
+            item = q.find("{jabber:iq:roster}item") if q is not None else None
+            if item is not None and item.get("jid") == contact:
+                out.append((item.get("subscription"), q.get("ver")))
+    return out
+
+
+def _available(s, frm):
+    return any(st.name == "presence" and st["type"] in ("", "available") and str(st["from"].bare) == frm
+               for st in s.stanzas)
+
+
+def _unavailable(s, frm):
+    return any(st.name == "presence" and st["type"] == "unavailable" and str(st["from"].bare) == frm
+               for st in s.stanzas)
+
+
+def test_group_changes_apply_to_members_online(server):
+    """parleyctl group add/remove on the running server: roster pushes to
+    the member and to the others at once, presence both ways (and
+    unavailable on removal), the members-only network follows, and the
+    roster version (XEP-0237) stays correct."""
+    for u in ("a0", "a1", "a2"):
+        server.add_user(f"{u}@localhost", PW)
+    server.ctl("group", "create", "live", "--shared", "--members-only", "--label", "Live")
+    server.ctl("group", "add", "live", "a0@localhost", "a1@localhost")
+    where = ("127.0.0.1", server.port)
+
+    async def ctl(*args):
+        return await asyncio.get_running_loop().run_in_executor(None, lambda: server.ctl(*args))
+
+    async def run(sessions):
+        a0, a1, a2 = (Session(f"{u}@localhost", PW, where, server.cert) for u in ("a0", "a1", "a2"))
+        for s in (a0, a1, a2):
+            s.x.add_event_handler("message_error", s._stanza)
+        sessions += [a0, a1, a2]
+        await asyncio.gather(a0.login(), a1.login(), a2.login())
+        for s in (a0, a1, a2):
+            s.presence()
+        assert await a0.until(lambda: _available(a0, "a1@localhost"), 10)
+        assert "a2@localhost" not in a0.x.client_roster
+        # Not yet a member: a2 cannot reach the members-only network.
+        a2.x.send_message(mto="a0@localhost", mbody="early", mtype="chat")
+        assert await a2.until(lambda: any(st.name == "message" and st["type"] == "error" for st in a2.stanzas), 10)
+
+        r = await ctl("group", "add", "live", "a2@localhost")
+        assert "applied to 3 online accounts" in r.stdout, r.stdout
+        for s, other in ((a0, "a2@localhost"), (a1, "a2@localhost"), (a2, "a0@localhost"), (a2, "a1@localhost")):
+            assert await s.until(lambda s=s, other=other: [p[0] for p in _pushes(s, other)][-1:] == ["both"], 10), \
+                (s.x.boundjid.bare, other, _pushes(s, other))
+            assert await s.until(lambda s=s, other=other: _available(s, other), 10), \
+                f"{s.x.boundjid.bare} did not get {other}'s presence after the add"
+        roster = a2.x.client_roster
+        assert roster["a0@localhost"]["subscription"] == "both" and "Live" in roster["a0@localhost"]["groups"]
+        a2.x.send_message(mto="a0@localhost", mbody="now inside", mtype="chat")
+        assert await a0.until(lambda: a0.got("message", "a2@localhost", "now inside"), 10)
+
+        # XEP-0237: the last push's version is current; an older one is not.
+        last_ver = _pushes(a0, "a2@localhost")[-1][1]
+        iq = a0.x.Iq()
+        iq["type"] = "get"
+        iq["roster"]["ver"] = last_ver
+        current = await iq.send(timeout=10)
+        iq = a0.x.Iq()
+        iq["type"] = "get"
+        iq["roster"]["ver"] = "1"
+        stale = await iq.send(timeout=10)
+
+        r = await ctl("group", "remove", "live", "a1@localhost")
+        assert "applied to 3 online accounts" in r.stdout, r.stdout
+        for s, other in ((a0, "a1@localhost"), (a2, "a1@localhost"), (a1, "a0@localhost"), (a1, "a2@localhost")):
+            assert await s.until(lambda s=s, other=other: [p[0] for p in _pushes(s, other)][-1:] == ["remove"], 10), \
+                (s.x.boundjid.bare, other, _pushes(s, other))
+            assert await s.until(lambda s=s, other=other: _unavailable(s, other), 10), \
+                f"{s.x.boundjid.bare} did not get {other}'s unavailable presence after the removal"
+        # Out of the network now: a1 cannot reach a0 any more.
+        n_err = sum(1 for st in a1.stanzas if st.name == "message" and st["type"] == "error")
+        a1.x.send_message(mto="a0@localhost", mbody="after removal", mtype="chat")
+        assert await a1.until(lambda: sum(1 for st in a1.stanzas if st.name == "message"
+                                          and st["type"] == "error") > n_err, 10)
+        assert not a0.got("message", "a1@localhost", "after removal")
+        return current, stale
+
+    current, stale = _run(run, 120)
+    assert current.xml.find("{jabber:iq:roster}query") is None or \
+        len(current.xml.find("{jabber:iq:roster}query")) == 0, "the last push's version was not current"
+    items = stale.xml.find("{jabber:iq:roster}query")
+    assert items is not None and {i.get("jid") for i in items} >= {"a1@localhost", "a2@localhost"}, \
+        "an old version did not get the whole roster"
+
+
+def test_group_delete_while_online(server):
+    """Deleting a shared group on the running server removes its contacts
+    from the members' rosters at once."""
+    for u in ("d0", "d1"):
+        server.add_user(f"{u}@localhost", PW)
+    server.ctl("group", "create", "gone", "--shared")
+    server.ctl("group", "add", "gone", "d0@localhost", "d1@localhost")
+    where = ("127.0.0.1", server.port)
+
+    async def run(sessions):
+        d0, d1 = (Session(f"{u}@localhost", PW, where, server.cert) for u in ("d0", "d1"))
+        sessions += [d0, d1]
+        await asyncio.gather(d0.login(), d1.login())
+        for s in (d0, d1):
+            s.presence()
+        assert await d0.until(lambda: _available(d0, "d1@localhost"), 10)
+        r = await asyncio.get_running_loop().run_in_executor(None, lambda: server.ctl("group", "delete", "gone"))
+        assert "applied to 2 online accounts" in r.stdout, r.stdout
+        assert await d0.until(lambda: [p[0] for p in _pushes(d0, "d1@localhost")][-1:] == ["remove"], 10)
+        assert await d1.until(lambda: _unavailable(d1, "d0@localhost"), 10)
+
+    _run(run, 60)
