@@ -71,6 +71,9 @@ static const struct opt options[] = {
 	 "SQLite database file (relative paths are relative to this file)"},
 	{"inbox_max", OPT_UINT, OFF(inbox_max), 65536, NULL, 64, 16777216, NULL,
 	 "Stanzas waiting in one worker's inbox before senders get a wait error"},
+	{"admins", OPT_STRLIST, OFF(admins), 0, "", 0, 0, NULL,
+	 "Bare JIDs of the administrators, who sign in to the HTTP admin API with their XMPP password "
+	 "(over HTTPS only); API tokens (parleyctl token create) need no account. [] = nobody"},
 
 	/* c2s */
 	{"c2s.listen", OPT_STRLIST, OFF(c2s.listen), 0, "127.0.0.1", 0, 0, NULL,

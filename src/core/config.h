@@ -68,6 +68,7 @@ struct config {
 	int log_level;     /* enum log_level */
 	char *database;    /* absolute path of the SQLite file */
 	unsigned inbox_max;
+	struct config_strlist admins; /* bare JIDs of the administrators (manage_is_admin) */
 
 	struct {
 		struct config_strlist listen;

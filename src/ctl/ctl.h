@@ -74,6 +74,8 @@ int ctl_group(struct ctl *c, int argc, char **argv);
  * (import.c) */
 int ctl_import(struct ctl *c, int argc, char **argv);
 int ctl_export(struct ctl *c, int argc, char **argv);
+/* token create|list|revoke: API tokens of the admin API (token.c) */
+int ctl_token(struct ctl *c, int argc, char **argv);
 
 /* ---- Shared by group.c and import.c ---- */
 

@@ -42,6 +42,8 @@ static const struct command commands[] = {
 			       "                             the same, to standard output"},
 	{"check", ctl_check, "check [config]              the configuration, certificates and trust stores:\n"
 			     "                             expiry, names, keys, usage"},
+	{"token", ctl_token, "token create NAME [--read-only] | token list [--json] | token revoke NAME|ID\n"
+			     "                             API tokens of the HTTP admin API (only hashes stored)"},
 };
 
 void ctl_error(const char *fmt, ...)

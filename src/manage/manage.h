@@ -1,6 +1,7 @@
 /*
  * manage: the management operations on accounts, certificate pins,
- * groups and trust stores, as typed functions that return data.
+ * groups, trust stores and API tokens, and who the administrators are,
+ * as typed functions that return data.
  * parleyctl, the control socket and the HTTP admin API are front ends
  * over them: they parse their own input (arguments, JSON), call one of
  * these, and print or serialise what comes back.  The rules (which JIDs
@@ -338,5 +339,77 @@ enum manage_result manage_group_change(struct store *s, struct arena *a, const c
 				       const char *const *members, size_t n,
 				       struct manage_member_change **each, size_t *now,
 				       struct manage_err *err);
+
+/* ---- API tokens (token.c) ---- */
+
+/*
+ * Bearer tokens for the admin API: "pt_" and 43 characters of URL-safe
+ * base64 (32 random bytes from RAND_bytes), shown once when made.  Only
+ * their SHA-256 is stored (store.h), so the database gives none away; a
+ * token may be limited to reading.  A name is 1 to STORE_TOKEN_NAME_MAX
+ * bytes of letters, digits, '.', '_', '-' and '@', and is not a number
+ * (numbers are ids).
+ */
+#define MANAGE_TOKEN_PREFIX "pt_"
+enum {
+	MANAGE_TOKEN_SECRET_BYTES = 32,
+	MANAGE_TOKEN_LEN = 3 + 43, /* the prefix and the base64url of the secret */
+	MANAGE_TOKENS_MAX = 1000,
+};
+
+/* MANAGE_INVALID unless `name` is a token name. */
+enum manage_result manage_token_name_check(const char *name, struct manage_err *err);
+/* Makes a token: its secret into `secret` (to show once, then wipe), its
+ * id into *id (may be NULL).  `owner` says who made it (NULL: "").
+ * MANAGE_EXISTS when the name is taken, MANAGE_FULL past
+ * MANAGE_TOKENS_MAX tokens. */
+enum manage_result manage_token_create(struct store *s, const char *name, bool read_only,
+				       const char *owner, char secret[MANAGE_TOKEN_LEN + 1],
+				       int64_t *id, struct manage_err *err);
+/* Every token, oldest first, into `a` (the hashes too: they are not
+ * secret, but a front end has no reason to show them). */
+enum manage_result manage_token_list(struct store *s, struct arena *a, struct store_token **items,
+				     size_t *n, struct manage_err *err);
+/* Revokes the token named `which`, or else the one whose id it is;
+ * *revoked (may be NULL) gets what it was, in `a`.  MANAGE_NOT_FOUND. */
+enum manage_result manage_token_revoke(struct store *s, struct arena *a, const char *which,
+				       struct store_token *revoked, struct manage_err *err);
+
+/* Who a valid token is. */
+struct manage_token_auth {
+	int64_t id;
+	char name[STORE_TOKEN_NAME_MAX + 1];
+	bool read_only;
+};
+
+/*
+ * Checks a token presented to the admin API: MANAGE_OK with *out filled,
+ * MANAGE_INVALID when it does not have a token's form (refused before
+ * any lookup), MANAGE_NOT_FOUND when no stored token has its hash
+ * (revoked, or never made).  The stored hash is compared in constant
+ * time; the lookup by hash reveals nothing of a secret (finding a
+ * matching hash prefix needs a preimage).  Records the use, at most once
+ * a minute per token.
+ */
+enum manage_result manage_token_check(struct store *s, const char *presented,
+				      struct manage_token_auth *out, struct manage_err *err);
+
+/* ---- Administrators (admin.c) ---- */
+
+/* Whether `jid` (a bare JID; prepared here) is one of cfg's admins. */
+bool manage_is_admin(const struct config *cfg, const char *jid);
+
+/*
+ * Checks an administrator's XMPP password against the account's stored
+ * SCRAM record (SCRAM-SHA-256, else SCRAM-SHA-1), as a PLAIN login does:
+ * for HTTP Basic over HTTPS.  MANAGE_OK only for an admin whose password
+ * it is; MANAGE_NOT_FOUND for anything else (not an admin, no such
+ * account, no password, a wrong one), after the same PBKDF2 work, so
+ * that the answer's time tells nothing; MANAGE_INVALID for what is no
+ * account JID of ours.  CPU-heavy.
+ */
+enum manage_result manage_admin_password_check(struct store *s, const struct config *cfg,
+					       const char *jid, const char *password,
+					       struct manage_err *err);
 
 #endif

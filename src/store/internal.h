@@ -89,6 +89,15 @@ struct store_ops {
 			     int (*fn)(void *ud, const char *member), void *ud);
 	int (*member_groups)(struct store *s, struct arena *a, const char *member,
 			     struct store_group **out, size_t *n);
+
+	/* store.c has checked the name, the owner and that hash is not NULL. */
+	int (*token_create)(struct store *s, const char *name, const unsigned char *hash,
+			    bool read_only, const char *owner, int64_t *id);
+	int (*token_list)(struct store *s, struct arena *a, struct store_token **out, size_t *n);
+	int (*token_find)(struct store *s, struct arena *a, const unsigned char *hash,
+			  struct store_token *out);
+	int (*token_revoke)(struct store *s, int64_t id);
+	int (*token_touch)(struct store *s, int64_t id, int64_t when);
 };
 
 enum { STORE_ERROR_MAX = 256 };

@@ -456,3 +456,42 @@ int store_member_groups(struct store *s, struct arena *a, const char *member,
 		return store_fail(s, "member groups: '%s' is not a bare JID", member ? member : "(null)");
 	return s->ops->member_groups(s, a, member, out, n);
 }
+
+/* ---- API tokens ---- */
+
+int store_token_create(struct store *s, const char *name, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+		       bool read_only, const char *owner, int64_t *id)
+{
+	int64_t v = 0;
+	if (!group_text_ok(name, STORE_TOKEN_NAME_MAX, false))
+		return store_fail(s, "token create: '%s' is not a token name", name ? name : "(null)");
+	if (!hash)
+		return store_fail(s, "token create %s: no hash", name);
+	if (!group_text_ok(owner, STORE_GROUP_LABEL_MAX, true))
+		return store_fail(s, "token create %s: the owner is too long or has control characters", name);
+	int rc = s->ops->token_create(s, name, hash, read_only, owner ? owner : "", &v);
+	if (rc == STORE_OK && id)
+		*id = v;
+	return rc;
+}
+
+int store_token_list(struct store *s, struct arena *a, struct store_token **out, size_t *n)
+{
+	return s->ops->token_list(s, a, out, n);
+}
+
+int store_token_find(struct store *s, struct arena *a, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+		     struct store_token *out)
+{
+	return s->ops->token_find(s, a, hash, out);
+}
+
+int store_token_revoke(struct store *s, int64_t id)
+{
+	return s->ops->token_revoke(s, id);
+}
+
+int store_token_touch(struct store *s, int64_t id, int64_t when)
+{
+	return s->ops->token_touch(s, id, when);
+}

@@ -300,4 +300,39 @@ int store_group_members(struct store *s, const char *name,
 int store_member_groups(struct store *s, struct arena *a, const char *member,
 			struct store_group **out, size_t *n);
 
+/* ---- API tokens (the admin API, issue 11) ---- */
+
+/*
+ * Bearer tokens for the admin API.  Only the SHA-256 of a token is
+ * stored: manage/ shows the secret once, when it makes it, and nothing
+ * can read it back.  Names are unique, 1..STORE_TOKEN_NAME_MAX bytes
+ * without control characters (anything else is refused as STORE_ERROR,
+ * a caller's bug: manage/ checks first); ids are never reused.
+ */
+enum { STORE_TOKEN_HASH_LEN = 32, STORE_TOKEN_NAME_MAX = 64 };
+
+struct store_token {
+	int64_t id;
+	const char *name;
+	unsigned char hash[STORE_TOKEN_HASH_LEN]; /* SHA-256 of the token */
+	bool read_only;
+	const char *owner;  /* who made it ("" when not recorded) */
+	int64_t created;    /* Unix time */
+	int64_t last_used;  /* Unix time; 0: never */
+};
+
+/* STORE_EXISTS when the name (or the hash) is taken; *id gets the new
+ * token's id.  owner may be NULL (""). */
+int store_token_create(struct store *s, const char *name, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+		       bool read_only, const char *owner, int64_t *id);
+/* Every token, oldest first, copied into `a` (NULL, 0 when none). */
+int store_token_list(struct store *s, struct arena *a, struct store_token **out, size_t *n);
+/* The token whose hash is `hash`, copied into `a`; STORE_NOT_FOUND. */
+int store_token_find(struct store *s, struct arena *a, const unsigned char hash[STORE_TOKEN_HASH_LEN],
+		     struct store_token *out);
+/* Deletes the token; STORE_NOT_FOUND when there is none of that id. */
+int store_token_revoke(struct store *s, int64_t id);
+/* Records that the token was used at `when` (Unix time); STORE_NOT_FOUND. */
+int store_token_touch(struct store *s, int64_t id, int64_t when);
+
 #endif

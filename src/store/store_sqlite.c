@@ -187,6 +187,20 @@ static const char *const sq_migrations[] = {
 	"CREATE TRIGGER accounts_leave_groups AFTER DELETE ON accounts BEGIN"
 	"  DELETE FROM memberships WHERE member = old.jid;"
 	"END;",
+
+	/* 5: API tokens of the admin API (issue 11).  Only the SHA-256 of a
+	 * token is kept, so the table gives no token away; the hash is
+	 * unique (a lookup by hash is one index probe) and so is the name.
+	 * AUTOINCREMENT: a revoked token's id never names another. */
+	"CREATE TABLE api_tokens ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+	"  read_only INTEGER NOT NULL CHECK (read_only IN (0, 1)),"
+	"  owner TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  last_used INTEGER"
+	");",
 };
 
 enum { SQ_SCHEMA_VERSION = (int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])) };
@@ -259,6 +273,13 @@ enum sq_stmt {
 	SQ_MEMBER_GROUP_COUNT,
 	SQ_MEMBER_GROUPS,
 
+	SQ_TOKEN_INSERT,
+	SQ_TOKEN_COUNT,
+	SQ_TOKEN_LIST,
+	SQ_TOKEN_FIND,
+	SQ_TOKEN_DELETE,
+	SQ_TOKEN_TOUCH,
+
 	SQ_STMT_COUNT
 };
 
@@ -269,6 +290,9 @@ enum sq_stmt {
 
 /* The group columns, in the order sq_group_read() expects. */
 #define SQ_GROUP_COLUMNS "g.name, g.label, g.shared, g.members_only, g.members"
+
+/* The token columns, in the order sq_token_read() expects. */
+#define SQ_TOKEN_COLUMNS "id, name, hash, read_only, owner, created, coalesce(last_used, 0)"
 
 static const struct {
 	const char *name; /* for error messages */
@@ -404,6 +428,17 @@ static const struct {
 	[SQ_MEMBER_GROUPS] = {"member groups",
 		"SELECT " SQ_GROUP_COLUMNS " FROM memberships m JOIN groups g ON g.id = m.group_id"
 		" WHERE m.member = ?1 ORDER BY g.name LIMIT ?2"},
+
+	/* A name or hash taken already inserts nothing and returns no row. */
+	[SQ_TOKEN_INSERT] = {"token insert",
+		"INSERT INTO api_tokens (name, hash, read_only, owner, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING RETURNING id"},
+	[SQ_TOKEN_COUNT] = {"token count", "SELECT count(*) FROM api_tokens"},
+	[SQ_TOKEN_LIST] = {"token list",
+		"SELECT " SQ_TOKEN_COLUMNS " FROM api_tokens ORDER BY id LIMIT ?1"},
+	[SQ_TOKEN_FIND] = {"token find", "SELECT " SQ_TOKEN_COLUMNS " FROM api_tokens WHERE hash = ?1"},
+	[SQ_TOKEN_DELETE] = {"token delete", "DELETE FROM api_tokens WHERE id = ?1"},
+	[SQ_TOKEN_TOUCH] = {"token touch", "UPDATE api_tokens SET last_used = ?2 WHERE id = ?1"},
 };
 
 /* Owner: whoever called store_open(); used by one thread at a time. */
@@ -1730,6 +1765,106 @@ static int sq_member_groups(struct store *s, struct arena *a, const char *member
 		       sizeof(**out), sq_group_read, (void **)out, n);
 }
 
+/* ---- API tokens ---- */
+
+static void sq_token_read(struct arena *a, sqlite3_stmt *st, struct store_token *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	t->name = sq_col_copy(a, st, 1, NULL);
+	const void *h = sqlite3_column_blob(st, 2);
+	if (h && sqlite3_column_bytes(st, 2) == STORE_TOKEN_HASH_LEN)
+		memcpy(t->hash, h, STORE_TOKEN_HASH_LEN);
+	t->read_only = sqlite3_column_int(st, 3) != 0;
+	t->owner = sq_col_copy(a, st, 4, NULL);
+	if (!t->owner)
+		t->owner = "";
+	t->created = sqlite3_column_int64(st, 5);
+	t->last_used = sqlite3_column_int64(st, 6);
+}
+
+static int sq_token_create(struct store *s, const char *name, const unsigned char *hash, bool read_only,
+			   const char *owner, int64_t *id)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_TOKEN_INSERT];
+	sq_text(q, st, 1, name);
+	sq_blob(q, st, 2, hash, STORE_TOKEN_HASH_LEN);
+	sq_int(q, st, 3, read_only);
+	sq_text(q, st, 4, owner);
+	sq_int(q, st, 5, (int64_t)time(NULL));
+	int ret = sq_int_row(q, st, id);
+	return ret == STORE_NOT_FOUND ? STORE_EXISTS : ret;
+}
+
+/* Count and rows in one read transaction, so that they agree. */
+static int sq_token_list(struct store *s, struct arena *a, struct store_token **out, size_t *n)
+{
+	struct sq *q = sq_of(s);
+	struct store_token *list = NULL;
+	int64_t count = 0;
+	size_t got = 0;
+	*out = NULL;
+	*n = 0;
+	int ret = sq_begin(q, SQ_BEGIN_READ);
+	if (ret != STORE_OK)
+		return ret;
+	ret = sq_int_row(q, q->stmt[SQ_TOKEN_COUNT], &count);
+	if (ret != STORE_OK || count <= 0)
+		goto done;
+	list = arena_alloc(a, (size_t)count * sizeof(*list));
+	sqlite3_stmt *st = q->stmt[SQ_TOKEN_LIST];
+	int rc = SQLITE_DONE;
+	sq_int(q, st, 1, count);
+	while (got < (size_t)count && (rc = sq_step(q, st)) == SQLITE_ROW)
+		sq_token_read(a, st, &list[got++]);
+	if (got < (size_t)count && rc != SQLITE_DONE)
+		ret = sq_failed(q, st, rc);
+	sq_reset(q, st);
+done:
+	ret = sq_end(q, ret);
+	if (ret == STORE_OK) {
+		*out = got ? list : NULL;
+		*n = got;
+	}
+	return ret;
+}
+
+static int sq_token_find(struct store *s, struct arena *a, const unsigned char *hash,
+			 struct store_token *out)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_TOKEN_FIND];
+	int ret = STORE_OK;
+	sq_blob(q, st, 1, hash, STORE_TOKEN_HASH_LEN);
+	int rc = sq_step(q, st);
+	if (rc == SQLITE_ROW)
+		sq_token_read(a, st, out);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOT_FOUND;
+	else
+		ret = sq_failed(q, st, rc);
+	sq_reset(q, st);
+	return ret;
+}
+
+static int sq_token_revoke(struct store *s, int64_t id)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_TOKEN_DELETE];
+	sq_int(q, st, 1, id);
+	return sq_run_changed(q, st, STORE_NOT_FOUND);
+}
+
+static int sq_token_touch(struct store *s, int64_t id, int64_t when)
+{
+	struct sq *q = sq_of(s);
+	sqlite3_stmt *st = q->stmt[SQ_TOKEN_TOUCH];
+	sq_int(q, st, 1, id);
+	sq_int(q, st, 2, when);
+	return sq_run_changed(q, st, STORE_NOT_FOUND);
+}
+
 static const struct store_ops sq_ops = {
 	.name = "sqlite",
 	.close = sq_close,
@@ -1771,4 +1906,9 @@ static const struct store_ops sq_ops = {
 	.group_remove = sq_group_remove,
 	.group_members = sq_group_members,
 	.member_groups = sq_member_groups,
+	.token_create = sq_token_create,
+	.token_list = sq_token_list,
+	.token_find = sq_token_find,
+	.token_revoke = sq_token_revoke,
+	.token_touch = sq_token_touch,
 };

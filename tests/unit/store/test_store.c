@@ -110,12 +110,22 @@ static int raw_exec(const char *path, const char *sql)
 }
 
 /* The schema version this code makes. */
-enum { SCHEMA_NOW = 4 };
+enum { SCHEMA_NOW = 5 };
+
+/* Takes a current database back to schema version 4 (before API
+ * tokens), keeping everything else. */
+static void undo_schema_5(const char *path)
+{
+	assert_int_equal(raw_exec(path, "DROP TABLE api_tokens;"
+					"PRAGMA user_version = 4;"),
+			 SQLITE_OK);
+}
 
 /* Takes a current database back to schema version 3 (before groups),
  * keeping everything else. */
 static void undo_schema_4(const char *path)
 {
+	undo_schema_5(path);
 	assert_int_equal(raw_exec(path, "DROP TRIGGER accounts_leave_groups;"
 					"DROP TABLE memberships;"
 					"DROP TABLE groups;"
