@@ -19,12 +19,14 @@
  * already are errors, never updates.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -47,7 +49,7 @@ enum { IMPORT_PROGRESS_EVERY = 1000, IMPORT_ERRORS_SHOWN = 100, IMPORT_THREADS_M
 
 static const char import_help[] =
 	"usage: parleyctl [-c FILE] import FILE|- [--format csv|json]\n"
-	"       parleyctl [-c FILE] export [--format csv|json] [--with-secrets]\n"
+	"       parleyctl [-c FILE] export [--format csv|json] [--with-secrets] [--out FILE]\n"
 	"\n"
 	"import loads accounts, certificate pins, groups and memberships in one\n"
 	"transaction: every bad row is reported (CSV: its line, JSON: its index)\n"
@@ -901,13 +903,35 @@ static int export_group(void *ud, const struct store_group *g)
 	return 0;
 }
 
+/* --out FILE: standard output goes to FILE, readable by its owner only
+ * (an export with secrets holds every account's SCRAM records). */
+static int export_to_file(const char *path)
+{
+	fflush(stdout);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ctl_error("cannot write %s: %s", path, strerror(errno));
+		return CTL_FAIL;
+	}
+	/* An existing file keeps its mode through O_CREAT: make it private. */
+	if (fchmod(fd, 0600) < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+		ctl_error("cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return CTL_FAIL;
+	}
+	close(fd);
+	return CTL_OK;
+}
+
 int ctl_export(struct ctl *c, int argc, char **argv)
 {
-	const char *format = "csv";
+	const char *format = "csv", *out = NULL;
 	bool secrets = false;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--format") && i + 1 < argc)
 			format = argv[++i];
+		else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
 		else if (!strcmp(argv[i], "--with-secrets"))
 			secrets = true;
 		else
@@ -916,6 +940,8 @@ int ctl_export(struct ctl *c, int argc, char **argv)
 	bool json;
 	if (parse_format(format, NULL, &json) != CTL_OK)
 		return CTL_USAGE;
+	if (out && export_to_file(out) != CTL_OK)
+		return CTL_FAIL;
 	struct store *s;
 	int rc = ctl_store_open(c, &s);
 	if (rc != CTL_OK)

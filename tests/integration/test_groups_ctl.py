@@ -12,6 +12,8 @@ ASan); a few password rows are imported too, so both paths log in."""
 import base64
 import hashlib
 import hmac
+import os
+import stat
 import time
 
 from slix import login, roster_items, run
@@ -102,8 +104,14 @@ def test_import_10000_then_login(server, tmp_path):
     print("login + roster of a member of a 10,003-member shared group (s):", [round(t, 2) for t in took])
     assert max(took) < 20, took
 
-    # export --with-secrets writes them all (and the fixture's alice, bob, carol)
-    out = server.ctl("export", "--with-secrets").stdout
+    # export --with-secrets writes them all (and the fixture's alice, bob, carol);
+    # --out makes a file only its owner can read, even one that existed
+    dest = tmp_path / "export.csv"
+    dest.write_text("old")
+    dest.chmod(0o644)
+    server.ctl("export", "--with-secrets", "--out", str(dest))
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+    out = dest.read_text()
     assert out.count("\nuser,") == N + 3 + 3 and out.count("\nmember,overlay,") == N + 3
     # importing the same file again: every row exists already, nothing changes
     r = server.ctl("import", str(path), check=False)
