@@ -284,6 +284,40 @@ static const struct opt options[] = {
 	 NULL,
 	 "Incoming server connections one IP address may hold open at once; more are refused. A "
 	 "peer server needs about one per pair of its domains and ours"},
+
+	/* http */
+	{"http.admin_listen", OPT_STRLIST, OFF(http.admin_listen), 0, "127.0.0.1", 0, 0, NULL,
+	 "Addresses the admin API listens on (IPv4 or IPv6 literals); loopback by default"},
+	{"http.admin_port", OPT_UINT, OFF(http.admin_port), 0, NULL, 0, 65535, NULL,
+	 "Port of the admin API over HTTPS, with the hosts' certificates (and client certificates as "
+	 "c2s.client_certs says); 0 turns it off. 5280 is the usual choice"},
+	{"http.admin_plain_port", OPT_UINT, OFF(http.admin_plain_port), 0, NULL, 0, 65535, NULL,
+	 "Port of the admin API in plain HTTP, for a TLS-terminating proxy on the same machine: allowed "
+	 "only when every http.admin_listen address is loopback; 0 turns it off"},
+	{"http.backlog", OPT_UINT, OFF(http.backlog), 128, NULL, 1, 65535, NULL,
+	 "listen(2) backlog of each HTTP port"},
+	{"http.header_bytes", OPT_SIZE, OFF(http.header_bytes), 8 * KIB, NULL, 1 * KIB, 64 * KIB, NULL,
+	 "Largest request line and header fields of one request, in bytes (431, or 414 when the "
+	 "request line alone is longer)"},
+	{"http.uri_bytes", OPT_SIZE, OFF(http.uri_bytes), 4 * KIB, NULL, 256, 64 * KIB, NULL,
+	 "Longest request target (path and query), in bytes (414); at most http.header_bytes"},
+	{"http.max_headers", OPT_UINT, OFF(http.max_headers), 64, NULL, 8, 1000, NULL,
+	 "Most header fields in one request (431)"},
+	{"http.body_bytes", OPT_SIZE, OFF(http.body_bytes), 1 * MIB, NULL, 1 * KIB, 64 * MIB, NULL,
+	 "Largest request body, in bytes, after the chunked coding is removed (413; a larger "
+	 "Content-Length is refused before the body is read)"},
+	{"http.header_timeout", OPT_UINT, OFF(http.header_timeout), 10, NULL, 1, 300, NULL,
+	 "Seconds from a request's first byte (or from connecting, for the TLS handshake) until its "
+	 "header fields are complete (408): slow senders do not hold connections"},
+	{"http.body_timeout", OPT_UINT, OFF(http.body_timeout), 30, NULL, 1, 3600, NULL,
+	 "Seconds from a request's header fields until its body is complete (408)"},
+	{"http.idle_timeout", OPT_UINT, OFF(http.idle_timeout), 60, NULL, 1, 3600, NULL,
+	 "Seconds a keep-alive connection may wait for its next request, or leave its responses "
+	 "unread, before it is closed"},
+	{"http.output_pause_bytes", OPT_SIZE, OFF(http.output_pause_bytes), 64 * KIB, NULL, 4 * KIB, 64 * MIB,
+	 NULL,
+	 "Bytes of responses waiting for the client to read them past which no further pipelined "
+	 "request is read until they are (at most half of limits.outq_bytes, which disconnects)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -824,6 +858,35 @@ static int check_s2s(struct loader *ld, config_t *cf)
 	return 0;
 }
 
+static bool loopback_literal(const char *a)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	if (inet_pton(AF_INET, a, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, a, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+static int check_http(struct loader *ld, config_t *cf)
+{
+	const struct config *cfg = ld->cfg;
+	if (cfg->http.admin_listen.n == 0 && (cfg->http.admin_port || cfg->http.admin_plain_port))
+		return fail(ld, config_lookup(cf, "http.admin_listen"), "http.admin_listen: no address to listen on");
+	if (cfg->http.admin_port && cfg->http.admin_port == cfg->http.admin_plain_port)
+		return fail(ld, config_lookup(cf, "http.admin_plain_port"),
+			    "http.admin_plain_port: the same port as http.admin_port; give each its own");
+	if (cfg->http.admin_plain_port)
+		for (size_t i = 0; i < cfg->http.admin_listen.n; i++)
+			if (!loopback_literal(cfg->http.admin_listen.items[i]))
+				return fail(ld, config_lookup(cf, "http.admin_plain_port"),
+					    "http.admin_plain_port: plain HTTP is served on loopback addresses only, "
+					    "and http.admin_listen has '%s'; use http.admin_port (HTTPS) there",
+					    cfg->http.admin_listen.items[i]);
+	if (cfg->http.uri_bytes > cfg->http.header_bytes)
+		return fail(ld, config_lookup(cf, "http.uri_bytes"), "http.uri_bytes: larger than http.header_bytes");
+	return 0;
+}
+
 int config_load(const char *path, struct config *cfg, char **err)
 {
 	config_defaults(cfg);
@@ -899,6 +962,8 @@ int config_load(const char *path, struct config *cfg, char **err)
 		goto fail_ld;
 	}
 	if (check_s2s(&ld, &cf) < 0)
+		goto fail_ld;
+	if (check_http(&ld, &cf) < 0)
 		goto fail_ld;
 	if (cfg->limits.stanza_bytes_preauth > cfg->s2s.stanza_bytes) {
 		fail(&ld, config_lookup(&cf, "limits.stanza_bytes_preauth"),

@@ -155,6 +155,23 @@ struct config {
 		unsigned retry_min, retry_max; /* s of back-off after a failed link */
 		unsigned connections_per_address; /* incoming, from one IP address at once */
 	} s2s;
+
+	struct {
+		/* The admin API's listener (http/). */
+		struct config_strlist admin_listen;
+		unsigned admin_port;       /* HTTPS; 0 = off */
+		unsigned admin_plain_port; /* plain HTTP, loopback addresses only; 0 = off */
+		unsigned backlog;
+		/* Requests (every limit refuses with its 4xx and a log line). */
+		size_t header_bytes;       /* request line and header fields: 431 (414 in the line) */
+		size_t uri_bytes;          /* request target: 414 */
+		unsigned max_headers;      /* header fields: 431 */
+		size_t body_bytes;         /* body after dechunking: 413 */
+		unsigned header_timeout;   /* s from a request's first byte to its last header: 408 */
+		unsigned body_timeout;     /* s from the header fields to the end of the body: 408 */
+		unsigned idle_timeout;     /* s between requests before the connection closes */
+		size_t output_pause_bytes; /* queued responses past which no request is read (<= outq/2 at runtime) */
+	} http;
 };
 
 /* Loads and validates `path` into `cfg` (zeroed first).  Every setting not

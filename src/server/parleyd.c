@@ -24,6 +24,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "http/http.h"
 #include "im/im.h"
 #include "admin/admin.h"
 #include "s2s/s2s.h"
@@ -74,6 +75,7 @@ static int reload_tls(const struct config *cfg, struct tls_server *tls, char **e
 static const struct service_ops *const services[] = {
 	&c2s_service,
 	&s2s_service,
+	&http_service,
 	&admin_service, /* last: the socket is taken once the rest is set up */
 	NULL,
 };
