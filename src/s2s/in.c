@@ -24,6 +24,7 @@
 #include "router/shard.h"
 #include "s2s/internal.h"
 #include "s2s/report.h"
+#include "s2s/s2s.h"
 #include "tls/names.h"
 #include "tls/tls.h"
 #include "xml/ns.h"
@@ -557,15 +558,15 @@ static const struct conn_handler s2s_conn_handler = {
 
 /* ---- accepting ---- */
 
-void s2s_in_accept(struct worker *w, int fd, void *ud)
+/* A new incoming stream on `c` (its owner is not set yet), or NULL after
+ * refusing an address that has too many already (the conn then closes). */
+static struct s2s_in *in_new(struct shard *sh, struct conn *c, bool direct_tls, bool tls_done)
 {
-	const struct s2s_port *port = ud;
-	struct shard *sh = shard_of(w);
 	const struct config *cfg = sh->srv->cfg;
 	struct s2s_in *s = xcalloc(1, sizeof(*s));
 	s->sh = sh;
-	s->direct_tls = port->direct_tls;
-	struct conn *c = conn_new(w, fd, &s2s_conn_handler, s);
+	s->direct_tls = direct_tls;
+	conn_set_handler(c, &s2s_conn_handler, s);
 	/* A flood of connections from one address is bounded over all
 	 * workers. */
 	char ip[64];
@@ -576,25 +577,38 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 		snprintf(s->ip, sizeof(s->ip), "%s", ip);
 	struct xml_limits lim;
 	s2s_limits(cfg, false, &lim);
-	xs_init(&s->xs, &s2s_in_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
-	xs_sasl_init(&s->sasl, &s->xs, &s2s_sasl_rules, &cfg->s2s.mechanisms, cfg, w);
+	xs_init(&s->xs, &s2s_in_kind, c, &lim, cfg->hosts[0].domain, worker_now(sh->w));
+	xs_sasl_init(&s->sasl, &s->xs, &s2s_sasl_rules, &cfg->s2s.mechanisms, cfg, sh->w);
 	list_insert_tail(&sh->s2s_streams, &s->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
 	char local[64];
 	log_info("s2s", "conn=%llu incoming server connection from %s on %s%s", (unsigned long long)conn_id(c),
-		 conn_peer(c), conn_local(c, local, sizeof(local)), port->direct_tls ? " (direct TLS)" : "");
+		 conn_peer(c), conn_local(c, local, sizeof(local)),
+		 tls_done ? " (shared port, ALPN xmpp-server)" : direct_tls ? " (direct TLS)" : "");
 	if (!admitted) {
 		log_warn("s2s", "conn=%llu %s: refused: %u server connections from this address already "
 				"(s2s.connections_per_address = %u)",
 			 (unsigned long long)conn_id(c), conn_peer(c), same, cfg->s2s.connections_per_address);
-		conn_start(c);
-		if (port->direct_tls)
+		if (!tls_done)
+			conn_start(c);
+		if (direct_tls)
 			conn_close(c, "too many connections from this address");
 		else
 			xs_error(&s->xs, STREAM_ERR_POLICY_VIOLATION, "too many connections from this address");
-		return;
+		return NULL;
 	}
+	return s;
+}
+
+void s2s_in_accept(struct worker *w, int fd, void *ud)
+{
+	const struct s2s_port *port = ud;
+	struct shard *sh = shard_of(w);
+	struct conn *c = conn_new(w, fd, &s2s_conn_handler, NULL);
+	struct s2s_in *s = in_new(sh, c, port->direct_tls, false);
+	if (!s)
+		return;
 	conn_start(c);
 	if (port->direct_tls) {
 		if (!sh->srv->tls) {
@@ -604,4 +618,17 @@ void s2s_in_accept(struct worker *w, int fd, void *ud)
 		s->xs.state = XS_TLS_HANDSHAKE;
 		conn_set_transport(c, &tls_transport_ops, s2s_tls_session(sh->srv, false));
 	}
+}
+
+void s2s_in_adopt(struct shard *sh, struct conn *c, const char *data, size_t len)
+{
+	struct s2s_in *s = in_new(sh, c, true, true);
+	if (!s)
+		return;
+	/* What a direct-TLS accept does when its handshake ends, then the
+	 * bytes the shared port read while it looked at the stream. */
+	s->xs.state = XS_TLS_HANDSHAKE;
+	s2s_on_handshake(s, c);
+	if (len && !conn_closing(c))
+		s2s_on_read(s, c, data, len);
 }

@@ -31,6 +31,12 @@ unsigned s2s_admin_close(struct shard *sh, const char *domain);
  * (core/metrics.h, s2s/metrics.c). */
 struct metrics_sample;
 void s2s_metrics(struct shard *sh, struct metrics_sample *out);
+/* A connection a port shared by several kinds of stream accepted (mux/):
+ * TLS is established and ALPN said xmpp-server, or the first bytes named
+ * jabber:server; `data` is what it read after the handshake.  The stream
+ * takes the conn over (its handler and owner). */
+struct conn;
+void s2s_in_adopt(struct shard *sh, struct conn *c, const char *data, size_t len);
 struct server;
 /* The s2s policy settings in force (reloaded on SIGHUP): allow, deny,
  * peers and the switches.  Any thread. */

@@ -839,6 +839,17 @@ void tls_verify_attach(struct tls_session *t, struct tls_client_auth *ca,
 		log_fatal("tls", "cannot turn session resumption off");
 }
 
+void tls_verify_detach(struct tls_session *t)
+{
+	if (!t->verify)
+		return;
+	tls_verify_clear(t->verify);
+	free(t->verify);
+	t->verify = NULL;
+	SSL_set_verify(t->ssl, SSL_VERIFY_NONE, NULL);
+	SSL_set_client_CA_list(t->ssl, NULL);
+}
+
 void tls_verify_attach_client(struct tls_session *t, const struct tls_client_session_config *cfg)
 {
 	if (!cfg->trust)

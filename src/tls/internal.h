@@ -118,6 +118,10 @@ struct tls_session {
 	 * ends (SNI picks a context from it); NULL afterwards and on clients. */
 	struct tls_server_gen *server_gen;
 	bool skip_whitespace;      /* until the first non-whitespace byte (STARTTLS) */
+	/* A shared port: per ALPN protocol (nalpn entries), the client
+	 * certificates to ask for once ALPN picks it; NULL: as created. */
+	struct tls_client_auth **alpn_auth;
+	enum tls_cert_purpose *alpn_purpose;
 	/* nalpn entries, each: length byte, name, NUL.  The length bytes make
 	 * matching against the client's wire list direct; the NULs let
 	 * tls_session_alpn() return a C string without copying. */
@@ -171,6 +175,8 @@ void tls_verify_after_sni(struct tls_session *t);
 /* Drops what the handshake no longer needs (the CA names). */
 void tls_verify_handshake_done(struct tls_session *t);
 /* Releases the generation. */
+/* Forgets what tls_verify_attach set (back to asking for no certificate). */
+void tls_verify_detach(struct tls_session *t);
 void tls_verify_clear(struct tls_verify *v);
 /* The sentence for error() when verification failed the handshake, or
  * NULL when it did not. */

@@ -73,6 +73,14 @@ struct tls_session *tls_session_new_server_ex(struct tls_server *srv,
 	SSL_set_accept_state(t->ssl);
 	tls_verify_attach(t, cfg->client_auth, cfg->peer_purpose);
 	t->skip_whitespace = cfg->skip_leading_whitespace;
+	if (cfg->alpn_client_auth && cfg->nalpn) {
+		t->alpn_auth = xcalloc(cfg->nalpn, sizeof(*t->alpn_auth));
+		t->alpn_purpose = xcalloc(cfg->nalpn, sizeof(*t->alpn_purpose));
+		for (size_t i = 0; i < cfg->nalpn; i++) {
+			t->alpn_auth[i] = cfg->alpn_client_auth[i];
+			t->alpn_purpose[i] = cfg->alpn_peer_purpose ? cfg->alpn_peer_purpose[i] : TLS_PURPOSE_DEFAULT;
+		}
+	}
 	return t;
 }
 
@@ -196,6 +204,13 @@ int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 				*out = ours + 1;
 				*outlen = n;
 				t->alpn_selected = (const char *)ours + 1;
+				/* A shared port: the kind ALPN picked decides which
+				 * certificates to ask for.  The CertificateRequest is
+				 * not written yet: this runs on the ClientHello. */
+				if (t->alpn_auth) {
+					tls_verify_detach(t);
+					tls_verify_attach(t, t->alpn_auth[i], t->alpn_purpose[i]);
+				}
 				return SSL_TLSEXT_ERR_OK;
 			}
 		}
@@ -543,6 +558,8 @@ static void session_free(void *tv)
 		tls_verify_clear(t->verify);
 		free(t->verify);
 	}
+	free(t->alpn_auth);
+	free(t->alpn_purpose);
 	free(t->err);
 	free(t);
 }

@@ -123,6 +123,13 @@ struct tls_session_config {
 	bool skip_leading_whitespace;
 	/* What the client's certificate must be fit for; DEFAULT: clientAuth. */
 	enum tls_cert_purpose peer_purpose;
+	/* A port shared by several kinds of stream (ALPN picks the kind):
+	 * per protocol of `alpn` (nalpn entries), the client certificates to
+	 * ask for and their purpose once ALPN picks it, instead of
+	 * client_auth and peer_purpose (which hold for a client that offers
+	 * no ALPN).  NULL: client_auth whatever ALPN picks. */
+	struct tls_client_auth *const *alpn_client_auth;
+	const enum tls_cert_purpose *alpn_peer_purpose;
 };
 
 /* tls_session_new_server with everything a listener may set. */
