@@ -38,9 +38,10 @@ struct lg_opts opt = {
 	.src_ips = 1,
 };
 
-/* Later scenarios (a shared group of 500 members) go in this table. */
+/* A scenario is one row here and one struct scenario in lg_scen_*.c. */
 static const struct scenario *const scenarios[] = {
-	&scen_idle, &scen_login, &scen_messages, &scen_presence, &scen_roster, &scen_federation,
+	&scen_idle,   &scen_login,	&scen_messages, &scen_presence,
+	&scen_roster, &scen_federation, &scen_groups,
 };
 
 static void usage(FILE *f)
@@ -53,10 +54,11 @@ static void usage(FILE *f)
 		"  --mech M                   SCRAM-SHA-256 (default) or PLAIN\n"
 		"  --conns N                  idle: sessions to hold\n"
 		"  --pairs N                  messages: pairs of users; federation: senders\n"
-		"  --users N                  presence/roster: ring size; login: accounts cycled\n"
+		"  --users N                  presence/roster: ring size; groups: members; login: accounts cycled\n"
 		"  --contacts K               presence/roster: contacts per user (even)\n"
+		"  --inflight N               groups: broadcasts in flight across the group (0: users x window)\n"
 		"  --concurrency C            logins in progress at once (login: the fixed concurrency)\n"
-		"  --window W                 messages/federation/presence: in flight per sender\n"
+		"  --window W                 messages/federation/presence/groups: in flight per sender\n"
 		"  --rate R                   messages: open loop, R messages/s in total\n"
 		"  --duration S --warmup S    measured seconds, preceded by unmeasured ones\n"
 		"  --hold S --settle S        idle: seconds held / waited before measuring\n"
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
 		{"src-ips", required_argument, 0, 'i'},	    {"server-pid", required_argument, 0, 'x'},
 		{"tls-resume", no_argument, 0, 'Z'},	    {"label", required_argument, 0, 'l'},
 		{"resource", required_argument, 0, 'e'},    {"verbose", no_argument, 0, 'v'},
-		{"expat-only", no_argument, 0, 'E'},
+		{"expat-only", no_argument, 0, 'E'},	    {"inflight", required_argument, 0, 'I'},
 		{"help", no_argument, 0, 'h'},		    {0, 0, 0, 0},
 	};
 	int ch;
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
 		case 'r': opt.pairs = (int)num_arg("pairs", optarg, 1, 5e5); break;
 		case 'u': opt.users = (int)num_arg("users", optarg, 1, 1e6); break;
 		case 'k': opt.contacts = (int)num_arg("contacts", optarg, 0, 128); break;
+		case 'I': opt.inflight = (int)num_arg("inflight", optarg, 0, 1e6); break;
 		case 'c': opt.concurrency = (int)num_arg("concurrency", optarg, 1, 1e5); break;
 		case 'w': opt.window = (int)num_arg("window", optarg, 1, 1000); break;
 		case 'R': opt.rate = num_arg("rate", optarg, 0, 1e8); break;
@@ -242,6 +245,8 @@ int main(int argc, char **argv)
 	jout_num(&j, "gen_cpu_total_s", lg_self_cpu());
 	jout_int(&j, "logins_total", lgc.ready);
 	scen->report(&j);
+	bool valid = !scen->valid || scen->valid();
+	jout_bool(&j, "valid", valid);
 	jout_end(&j);
-	return finished && lgc.ready > 0 ? 0 : 1;
+	return finished && valid && lgc.ready > 0 ? 0 : 1;
 }

@@ -14,6 +14,7 @@
  *   lg_xml.c     expat glue: one small element tree per stanza
  *   lg_scram.c   SCRAM-SHA-256 client maths with a salted-password cache
  *   lg_net.c     the loop, connections, TLS and the login state machine
+ *   lg_fleet.c   the logged-in sessions of traffic scenarios
  *   lg_scen_*.c  scenarios (a table of callbacks each)
  *   loadgen.c    options, the scenario table, main()
  */
@@ -25,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* ---- clocks and statistics (lg_stats.c) ---- */
@@ -242,6 +245,7 @@ struct lg_opts {
 	int pairs;		/* messages: pairs of users */
 	int users;		/* presence, roster: users in the ring; login: accounts cycled */
 	int contacts;		/* presence, roster: contacts per user (even) */
+	int inflight;		/* groups: broadcasts in flight across the group; 0 = users x window */
 	int concurrency;	/* logins in progress at once */
 	int window;		/* messages / broadcasts in flight per sender */
 	double rate;		/* messages: open-loop total rate; 0 = closed loop */
@@ -295,6 +299,76 @@ void lg_stop(void);
 /* Sets up TLS and the listeners' addresses; false with a message on error. */
 bool lg_init(void);
 
+/* ---- fleets (lg_fleet.c) ---- */
+
+/* The sessions of a traffic scenario: user i is account PREFIX<first + i>
+ * on server i % nservers.  Owned by the scenario; conn holds connection
+ * ids, never pointers. */
+struct fleet {
+	int n, next, ready;
+	int *conn;	/* user index -> connection id, -1 when not logged in */
+	bool up;
+	double t0, t_up;
+	struct hist login;
+};
+/* Empties f (freeing what an earlier use left) for n users. */
+void fleet_init(struct fleet *f, int n);
+int fleet_server(int idx);
+/* Opens what is left to open, --concurrency logins at a time; true once
+ * every session is up or has failed. */
+bool fleet_tick(struct fleet *f, double now);
+/* A session logged in (records its login time) or went away. */
+void fleet_ready(struct fleet *f, struct conn *c);
+void fleet_closed(struct fleet *f, struct conn *c);
+/* User idx's logged-in session, or NULL. */
+struct conn *fleet_conn(const struct fleet *f, int idx);
+/* Closes every connection (each one of this process). */
+void fleet_close_all(struct fleet *f);
+/* The fleet index of a JID's account (bare or full), or -1 if it is not
+ * one of the fleet's. */
+int jid_index(const struct fleet *f, const char *jid);
+/* The domain of user idx's server. */
+const char *domain_of(int idx);
+
+/* Formatting and parsing on the hot path: printf and scanf cost more than
+ * the rest of a stanza's handling in the generator.  Each put returns the
+ * end of what it wrote; the caller sizes the buffer. */
+static inline char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static inline char *put_s(char *p, const char *s)
+{
+	return put(p, s, strlen(s));
+}
+
+static inline char *put_u64(char *p, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* "SEQ TS" at the start of s (after an optional prefix already skipped). */
+static inline bool get_two(const char *s, unsigned long long *a, unsigned long long *b)
+{
+	char *end;
+	*a = strtoull(s, &end, 10);
+	if (end == s || *end != ' ')
+		return false;
+	s = end + 1;
+	*b = strtoull(s, &end, 10);
+	return end != s;
+}
+
 /* ---- scenarios (lg_scen_*.c) ---- */
 
 /* A scenario is a table of callbacks the loop calls.  Only on_start,
@@ -319,10 +393,13 @@ struct scenario {
 	void (*on_closed)(struct conn *c);
 	/* Writes the result line. */
 	void (*report)(struct jout *j);
+	/* Whether the result means anything (NULL: yes); false makes the
+	 * exit status 1, e.g. when a precondition checked at login failed. */
+	bool (*valid)(void);
 };
 
 extern const struct scenario scen_idle, scen_login, scen_messages, scen_presence, scen_roster,
-	scen_federation;
+	scen_federation, scen_groups;
 
 /* Shared by scenarios: the fields every result line carries. */
 struct lg_window {

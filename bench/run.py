@@ -7,7 +7,9 @@ scenario several times, each run on a freshly started server process, with
 the generator (bench/loadgen) and the server pinned to different cores
 where the machine has them.  The federation scenario runs two instances of
 the server (s1.test and s2.test, found through a private DNS) instead, on
-the same cores.  Prints one table (median, min-max, and
+the same cores, and the groups scenario an instance of its own with the
+server's shared-group feature on (one group of --group-size members).
+Prints one table (median, min-max, and
 Parley's ratio to the best peer), and writes runs.jsonl, runs.csv,
 summary.csv, table.txt, settings.json and PNG charts into
 bench/results/run-<time>/.  See bench/README.md.
@@ -36,8 +38,9 @@ import servers  # noqa: E402  (bench/servers.py)
 # Each scenario: how to call the generator for one run.  `sizes` gives the
 # points of a scenario measured at several sizes (idle: sessions held).
 # `pair`: the scenario runs on two federating instances (bench_federation)
-# rather than on the one instance of bench_server.  A shared-group scenario
-# goes here when the server has that feature.
+# rather than on the one instance of bench_server.  `own`: instance keyword
+# arguments of an instance of its own (bench_server again, only for this
+# scenario), so the feature it needs stays out of the other scenarios.
 
 
 def idle_args(a, size):
@@ -69,12 +72,28 @@ def federation_args(a, size):
             "--timeout", "60"]
 
 
+def groups_args(a, size):
+    # One broadcast at a time per member; --group-inflight across the group.
+    return ["--scenario", "groups", "--prefix", servers.GROUP_PREFIX, "--users", str(size), "--window", "1",
+            "--inflight", str(a.group_inflight), "--settle", str(a.settle), "--duration", str(a.duration),
+            "--warmup", str(a.warmup), "--timeout", "60", "--max-time", str(groups_max_time(a, size))]
+
+
+def groups_max_time(a, size):
+    """Logins into a large shared group are slow on some servers (each
+    brings a roster of size - 1 and probes as many contacts): half a
+    second per member on top of the measurement."""
+    return int(90 + 0.5 * size + a.settle + a.warmup + a.duration)
+
+
 SCENARIOS = {
     "idle": {"args": idle_args, "sizes": lambda a: a.idle_sizes},
     "login": {"args": login_args, "sizes": lambda a: [a.login_concurrency]},
     "messages": {"args": messages_args, "sizes": lambda a: [a.pairs]},
     "presence": {"args": presence_args, "sizes": lambda a: [a.presence_users]},
     "federation": {"args": federation_args, "sizes": lambda a: [a.fed_senders], "pair": True},
+    "groups": {"args": groups_args, "sizes": lambda a: [a.group_size],
+               "own": lambda a: dict(users=0, presence_users=0, group_users=a.group_size)},
 }
 FED_DOMAINS = ("s1.test", "s2.test")	# senders' server, receivers' server
 
@@ -99,19 +118,31 @@ METRICS = [
     ("federation", "lat_p99_ms", "federation: message latency p99", "ms", "lower"),
     ("federation", "server_cpu_s_per_100k", "federation: CPU of both servers per 100k messages", "s", "lower"),
     ("federation", "link_up_ms", "federation: first message (link set-up)", "ms", "lower"),
+    ("groups", "presence_per_s", "groups: presence delivered per second", "/s", "higher"),
+    ("groups", "lat_p50_ms", "groups: presence latency p50", "ms", "lower"),
+    ("groups", "lat_p99_ms", "groups: presence latency p99", "ms", "lower"),
+    ("groups", "bcast_p99_ms", "groups: broadcast to every member p99", "ms", "lower"),
+    ("groups", "server_cpu_s_per_100k", "groups: server CPU per 100k presences", "s", "lower"),
+    ("groups", "broadcasts_stalled", "groups: broadcasts stalled", "", "lower"),
+    ("groups", "join_server_cpu_ms", "groups: server CPU per member coming online", "ms", "lower"),
 ]
 # Shown for every scenario: a generator near 1.0 measures itself.
 GEN_SATURATED = 0.9
 INFO = [("gen_cpu_util", "generator CPU (1 = a core)"), ("server_cpu_util", "server CPU (1 = a core)")]
 
+# groups: broadcasts in flight across the group (each to every other
+# member).  Enough to keep every server busy; all 500 at once would queue
+# 250,000 deliveries, longer than a slow server's stall limit (5 s).
+GROUP_INFLIGHT = 16
+
 PRESETS = {
     "full": dict(runs=3, idle_sizes="1000,5000,10000", login_users=1000, login_concurrency=50, pairs=100,
                  window=4, presence_users=1000, contacts=10, presence_window=1, duration=10, warmup=3,
-                 hold=3, settle=2, ramp=100, fed_senders=100),
+                 hold=3, settle=2, ramp=100, fed_senders=100, group_size=500, group_inflight=GROUP_INFLIGHT),
     # A harness check in well under a minute per server, not a result.
     "quick": dict(runs=1, idle_sizes="25,50", login_users=50, login_concurrency=10, pairs=10, window=4,
                   presence_users=50, contacts=4, presence_window=1, duration=3, warmup=1, hold=1,
-                  settle=1, ramp=50, fed_senders=10),
+                  settle=1, ramp=50, fed_senders=10, group_size=20, group_inflight=GROUP_INFLIGHT),
 }
 
 
@@ -229,22 +260,24 @@ def make_instance(a, name, root, cert, cpus, users=None, presence_users=None, **
     raise SystemExit(f"unknown server {name}")
 
 
-def bench_server(a, name, root, cert, cpus, records, rawfile):
-    inst = make_instance(a, name, root, cert, cpus)
+def bench_server(a, name, root, cert, cpus, records, rawfile, scenarios, **kw):
+    """scenarios on one instance of the server; kw: make_instance's, for a
+    scenario's own instance (SCENARIOS' `own`)."""
+    inst = make_instance(a, name, root, cert, cpus, **kw)
     log(f"== {name}: {inst.version()} (cpus {cpus or 'any'}), instance in {inst.dir}")
     t0 = time.monotonic()
     inst.prepare()
     pid = inst.start()
     try:
         inst.provision_online()
-        presence_ok = "presence" not in a.scenarios or roster_setup(a, inst, pid)
+        presence_ok = "presence" not in scenarios or roster_setup(a, inst, pid)
     finally:
         inst.stop()
-    log(f"  provisioned {a.users_needed} + {a.presence_users} accounts in {time.monotonic() - t0:.1f} s")
+    naccounts = len(servers.accounts(inst.users, inst.presence_users, inst.group_users))
+    log(f"  provisioned {naccounts} accounts" + (f" ({inst.group_users} in one shared group)" if inst.group_users
+                                                else "") + f" in {time.monotonic() - t0:.1f} s")
     seen_problems = len(inst.problems())
-    for scen in a.scenarios:
-        if SCENARIOS[scen].get("pair"):
-            continue
+    for scen in scenarios:
         if scen == "presence" and not presence_ok:
             log("  presence: skipped (rosters not set up)")
             continue
@@ -261,9 +294,19 @@ def bench_server(a, name, root, cert, cpus, records, rawfile):
                 if res is None:
                     continue
                 res.update(server=name, scenario=scen, size=size, run=run, server_log_problems=len(new))
-                records.append(res)
                 rawfile.write(json.dumps(res) + "\n")
                 rawfile.flush()
+                if res.get("valid") is False:
+                    # A precondition the generator checks failed (the
+                    # groups scenario: a roster without the shared group):
+                    # no figure, and the run as a whole fails.
+                    why = res.get("invalid_because") or res.get("errors") or "?"
+                    a.invalid.append(f"{name} {scen}[{size}] run {run}: {why}")
+                    roster = (f"roster members min {res['roster_members_min']} of {size - 1}; "
+                              if "roster_members_min" in res else "")
+                    log(f"  {scen}[{size}] run {run}: NOT VALID, no figure recorded: {why} ({roster}see runs.jsonl)")
+                    continue
+                records.append(res)
                 log("  " + brief(scen, size, run, res) + (f"  [{len(new)} log lines: {new[0][:160]}]" if new else ""))
     tls = next((r.get("tls") for r in records if r["server"] == name and r.get("tls")), None)
     return {"version": inst.version(), "cpus": cpus, "settings": inst.settings(), "dir": inst.dir, "tls": tls}
@@ -337,7 +380,11 @@ def brief(scen, size, run, r):
                      "cpu/100k={server_cpu_s_per_100k:.2f}s stalled={broadcasts_stalled}",
          "federation": "msgs/s={msgs_per_s:.0f} p50={lat_p50_ms:.2f}ms p99={lat_p99_ms:.2f}ms "
                        "cpu/100k={server_cpu_s_per_100k:.2f}s lost={lost} bounced={bounced} "
-                       "link-up={link_up_ms:.0f}ms"}[scen]
+                       "link-up={link_up_ms:.0f}ms",
+         "groups": "pres/s={presence_per_s:.0f} p50={lat_p50_ms:.2f}ms p99={lat_p99_ms:.2f}ms "
+                   "bcast-p99={bcast_p99_ms:.1f}ms cpu/100k={server_cpu_s_per_100k:.2f}s "
+                   "stalled={broadcasts_stalled} dups={duplicates} roster={roster_members_min}/{roster_members_max} "
+                   "join={join_server_cpu_ms:.1f}ms/member"}[scen]
     try:
         text = f.format(**{k: (v if v is not None else float("nan")) for k, v in r.items()})
     except (KeyError, ValueError, TypeError):
@@ -589,7 +636,7 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", choices=sorted(PRESETS), default="full")
     p.add_argument("--servers", default="parley-w1,parley-w2,prosody,ejabberd")
-    p.add_argument("--scenarios", default="idle,login,messages,presence")
+    p.add_argument("--scenarios", default="idle,login,messages,presence,groups")
     p.add_argument("--runs", type=int)
     p.add_argument("--idle-sizes")
     p.add_argument("--login-users", type=int)
@@ -601,6 +648,9 @@ def parse():
     p.add_argument("--presence-users", type=int)
     p.add_argument("--contacts", type=int)
     p.add_argument("--presence-window", type=int)
+    p.add_argument("--group-size", type=int, help="groups: members of the one shared group (full: 500)")
+    p.add_argument("--group-inflight", type=int,
+                   help=f"groups: broadcasts in flight across the group (default {GROUP_INFLIGHT})")
     p.add_argument("--duration", type=float)
     p.add_argument("--warmup", type=float)
     p.add_argument("--hold", type=float)
@@ -625,8 +675,10 @@ def parse():
             p.error(f"unknown scenario {s}; known: {', '.join(SCENARIOS)}")
     a.parley_build = os.path.abspath(a.parley_build)
     a.loadgen = a.loadgen or os.path.join(a.parley_build, "bench", "loadgen")
+    a.invalid = []	# runs whose result is not valid, and why
     a.users_needed = max([a.login_users, 2 * a.pairs] + (a.idle_sizes if "idle" in a.scenarios else []))
-    a.run_timeout = 300 + max(a.idle_sizes) / 50 + a.duration + a.warmup + 60
+    a.run_timeout = max(300 + max(a.idle_sizes) / 50 + a.duration + a.warmup + 60,
+                        groups_max_time(a, a.group_size) + 60)
     return a
 
 
@@ -655,15 +707,26 @@ def main():
     records, info = [], {}
     t0 = time.monotonic()
     with open(os.path.join(outdir, "runs.jsonl"), "w") as raw:
-        single = [s for s in a.scenarios if not SCENARIOS[s].get("pair")]
+        single = [s for s in a.scenarios if not SCENARIOS[s].get("pair") and not SCENARIOS[s].get("own")]
+        own = [s for s in a.scenarios if SCENARIOS[s].get("own")]
         for name in a.servers:
             info[name] = {}
             if single:
                 try:
-                    info[name] = bench_server(a, name, outdir, cert, plan.get(name), records, raw)
+                    info[name] = bench_server(a, name, outdir, cert, plan.get(name), records, raw, single)
                 except (RuntimeError, subprocess.SubprocessError, OSError) as e:
                     log(f"  {name}: failed: {e}")
                     info[name] = {"error": str(e)}
+            for scen in own:
+                try:
+                    info[name][scen] = bench_server(a, name, outdir, cert, plan.get(name), records, raw, [scen],
+                                                    subdir=os.path.join(name, scen), **SCENARIOS[scen]["own"](a))
+                except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+                    log(f"  {name} {scen}: failed: {e}")
+                    info[name][scen] = {"error": str(e)}
+                    a.invalid.append(f"{name} {scen}: {e}")
+                info[name].setdefault("version", info[name][scen].get("version"))
+                info[name].setdefault("tls", info[name][scen].get("tls"))
             if "federation" in a.scenarios:
                 try:
                     info[name]["federation"] = bench_federation(a, name, outdir, plan.get(name), records, raw)
@@ -675,7 +738,8 @@ def main():
                                                    if r["server"] == name and r.get("tls")), None))
             if not a.keep_data:
                 dirs = [os.path.join(outdir, name)] + [os.path.join(outdir, name, "federation", d)
-                                                       for d in FED_DOMAINS]
+                                                       for d in FED_DOMAINS] + \
+                    [os.path.join(outdir, name, s) for s in own]
                 for d in dirs:
                     for sub in ("instance/parley.db", "instance/parley.db-wal", "instance/parley.db-shm",
                                 "data", "spool"):
@@ -696,10 +760,11 @@ def main():
         "generator": {"binary": a.loadgen, "tls_resume": a.tls_resume, "gen_procs_login": a.gen_procs},
         "parameters": {k: getattr(a, k) for k in ("runs", "idle_sizes", "login_users", "login_concurrency",
                                                  "pairs", "window", "msg_bytes", "presence_users", "contacts",
-                                                 "fed_senders",
+                                                 "fed_senders", "group_size", "group_inflight",
                                                  "presence_window", "duration", "warmup", "hold", "settle",
                                                  "ramp")},
-        "accounts": {"users": a.users_needed, "presence_users": a.presence_users, "sasl": "SCRAM-SHA-256",
+        "accounts": {"users": a.users_needed, "presence_users": a.presence_users,
+                     "group_users": a.group_size if "groups" in a.scenarios else 0, "sasl": "SCRAM-SHA-256",
                      "iterations": servers.ITERATIONS, "certificate": "EC P-256, self-signed, shared"},
         "servers": info, "elapsed_s": round(time.monotonic() - t0, 1),
     }
@@ -712,10 +777,13 @@ def main():
               f"{ncpu} cpus, generator on cpu {a.gen_cpus or 'any'}, servers on "
               + ", ".join(f"{s}: {plan.get(s) or 'any'}" for s in names))
     with open(os.path.join(outdir, "table.txt"), "w") as f:
-        f.write(header + "\n\n" + text + "\n\n" + "\n".join(checks) + "\n")
+        f.write(header + "\n\n" + text + "\n\n" + "\n".join(checks + [f"NOT VALID: {b}" for b in a.invalid])
+                + "\n")
     log("\n" + header + "\n\n" + text + "\n")
     for c in checks:
         log(c)
+    for bad in a.invalid:
+        log(f"NOT VALID: {bad}")
     for s in names:
         log(f"{s}: {info[s].get('version')}, {info[s].get('tls') or 'TLS ?'}")
     log(f"\nwrote {outdir}/: runs.jsonl runs.csv summary.csv table.txt settings.json "
@@ -727,7 +795,7 @@ def main():
         os.symlink(os.path.basename(outdir), latest)
     except OSError:
         pass
-    return 0 if names and len(names) == len(a.servers) else 1
+    return 0 if names and len(names) == len(a.servers) and not a.invalid else 1
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ ITERATIONS = 4096
 # One salt for the accounts the harness writes itself, so the generator's
 # PBKDF2 cache holds one entry; servers never run PBKDF2 for SCRAM logins.
 SALT = b"parley-bench-salt-0001"
+# The groups scenario: accounts g0..g<N-1>, all in one shared group, with no
+# roster items of their own; each server's shared-group feature gives every
+# member every other one (subscription both).
+GROUP_PREFIX = "g"
+GROUP = "net"
+GROUP_LABEL = "Net"
 
 
 def free_port():
@@ -89,8 +95,14 @@ def make_certificate(dirpath):
     return crt, key
 
 
-def accounts(users, presence_users):
-    return [f"u{i}" for i in range(users)] + [f"p{i}" for i in range(presence_users)]
+def accounts(users, presence_users, group_users=0):
+    return ([f"u{i}" for i in range(users)] + [f"p{i}" for i in range(presence_users)]
+            + [f"{GROUP_PREFIX}{i}" for i in range(group_users)])
+
+
+def group_members(inst):
+    """The bare JIDs of the one shared group of the groups scenario."""
+    return [f"{GROUP_PREFIX}{i}@{inst.domain}" for i in range(inst.group_users)]
 
 
 class Instance:
@@ -100,7 +112,7 @@ class Instance:
     kind = "?"
 
     def __init__(self, name, root, cert, cpus, users, presence_users, log, domain=DOMAIN, fed=None,
-                 subdir=None):
+                 subdir=None, group_users=0):
         self.name = name
         self.dir = os.path.join(root, subdir or name)
         self.domain = domain
@@ -111,6 +123,7 @@ class Instance:
         self.ncpus = cpu_count(cpus)
         self.users = users
         self.presence_users = presence_users
+        self.group_users = group_users	# members of the shared group (groups scenario)
         self.port = free_port()
         self.proc = None
         self.logfile = None
@@ -413,7 +426,7 @@ class Parley(Instance):
             f.write(text)
         shutil.copy(self.cert[0], os.path.join(self.inst, "certs", self.domain + ".crt"))
         shutil.copy(self.cert[1], os.path.join(self.inst, "certs", self.domain + ".key"))
-        names = accounts(self.users, self.presence_users)
+        names = accounts(self.users, self.presence_users, self.group_users)
         self.ctl("user", "add", f"{names[0]}@{self.domain}", "--password-stdin", input=PASSWORD + "\n")
         try:
             self.clone_accounts(names)
@@ -425,6 +438,22 @@ class Parley(Instance):
                                    capture_output=True, timeout=60)
                 if r.returncode not in (0, 1):
                     raise RuntimeError(f"parleyctl user add {n}: {r.stderr}")
+        if self.group_users:
+            self.make_group()
+
+    def make_group(self):
+        """The shared group, by parleyctl import (one transaction), then
+        checked through parleyctl group list."""
+        path = os.path.join(self.dir, "group.csv")
+        with open(path, "w") as f:
+            f.write(f"group,{GROUP},{GROUP_LABEL},shared\n")
+            f.writelines(f"member,{GROUP},{j}\n" for j in group_members(self))
+        self.ctl("import", path)
+        rows = [l.split("\t") for l in self.ctl("group", "list").stdout.splitlines()]
+        row = next((r for r in rows if r[0] == GROUP), None)
+        if not row or len(row) < 3 or int(row[1]) != self.group_users or "shared" not in row[2]:
+            raise RuntimeError(f"parleyctl group list shows {row}, expected {GROUP} with "
+                               f"{self.group_users} members, shared")
 
     def clone_accounts(self, names):
         """Copies the first account's rows (made by parleyctl, so they are
@@ -494,6 +523,9 @@ class Parley(Instance):
     def settings(self):
         out = {"workers": self.workers, "config": {k: v for k, v in self.OPTIONS.items()},
                "storage": "SQLite (default)", "build": self.build}
+        if self.group_users:
+            out["shared_group"] = (f"{GROUP} (label {GROUP_LABEL}, shared): {self.group_users} members, "
+                                   "parleyctl import of group and member rows; no roster items")
         if self.fed:
             out["s2s"] = dict(self.s2s_options(), auth="STARTTLS (required) + dialback, untrusted "
                               "certificate accepted (accept_selfsigned)")
@@ -516,11 +548,19 @@ class Prosody(Instance):
                 "\t[\"stored_key\"] = \"%s\";\n\t[\"server_key\"] = \"%s\";\n};\n"
                 % (ITERATIONS, SALT.decode(), stored.hex(), server.hex()))
         # What mod_auth_internal_hashed writes with password_hash = "SHA-256".
-        for n in accounts(self.users, self.presence_users):
+        for n in accounts(self.users, self.presence_users, self.group_users):
             with open(os.path.join(acc, prosody_encode(n) + ".dat"), "w") as f:
                 f.write(body)
         self.cfg = os.path.join(self.dir, "prosody.cfg.lua")
         d = self.dir
+        groups = ""
+        if self.group_users:
+            # mod_groups: an INI-style file, one [Label] section listing the
+            # members' JIDs; every member gets every other one (both).
+            gfile = os.path.join(d, "groups.txt")
+            with open(gfile, "w") as f:
+                f.write(f"[{GROUP_LABEL}]\n" + "".join(j + "\n" for j in group_members(self)))
+            groups = f'groups_file = "{gfile}"\n'
         with open(self.cfg, "w") as f:
             f.write(f"""-- Written by bench/run.py for one benchmark instance.
 run_as_root = true   -- the harness runs as root in a private directory
@@ -533,8 +573,8 @@ network_settings = {{ tcp_backlog = 1024 }}
 log = {{ warn = "{d}/prosody.log" }}
 -- The features Parley has; no mod_limits (rate limits), no http; s2s only
 -- in the federation scenario.
-modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "private"; "vcard"; "blocklist"; "ping"; "version"{'; "dialback"' if self.fed else ''} }}
-{self.s2s_config()}
+modules_enabled = {{ "roster"; "saslauth"; "tls"; "disco"; "private"; "vcard"; "blocklist"; "ping"; "version"{'; "dialback"' if self.fed else ''}{'; "groups"' if self.group_users else ''} }}
+{groups}{self.s2s_config()}
 c2s_ports = {{ {self.port} }}
 c2s_interfaces = {{ "127.0.0.1" }}
 c2s_require_encryption = true
@@ -588,6 +628,10 @@ unbound = {{
                "log": "warn", "storage": "internal (files)", "password_hash": "SHA-256",
                "modules": "roster saslauth tls disco private vcard blocklist ping version",
                "nagle": "default (on)"}
+        if self.group_users:
+            out["shared_group"] = (f"mod_groups, groups_file with one [{GROUP_LABEL}] section of "
+                                   f"{self.group_users} members; no roster items")
+            out["modules"] += " groups"
         if self.fed:
             out["s2s"] = {"modules": "s2s dialback", "s2s_require_encryption": True, "s2s_secure_auth": False,
                           "resolver": f"libunbound forwarding to {self.fed.dns.forward}",
@@ -664,7 +708,7 @@ modules:
   mod_blocking: {{}}
   mod_version:
     show_os: false
-{"  mod_s2s_dialback: {}" if self.fed else ""}
+{self.extra_modules()}
 """)
         if self.fed:
             # Erlang's resolver (inet_res: SRV and A records) asks only the
@@ -678,6 +722,11 @@ modules:
             self.hosts = os.path.join(self.dir, "hosts")
             with open(self.hosts, "w") as f:
                 f.write(self.fed.dns.hosts_text())
+
+    def extra_modules(self):
+        mods = (["  mod_s2s_dialback: {}"] if self.fed else []) + \
+            (["  mod_shared_roster: {}"] if self.group_users else [])
+        return "\n".join(mods)
 
     def s2s_listener(self):
         if not self.fed:
@@ -701,6 +750,17 @@ s2s_use_starttls: required
 s2s_dns_timeout: 5
 s2s_dns_retries: 1
 outgoing_s2s_families: [ipv4]"""
+
+    def erl_eval(self, script, what):
+        """Runs an Erlang script on a hidden node next to the server's
+        (which the script reaches over distribution); the last line it
+        prints goes to the log."""
+        cmd = self.erl_base(f"ctl{self.port}") + ["-dist_listen", "false", "-hidden", "-noinput",
+                                                 "-eval", script]
+        r = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"ejabberd {what} failed: {r.stdout[-2000:]} {r.stderr[-2000:]}")
+        self.say("  " + r.stdout.strip().splitlines()[-1])
 
     def erl_base(self, name):
         # No epmd: the node listens on a fixed loopback port of its own.
@@ -744,7 +804,8 @@ outgoing_s2s_families: [ipv4]"""
         accounts, where ejabberdctl register takes minutes."""
         stored, server = scram_sha256()
         b64 = lambda b: base64.b64encode(b).decode()
-        ranges = f'[{{"u", 0, {self.users - 1}}}, {{"p", 0, {self.presence_users - 1}}}]'
+        ranges = (f'[{{"u", 0, {self.users - 1}}}, {{"p", 0, {self.presence_users - 1}}}, '
+                  f'{{"{GROUP_PREFIX}", 0, {self.group_users - 1}}}]')
         script = f"""
 N = '{self.node}',
 pong = net_adm:ping(N),
@@ -756,12 +817,36 @@ Ok = length([x || X <- R, X =:= ok orelse X =:= {{error, exists}}]),
 io:format("registered ~p of ~p~n", [Ok, length(R)]),
 halt(case Ok =:= length(R) of true -> 0; false -> 1 end).
 """
-        cmd = self.erl_base(f"ctl{self.port}") + ["-dist_listen", "false", "-hidden", "-noinput",
-                                                 "-eval", script]
-        r = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            raise RuntimeError(f"ejabberd provisioning failed: {r.stdout[-2000:]} {r.stderr[-2000:]}")
-        self.say("  " + r.stdout.strip().splitlines()[-1])
+        self.erl_eval(script, "provisioning")
+        if self.group_users:
+            self.make_group()
+
+    def make_group(self):
+        """The shared group as ejabberdctl srg_create and srg_user_add make
+        it: explicit members, displayed to itself, so every member has
+        every other one with subscription both.  Members are written through
+        mod_shared_roster's storage module (mnesia) rather than
+        srg_user_add, which also pushes roster items to every online member
+        and takes minutes for 500 (nobody is online here, and every run
+        starts a fresh process, so no cache is stale).  Checked by reading
+        the group back through mod_shared_roster."""
+        script = f"""
+N = '{self.node}',
+pong = net_adm:ping(N),
+Host = <<"{self.domain}">>,
+G = <<"{GROUP}">>,
+rpc:call(N, mod_shared_roster, create_group, [Host, G, [{{label, <<"{GROUP_LABEL}">>}},
+    {{description, <<"parley bench">>}}, {{displayed_groups, [G]}}]]),
+Mod = rpc:call(N, gen_mod, db_mod, [Host, mod_shared_roster]),
+[{{atomic, ok}} = rpc:call(N, Mod, add_user_to_group, [Host, {{list_to_binary("{GROUP_PREFIX}" ++ integer_to_list(I)), Host}}, G])
+ || I <- lists:seq(0, {self.group_users - 1})],
+Members = rpc:call(N, mod_shared_roster, get_group_explicit_users, [Host, G]),
+Opts = rpc:call(N, mod_shared_roster, get_group_opts, [Host, G]),
+Shown = proplists:get_value(displayed_groups, Opts, []),
+io:format("shared roster group ~s: ~p members, displayed to ~p~n", [G, length(Members), Shown]),
+halt(case length(Members) =:= {self.group_users} andalso Shown =:= [G] of true -> 0; false -> 1 end).
+"""
+        self.erl_eval(script, "shared roster group set-up")
 
     def problems(self):
         path = os.path.join(self.dir, "log", "ejabberd.log")
@@ -770,8 +855,11 @@ halt(case Ok =:= length(R) of true -> 0; false -> 1 end).
         with open(path, errors="replace") as f:
             # Expected in the federation scenario: the certificates' CA is
             # trusted by none, so SASL EXTERNAL fails and dialback follows.
+            # In the groups scenario: 500 rosters of 499 shared contacts
+            # overflow the default cache_size (1,000), which is kept.
             expected = re.compile(r"self-signed|mod_pubsub is recommended|certificate is signed by unknown CA|"
-                                  r"Failed (in|out)bound s2s EXTERNAL authentication")
+                                  r"Failed (in|out)bound s2s EXTERNAL authentication|"
+                                  r"Shrinking cache 'roster_item_cache'")
             return [l.rstrip() for l in f if re.search(r"\[(warning|error|critical)\]", l)
                     and not expected.search(l)]
 
@@ -783,6 +871,11 @@ halt(case Ok =:= length(R) of true -> 0; false -> 1 end).
                "storage": "mnesia (default)", "auth": "internal, scram sha256",
                "schedulers": f"+S {self.ncpus}:{self.ncpus}", "epmd": "none (fixed distribution port)",
                "modules": "disco roster(versioning) offline ping private vcard privacy blocking version"}
+        if self.group_users:
+            out["modules"] += " shared_roster"
+            out["shared_group"] = (f"mod_shared_roster (mnesia): group {GROUP}, label {GROUP_LABEL}, "
+                                   f"{self.group_users} explicit members, displayed_groups [{GROUP}]; "
+                                   "no roster items")
         if self.fed:
             out["s2s"] = {"modules": "mod_s2s_dialback", "s2s_use_starttls": "required", "s2s_in shaper": "none",
                           "max_s2s_connections": "1 (default)",

@@ -252,9 +252,9 @@ int http_pattern_cmp(const char *a, const char *b)
 	const char *aend = a + strlen(a), *bend = b + strlen(b);
 	const char *ap = a + 1, *bp = b + 1;
 	for (;;) {
-		const char *as, *bs;
-		size_t an, bn;
-		bool aslash, bslash;
+		const char *as = NULL, *bs = NULL;
+		size_t an = 0, bn = 0;
+		bool aslash = false, bslash = false;
 		bool amore = next_segment(&ap, aend, &as, &an, &aslash);
 		bool bmore = next_segment(&bp, bend, &bs, &bn, &bslash);
 		enum seg_kind ak = amore ? kind_of(as, an) : SEG_END;

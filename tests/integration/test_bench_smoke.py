@@ -15,6 +15,7 @@ from parley import BUILD, Server
 
 LOADGEN = os.path.join(BUILD, "bench", "loadgen")
 USERS = 6
+MEMBERS = 5  # of the shared group in the groups scenario: g0..g4
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +24,11 @@ def bench_server():
     s = Server(workers=2, log_level="info", options={"read_rate": 0, "fail_max": 100000})
     for i in range(USERS):
         s.add_user(f"u{i}@{s.domain}")
+    members = [f"g{i}@{s.domain}" for i in range(MEMBERS)]
+    for m in members:
+        s.add_user(m)
+    s.ctl("group", "create", "net", "--shared", "--label", "Net")
+    s.ctl("group", "add", "net", *members)
     s.start()
     yield s
     s.stop()
@@ -62,3 +68,16 @@ def test_messages(bench_server):
     assert r["delivered"] > 0 and r["msgs_per_s"] > 0 and r["lat_p99_ms"] > 0
     assert r["lost"] == 0 and r["bounced"] == 0
     assert r["server_cpu_s_per_100k"] is not None
+
+
+def test_groups(bench_server):
+    """Members of one shared group, no roster items of their own: every
+    roster must hold the others (the generator checks it), and every
+    broadcast reaches every other member."""
+    r = loadgen(bench_server, "--scenario", "groups", "--prefix", "g", "--users", str(MEMBERS), "--window", "1",
+                "--inflight", "3", "--settle", "0.2", "--duration", "1.5", "--warmup", "0.3")
+    assert r["valid"] and r["roster_complete"], r
+    assert r["roster_members_min"] == MEMBERS - 1 and r["initial_presence_min"] == MEMBERS - 1, r
+    assert r["users_up"] == MEMBERS
+    assert r["delivered"] > 0 and r["presence_per_s"] > 0 and r["lat_p99_ms"] > 0
+    assert r["broadcasts"] > 0 and r["broadcasts_stalled"] == 0 and r["duplicates"] == 0, r
