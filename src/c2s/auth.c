@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c2s/c2s.h"
 #include "c2s/internal.h"
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -65,7 +66,8 @@ static int c2s_credentials(struct xs_sasl *sa, struct arena *a, const char *bare
 
 static bool c2s_external_allowed(struct xs_sasl *sa)
 {
-	return stream_of(sa)->sh->srv->cfg->c2s.client_certs != CLIENT_CERTS_DISABLED;
+	const struct c2s_stream *s = stream_of(sa);
+	return s->sh->srv->cfg->c2s.client_certs != CLIENT_CERTS_DISABLED && !s->no_external;
 }
 
 /* XEP-0178: the account the certificate names, which must exist (or be

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "c2s/c2s.h"
 #include "c2s/internal.h"
 #include "core/arena.h"
 #include "core/chunk.h"
@@ -54,22 +55,21 @@ static void session_send(struct session *se, struct stanza *st)
 	/* A stanza whose body is shared (a presence broadcast: one body for
 	 * every contact) goes out as its own start tag and the shared rest;
 	 * any other as one chunk, the cheaper for a single addressee. */
+	struct chunk *parts[2];
 	if (st->tail) {
-		struct chunk *head, *tail;
-		stanza_wire_parts(st, XML_NS_CLIENT, &head, &tail);
-		conn_write_chunk(s->xs.conn, head);
-		if (tail)
-			conn_write_chunk(s->xs.conn, tail);
+		stanza_wire_parts(st, XML_NS_CLIENT, &parts[0], &parts[1]);
+		xs_write_chunks(&s->xs, parts, parts[1] ? 2 : 1);
 		return;
 	}
-	conn_write_chunk(s->xs.conn, stanza_wire(st));
+	parts[0] = stanza_wire(st);
+	xs_write_chunks(&s->xs, parts, 1);
 }
 
 static void session_send_bytes(struct session *se, const char *xml, size_t len)
 {
 	struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	if (s->xs.state == XS_READY)
-		conn_write(s->xs.conn, xml, len);
+		xs_write(&s->xs, xml, len);
 }
 
 static void session_kick(struct session *se, enum stream_cond cond, const char *text)
@@ -83,7 +83,7 @@ static void session_describe(const struct session *se, struct session_info *out)
 {
 	const struct c2s_stream *s = container_of(se, struct c2s_stream, session);
 	void *t = conn_transport(s->xs.conn);
-	out->transport = s->direct_tls ? "direct tls" : t ? "starttls" : "tcp";
+	out->transport = s->framing ? s->framing->transport : s->direct_tls ? "direct tls" : t ? "starttls" : "tcp";
 	out->tls = t ? tls_session_version(t) : NULL;
 	out->mechanism = xs_sasl_mechanism(&s->sasl);
 	snprintf(out->address, sizeof(out->address), "%s", conn_peer(s->xs.conn));
@@ -103,7 +103,8 @@ void c2s_session_end(struct c2s_stream *s)
 
 static void reply(struct c2s_stream *s, struct stanza *r)
 {
-	conn_write_chunk(s->xs.conn, stanza_wire(r));
+	struct chunk *wire = stanza_wire(r);
+	xs_write_chunks(&s->xs, &wire, 1);
 	stanza_free(r);
 }
 

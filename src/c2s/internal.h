@@ -29,6 +29,8 @@ struct c2s_stream {
 	struct list link;           /* sh->streams */
 	bool direct_tls;
 	bool bound;
+	bool no_external;            /* C2S_ADOPT_NO_EXTERNAL */
+	const struct c2s_framing *framing; /* NULL: TCP (our own listeners) */
 
 	struct xs_sasl sasl;         /* negotiation (stream/sasl.h) */
 	struct jid *jid;             /* the authenticated bare JID */

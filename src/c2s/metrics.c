@@ -14,9 +14,12 @@ void c2s_metrics(struct shard *sh, struct metrics_sample *out)
 	list_for_each(pos, &sh->streams)
 	{
 		const struct c2s_stream *s = list_entry(pos, struct c2s_stream, link);
-		enum metric_conn k = s->direct_tls				? METRIC_CONN_C2S_TLS
-				     : s->xs.conn && conn_transport(s->xs.conn) ? METRIC_CONN_C2S_STARTTLS
-										: METRIC_CONN_C2S_TCP;
+		/* A web transport's stream counts as TLS from its first
+		 * byte when it has TLS (wss), as on the direct-TLS port. */
+		bool tls = s->xs.conn && conn_transport(s->xs.conn);
+		enum metric_conn k = s->direct_tls || (s->framing && tls) ? METRIC_CONN_C2S_TLS
+				     : tls			      ? METRIC_CONN_C2S_STARTTLS
+								      : METRIC_CONN_C2S_TCP;
 		out->conns[k]++;
 	}
 }

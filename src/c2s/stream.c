@@ -3,7 +3,8 @@
  * It supplies the jabber:client parameters, the host check, the features
  * of each stage and the routes: STARTTLS (here), SASL (auth.c), binding
  * and stanzas (bind.c).  After SASL the stream moves to the worker that
- * owns the account.
+ * owns the account.  The same stream runs over a web transport's framing
+ * (c2s_stream_adopt, c2s.h): only accepting, TLS and the framing differ.
  */
 #include "c2s/c2s.h"
 
@@ -91,7 +92,7 @@ static void c2s_features(struct xstream *xs, struct buf *b)
 		c2s_bound_features(s, b);
 		return;
 	}
-	if (!secure)
+	if (!secure && !s->framing)
 		buf_printf(b, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>%s</starttls>",
 			   cfg->c2s.require_tls ? "<required/>" : "");
 	if (secure || !cfg->c2s.require_tls)
@@ -111,10 +112,13 @@ static void c2s_starttls(struct xstream *xs, struct arena *a, struct xml_node *e
 	struct c2s_stream *s = c2s_of(xs);
 	(void)el;
 	arena_free(a);
-	if (conn_secure(xs->conn) || !s->sh->srv->tls) {
-		xs_send_raw(xs, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>");
+	if (conn_secure(xs->conn) || !s->sh->srv->tls || s->framing) {
+		xs_send_raw(xs, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+		xs->out->close(xs);
 		xs->state = XS_CLOSING;
-		conn_close(xs->conn, conn_secure(xs->conn) ? "STARTTLS on a TLS stream" : "STARTTLS without certificates");
+		conn_close(xs->conn, s->framing	       ? "STARTTLS over a web transport"
+				     : conn_secure(xs->conn) ? "STARTTLS on a TLS stream"
+							     : "STARTTLS without certificates");
 		return;
 	}
 	xs_send_raw(xs, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
@@ -224,13 +228,12 @@ static void c2s_on_read(void *owner, struct conn *c, const char *data, size_t le
 	xs_input(&s->xs, data, len);
 }
 
-static void c2s_on_handshake(void *owner, struct conn *c)
+/* The client certificate of an established TLS session, judged by
+ * c2s.client_certs and c2s.disconnect_on_failure. */
+static void c2s_check_client_cert(struct c2s_stream *s)
 {
-	struct c2s_stream *s = owner;
+	struct conn *c = s->xs.conn;
 	void *t = conn_transport(c);
-	xs_log_tls(&s->xs, s->direct_tls);
-	xs_tls_established(&s->xs);
-
 	const struct config *cfg = s->sh->srv->cfg;
 	const char *reason = NULL;
 	enum tls_peer_cert pc = tls_session_peer_cert_status(t, &reason);
@@ -253,15 +256,28 @@ static void c2s_on_handshake(void *owner, struct conn *c)
 	}
 }
 
-static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
+static void c2s_on_handshake(void *owner, struct conn *c)
 {
-	(void)c;
 	struct c2s_stream *s = owner;
+	(void)c;
+	xs_log_tls(&s->xs, s->direct_tls);
+	xs_tls_established(&s->xs);
+	c2s_check_client_cert(s);
+}
+
+void c2s_stream_tick(struct c2s_stream *s, uint64_t now)
+{
 	const struct config *cfg = s->sh->srv->cfg;
 	struct xs_timeouts t;
 	xs_timeouts_from_limits(cfg, "authenticated and bound", &t);
 	if (!xs_tick(&s->xs, now, &t))
 		xs_sasl_tick(&s->sasl, now);
+}
+
+static void c2s_on_tick(void *owner, struct conn *c, uint64_t now)
+{
+	(void)c;
+	c2s_stream_tick(owner, now);
 }
 
 void c2s_stream_release(struct c2s_stream *s)
@@ -272,9 +288,9 @@ void c2s_stream_release(struct c2s_stream *s)
 	free(s);
 }
 
-static void c2s_on_close(void *owner, struct conn *c, const char *reason)
+void c2s_stream_closed(struct c2s_stream *s, const char *reason)
 {
-	struct c2s_stream *s = owner;
+	struct conn *c = s->xs.conn;
 	log_info("c2s", "conn=%llu %s: closed (%s); %llu bytes in, %llu out",
 		 (unsigned long long)conn_id(c), c2s_who(s), reason, (unsigned long long)conn_bytes_in(c),
 		 (unsigned long long)conn_bytes_out(c));
@@ -287,6 +303,12 @@ static void c2s_on_close(void *owner, struct conn *c, const char *reason)
 		return;
 	}
 	c2s_stream_release(s);
+}
+
+static void c2s_on_close(void *owner, struct conn *c, const char *reason)
+{
+	(void)c;
+	c2s_stream_closed(owner, reason);
 }
 
 /* ---- accepting ---- */
@@ -322,6 +344,44 @@ static void c2s_accept(struct worker *w, int fd, void *ud)
 		s->xs.state = XS_TLS_HANDSHAKE;
 		conn_set_transport(c, &tls_transport_ops, c2s_tls_session(sh->srv, alpn_xmpp_client, 1));
 	}
+}
+
+struct c2s_stream *c2s_stream_adopt(struct shard *sh, struct conn *c, const struct c2s_framing *f, void *ctx,
+				    unsigned flags)
+{
+	struct worker *w = sh->w;
+	const struct config *cfg = sh->srv->cfg;
+	struct c2s_stream *s = xcalloc(1, sizeof(*s));
+	s->sh = sh;
+	s->framing = f;
+	s->no_external = flags & C2S_ADOPT_NO_EXTERNAL;
+	struct xml_limits lim;
+	c2s_limits(cfg, false, &lim);
+	xs_init(&s->xs, &c2s_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
+	xs_set_framing(&s->xs, f->out, ctx);
+	xs_sasl_init(&s->sasl, &s->xs, &c2s_sasl_rules, &cfg->c2s.mechanisms, cfg, w);
+	list_insert_tail(&sh->streams, &s->link);
+	conn_set_outq_limit(c, cfg->limits.outq_bytes);
+	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
+	log_info("c2s", "conn=%llu %s: client stream over %s%s", (unsigned long long)conn_id(c), conn_peer(c),
+		 f->transport, s->no_external ? " (no SASL EXTERNAL: the origin is not listed)" : "");
+	if (conn_secure(c))
+		c2s_check_client_cert(s);
+	return s;
+}
+
+size_t c2s_stream_stanza_limit(const struct c2s_stream *s)
+{
+	const struct config *cfg = s->sh->srv->cfg;
+	return s->xs.authenticated ? cfg->limits.stanza_bytes : cfg->limits.stanza_bytes_preauth;
+}
+
+void c2s_stream_feed(struct c2s_stream *s, const char *xml, size_t len)
+{
+	if (s->xs.out->framed)
+		xs_input_message(&s->xs, xml, len);
+	else
+		xs_input(&s->xs, xml, len);
 }
 
 void c2s_ports(const struct config *cfg, struct listener_port *ports)

@@ -17,6 +17,7 @@
 #include <sys/random.h>
 
 #include "core/arena.h"
+#include "core/chunk.h"
 #include "core/config.h"
 #include "core/conn.h"
 #include "core/log.h"
@@ -77,6 +78,12 @@ static void tcp_write(struct xstream *xs, const char *data, size_t len)
 	conn_write(xs->conn, data, len);
 }
 
+static void tcp_write_chunks(struct xstream *xs, struct chunk *const *chunks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		conn_write_chunk(xs->conn, chunks[i]);
+}
+
 static void tcp_keepalive(struct xstream *xs)
 {
 	conn_write(xs->conn, " ", 1);
@@ -86,12 +93,24 @@ const struct xs_output_ops xs_tcp_output = {
 	.open = tcp_open,
 	.close = tcp_close,
 	.write = tcp_write,
+	.write_chunks = tcp_write_chunks,
 	.keepalive = tcp_keepalive,
 };
 
+void xs_set_framing(struct xstream *xs, const struct xs_output_ops *out, void *ctx)
+{
+	xs->out = out;
+	xs->out_ctx = ctx;
+}
+
 void xs_write(struct xstream *xs, const char *data, size_t len)
 {
-	xs->kind->out->write(xs, data, len);
+	xs->out->write(xs, data, len);
+}
+
+void xs_write_chunks(struct xstream *xs, struct chunk *const *chunks, size_t n)
+{
+	xs->out->write_chunks(xs, chunks, n);
 }
 
 void xs_send_raw(struct xstream *xs, const char *xml)
@@ -111,7 +130,7 @@ static void xs_send_header(struct xstream *xs, const char *to)
 {
 	if (!xs->initiator)
 		xs_new_id(xs);
-	xs->kind->out->open(xs, to);
+	xs->out->open(xs, to);
 	xs->header_sent = true;
 }
 
@@ -138,11 +157,12 @@ static const char *header_root(struct xstream *xs, const struct xml_node *h, boo
 	return content_ns;
 }
 
-/* The content namespace and the version, on either side. */
-static bool header_content(struct xstream *xs, const struct xml_node *h, const char *content_ns, bool host_ok,
-			   enum stream_cond host_cond, const char *host_text)
+/* The content namespace (unless the framing defines it: check_ns false)
+ * and the version, on either side. */
+static bool header_content(struct xstream *xs, const struct xml_node *h, const char *content_ns, bool check_ns,
+			   bool host_ok, enum stream_cond host_cond, const char *host_text)
 {
-	if (!content_ns || strcmp(content_ns, xs->kind->content_ns) != 0) {
+	if (check_ns && (!content_ns || strcmp(content_ns, xs->kind->content_ns) != 0)) {
 		char text[128];
 		snprintf(text, sizeof(text), "%s streams use the %s namespace", xs->kind->peer, xs->kind->content_ns);
 		xs_error(xs, STREAM_ERR_INVALID_NAMESPACE, text);
@@ -173,7 +193,7 @@ void xs_initiate(struct xstream *xs, const char *peer_domain)
  * back. */
 static void on_initiated_stream_start(struct xstream *xs, const struct xml_node *h, const char *content_ns)
 {
-	if (!header_content(xs, h, content_ns, true, STREAM_ERR_UNDEFINED_CONDITION, NULL))
+	if (!header_content(xs, h, content_ns, true, true, STREAM_ERR_UNDEFINED_CONDITION, NULL))
 		return;
 	const char *id = xml_node_attr(h, "id");
 	snprintf(xs->peer_id, sizeof(xs->peer_id), "%s", id ? id : "");
@@ -198,7 +218,7 @@ void xs_error(struct xstream *xs, enum stream_cond cond, const char *text)
 	}
 	buf_append_str(&b, "</stream:error>");
 	xs_write(xs, b.data, b.len);
-	xs->kind->out->close(xs);
+	xs->out->close(xs);
 	buf_reset(&b);
 	buf_printf(&b, "stream error <%s/>%s%s", name, text ? ": " : "", text ? text : "");
 	log_info(xs->kind->tag, "conn=%llu %s: sending %s", (unsigned long long)conn_id(xs->conn), xs_who(xs),
@@ -221,27 +241,32 @@ static void xs_send_features(struct xstream *xs)
 	xs->state = XS_OPEN;
 }
 
-static void on_stream_start(void *ud, const struct xml_node *h)
+/* The receiving side: the peer's header (its <stream:stream>, or with
+ * element framing its <open/>) is checked and answered with ours and the
+ * features. */
+static void accept_header(struct xstream *xs, const struct xml_node *h, bool framed)
 {
-	struct xstream *xs = ud;
-	if (xs->resuming)
-		return;
 	const struct xs_kind *k = xs->kind;
-	bool ok;
-	if (xs->initiator) {
-		const char *ns = header_root(xs, h, &ok);
-		if (ok)
-			on_initiated_stream_start(xs, h, ns);
-		return;
-	}
 	enum stream_cond host_cond = STREAM_ERR_UNDEFINED_CONDITION;
 	char host_text[300] = "";
 	bool host_ok = k->select_host(xs, xml_node_attr(h, "to"), &host_cond, host_text, sizeof(host_text));
 	/* The host is chosen first so that an error header names it; its
 	 * refusal comes after the checks of the root and the namespace. */
-	const char *content_ns = header_root(xs, h, &ok);
-	if (!ok || !header_content(xs, h, content_ns, host_ok, host_cond, host_text))
-		return;
+	if (framed) {
+		/* The framing's <open/> declares no content namespace: the
+		 * root the machine supplied did. */
+		if (xs->state != XS_WAIT_HEADER) {
+			xs_error(xs, STREAM_ERR_BAD_FORMAT, "stream header out of place");
+			return;
+		}
+		if (!header_content(xs, h, NULL, false, host_ok, host_cond, host_text))
+			return;
+	} else {
+		bool ok;
+		const char *content_ns = header_root(xs, h, &ok);
+		if (!ok || !header_content(xs, h, content_ns, true, host_ok, host_cond, host_text))
+			return;
+	}
 	const char *from = xml_node_attr(h, "from");
 	snprintf(xs->peer_domain, sizeof(xs->peer_domain), "%s", from ? from : "");
 	xs_send_header(xs, from);
@@ -250,13 +275,28 @@ static void on_stream_start(void *ud, const struct xml_node *h)
 		xs->state = XS_READY;
 }
 
+static void on_stream_start(void *ud, const struct xml_node *h)
+{
+	struct xstream *xs = ud;
+	if (xs->resuming)
+		return;
+	if (xs->initiator) {
+		bool ok;
+		const char *ns = header_root(xs, h, &ok);
+		if (ok)
+			on_initiated_stream_start(xs, h, ns);
+		return;
+	}
+	accept_header(xs, h, false);
+}
+
 static void on_stream_end(void *ud)
 {
 	struct xstream *xs = ud;
 	if (xs->state == XS_CLOSING)
 		return;
 	/* The peer closed its stream: close ours and the connection. */
-	xs->kind->out->close(xs);
+	xs->out->close(xs);
 	xs->state = XS_CLOSING;
 	char reason[64];
 	snprintf(reason, sizeof(reason), "%s closed the stream", xs->kind->peer);
@@ -300,9 +340,26 @@ static void on_peer_error(struct xstream *xs, struct arena *a, struct xml_node *
 		xs->kind->peer_error(xs, cond, text);
 	if (xs->state != XS_CLOSING) {
 		if (xs->header_sent)
-			xs->kind->out->close(xs);
+			xs->out->close(xs);
 		xs->state = XS_CLOSING;
 		conn_close(xs->conn, reason);
+	}
+	arena_free(a);
+}
+
+/* Element framing: the peer's stream header and end are elements of the
+ * framing namespace (RFC 7395 §3.3.2). */
+static void on_framing_element(struct xstream *xs, struct arena *a, struct xml_node *el)
+{
+	if (strcmp(el->name, "open") == 0) {
+		if (xs->state != XS_CLOSING && xs->state != XS_MOVING)
+			accept_header(xs, el, true);
+	} else if (strcmp(el->name, "close") == 0) {
+		on_stream_end(xs);
+	} else {
+		char text[128];
+		snprintf(text, sizeof(text), "<%.60s/> is not an element of the framing (open, close)", el->name);
+		xs_error(xs, STREAM_ERR_BAD_FORMAT, text);
 	}
 	arena_free(a);
 }
@@ -311,6 +368,19 @@ static void on_element(void *ud, struct arena *a, struct xml_node *el)
 {
 	struct xstream *xs = ud;
 	const struct xs_kind *k = xs->kind;
+	if (xs->out->framed) {
+		unsigned max = xs->out->message_elements;
+		if (xs->in_message && ++xs->message_elements > max && max) {
+			arena_free(a);
+			xs_error(xs, STREAM_ERR_BAD_FORMAT, max == 1 ? "a message must hold exactly one XML element"
+								     : "too many XML elements in one message");
+			return;
+		}
+		if (el->ns == XML_NS_FRAMING) {
+			on_framing_element(xs, a, el);
+			return;
+		}
+	}
 	if (el->ns == XML_NS_STREAM && strcmp(el->name, "error") == 0) {
 		on_peer_error(xs, a, el);
 		return;
@@ -353,6 +423,7 @@ void xs_init(struct xstream *xs, const struct xs_kind *kind, struct conn *c, con
 {
 	memset(xs, 0, sizeof(*xs));
 	xs->kind = kind;
+	xs->out = kind->out;
 	xs->conn = c;
 	xs->domain = domain;
 	xs->started_ms = now_ms;
@@ -377,6 +448,7 @@ void xs_stop_parser(struct xstream *xs, enum xs_restart why)
 void xs_new_parser(struct xstream *xs, const struct xml_limits *lim)
 {
 	xml_parser_reset(xs->parser);
+	xs->primed = false;
 	xml_parser_set_limits(xs->parser, lim);
 }
 
@@ -414,6 +486,21 @@ void xs_restart_after_auth(struct xstream *xs)
 		xs_feed_pending(xs);
 }
 
+/* A stream root of this kind, fed to the parser and answered with
+ * nothing: after a hold that could not continue the parser, and as the
+ * root element framing never sends.  (A buf: header_attrs has no bound.) */
+static void xs_prime(struct xstream *xs)
+{
+	struct buf header = BUF_INIT;
+	buf_printf(&header, "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
+		   XML_NS_STREAM, xs->kind->header_attrs);
+	xs->resuming = true;
+	xml_parser_feed(xs->parser, header.data, header.len, NULL);
+	xs->resuming = false;
+	xs->primed = true;
+	buf_clear(&header);
+}
+
 void xs_resume_after_hold(struct xstream *xs)
 {
 	xs->restart = XS_RESTART_NONE; /* the hold ends */
@@ -424,17 +511,9 @@ void xs_resume_after_hold(struct xstream *xs)
 		return;
 	}
 	/* Not stopped after an element (cannot happen for a hold from a
-	 * route handler): a fresh parser primed with a header of this kind,
-	 * which is answered with nothing.  (A buf: header_attrs has no bound.) */
-	struct buf header = BUF_INIT;
-	buf_printf(&header, "<stream:stream xmlns='%s' xmlns:stream='%s'%s version='1.0'>", xs->kind->content_ns,
-		   XML_NS_STREAM, xs->kind->header_attrs);
+	 * route handler): a fresh parser primed with a header of this kind. */
 	xml_parser_reset(xs->parser);
-	xs->restart = XS_RESTART_NONE; /* the hold ends */
-	xs->resuming = true;
-	xml_parser_feed(xs->parser, header.data, header.len, NULL);
-	xs->resuming = false;
-	buf_clear(&header);
+	xs_prime(xs);
 	xs_feed_pending(xs);
 }
 
@@ -446,6 +525,8 @@ static bool is_space(char c)
 void xs_input(struct xstream *xs, const char *data, size_t len)
 {
 	while (len > 0 && xs->state != XS_CLOSING) {
+		if (xs->out->framed && !xs->primed)
+			xs_prime(xs);
 		size_t used = 0;
 		xs->in_feed = true;
 		enum xml_feed r = xml_parser_feed(xs->parser, data, len, &used);
@@ -464,6 +545,7 @@ void xs_input(struct xstream *xs, const char *data, size_t len)
 		xs->restart = XS_RESTART_NONE;
 		if (why == XS_RESTART_TLS) {
 			xml_parser_reset(xs->parser);
+			xs->primed = false;
 			/* Whitespace after <starttls/> is what clients send
 			 * between elements (go-sendxmpp: a newline); anything
 			 * else would be processed as if it came over TLS, a
@@ -500,6 +582,36 @@ void xs_input(struct xstream *xs, const char *data, size_t len)
 	}
 }
 
+static bool all_space(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_space(p[i]))
+			return false;
+	return true;
+}
+
+void xs_input_message(struct xstream *xs, const char *data, size_t len)
+{
+	if (xs->state == XS_CLOSING)
+		return;
+	/* Moving to another worker (the rest of a read after <success/>):
+	 * it waits with the input that followed <success/>. */
+	if (xs->state == XS_MOVING) {
+		buf_append(&xs->pending, data, len);
+		return;
+	}
+	size_t pending = xs->pending.len;
+	xs->in_message = true;
+	xs->message_elements = 0;
+	xs_input(xs, data, len);
+	xs->in_message = false;
+	/* Kept for later (a hold), or the stream went away meanwhile. */
+	if (xs->state == XS_CLOSING || xs->state == XS_MOVING || xs->pending.len != pending)
+		return;
+	if (xs->message_elements == 0 && !all_space(data, len))
+		xs_error(xs, STREAM_ERR_BAD_FORMAT, "a message must hold whole XML elements");
+}
+
 void xs_log_tls(const struct xstream *xs, bool direct_tls)
 {
 	struct tls_session *t = conn_transport(xs->conn);
@@ -514,8 +626,10 @@ void xs_tls_established(struct xstream *xs)
 	/* A new stream begins over TLS, on a fresh parser whichever side
 	 * asked for TLS (the one that sent <starttls/> was reset already).
 	 * Never from inside the parser: its handler is still running. */
-	if (!xs->in_feed)
+	if (!xs->in_feed) {
 		xml_parser_reset(xs->parser);
+		xs->primed = false;
+	}
 	xs->state = XS_WAIT_HEADER;
 	xs->header_sent = false;
 	if (xs->initiator)
@@ -565,8 +679,8 @@ bool xs_tick(struct xstream *xs, uint64_t now, const struct xs_timeouts *t)
 		xml_parser_trim(xs->parser);
 	/* Only between stanzas of a ready stream: whitespace before a new
 	 * stream's XML declaration would make it invalid. */
-	if (xs->state == XS_READY && xs->kind->out->keepalive && conn_outq_bytes(c) == 0 &&
+	if (xs->state == XS_READY && xs->out->keepalive && conn_outq_bytes(c) == 0 &&
 	    now - conn_last_write_ms(c) > (uint64_t)t->keepalive_s * 1000)
-		xs->kind->out->keepalive(xs);
+		xs->out->keepalive(xs);
 	return false;
 }

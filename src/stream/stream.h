@@ -1,6 +1,6 @@
 /*
- * stream: one XMPP stream machine for every kind of stream (c2s, and next
- * s2s-in, s2s-out, WebSocket).  It owns what RFC 6120 says of every stream:
+ * stream: one XMPP stream machine for every kind of stream (c2s, s2s-in,
+ * s2s-out), over every framing (TCP's byte stream, RFC 7395's elements).  It owns what RFC 6120 says of every stream:
  * feeding the parser, restarts (after TLS, after authentication, and a hold
  * while a check runs off the loop), the input that waits meanwhile, the
  * header and its checks, stream errors and close, timeouts, and dispatch of
@@ -8,9 +8,9 @@
  *
  * A kind (struct xs_kind) gives the parameters: the content namespace
  * (jabber:client, jabber:server), extra header declarations, the routes,
- * the host check and features, and the output framing (struct
- * xs_output_ops), so that WebSocket framing (<open/>, <close/>) reuses the
- * machine.  The owner embeds a struct xstream and finds itself from it
+ * the host check and features, and the usual framing (struct
+ * xs_output_ops); a stream may have another (xs_set_framing): WebSocket's
+ * <open/> and <close/>, one element per message, reuse the machine.  The owner embeds a struct xstream and finds itself from it
  * with container_of.
  */
 #ifndef PARLEY_STREAM_STREAM_H
@@ -67,8 +67,14 @@ struct xs_route {
 	xs_element_fn *handle;
 };
 
-/* Stream-level framing.  TCP streams write XML directly; WebSocket
- * (RFC 7395) frames each top-level element and uses <open/> and <close/>. */
+/*
+ * Stream-level framing.  TCP streams write XML directly; WebSocket
+ * (RFC 7395) frames each top-level element and uses <open/> and <close/>.
+ * A kind names its usual framing (xs_kind.out); an owner that carries the
+ * stream over something else sets its own with xs_set_framing, and the
+ * ops find their state in xs->out_ctx.
+ */
+struct chunk;
 struct xs_output_ops {
 	/* Our stream header, answering the peer's (`to` is the peer's from). */
 	void (*open)(struct xstream *xs, const char *to);
@@ -76,9 +82,26 @@ struct xs_output_ops {
 	void (*close)(struct xstream *xs);
 	/* A complete top-level element (stanza, features, error, ...). */
 	void (*write)(struct xstream *xs, const char *data, size_t len);
+	/* A complete top-level element in `n` consecutive pieces (a stanza
+	 * serialised once for many streams: its start tag and a shared
+	 * rest), written without copying them where the framing can.  The
+	 * callee takes references of its own. */
+	void (*write_chunks)(struct xstream *xs, struct chunk *const *chunks, size_t n);
 	/* Something that keeps a quiet connection open (TCP: one space
 	 * between stanzas; WebSocket: a ping).  NULL: none. */
 	void (*keepalive)(struct xstream *xs);
+	/*
+	 * Element framing (RFC 7395; BOSH's <body/> is the same idea): the
+	 * peer's input comes in messages of whole top-level elements
+	 * (xs_input_message), at most `message_elements` each (0: any
+	 * number); there is no stream root on the wire, so the machine
+	 * supplies one (jabber:client for c2s) that each restart renews;
+	 * the peer's stream header is an <open/> element and its end a
+	 * <close/>, both in urn:ietf:params:xml:ns:xmpp-framing.  Receiving
+	 * side only.  false: the XML stream of RFC 6120 over a byte stream.
+	 */
+	bool framed;
+	unsigned message_elements;
 };
 
 /* The XML stream framing of RFC 6120 over a byte stream (TCP, TLS). */
@@ -89,7 +112,7 @@ struct xs_kind {
 	const char *peer;         /* "client", "server": for log and error texts */
 	const char *content_ns;   /* XML_NS_CLIENT, XML_NS_SERVER */
 	const char *header_attrs; /* more declarations for our header, or "" */
-	const struct xs_output_ops *out;
+	const struct xs_output_ops *out; /* the usual framing (xs_set_framing replaces it per stream) */
 	const struct xs_route *routes;
 	size_t nroutes;
 	/* The peer's header names host `to` (NULL: none): set xs->domain to
@@ -123,6 +146,8 @@ struct xs_kind {
 
 struct xstream {
 	const struct xs_kind *kind;
+	const struct xs_output_ops *out; /* the framing: kind->out unless xs_set_framing said otherwise */
+	void *out_ctx;                   /* the framing's own state, for its ops */
 	struct conn *conn;
 	struct xml_parser *parser;
 	enum xs_state state;
@@ -132,6 +157,9 @@ struct xstream {
 	bool resuming;      /* priming a fresh parser (no header reply) */
 	bool authenticated; /* the routes' XS_AUTH_BEFORE/AFTER */
 	bool initiator;     /* we opened the stream (s2s-out): see xs_initiate */
+	bool primed;        /* framed: the parser holds the root the machine supplies */
+	bool in_message;    /* framed: inside xs_input_message */
+	unsigned message_elements; /* framed: elements of the current message so far */
 	const char *domain; /* the local host (config string) */
 	char id[24];            /* ours, as the receiving entity */
 	char peer_id[64];       /* the peer's, as the initiating entity (dialback keys) */
@@ -148,8 +176,18 @@ void xs_init(struct xstream *xs, const struct xs_kind *kind, struct conn *c, con
 /* Frees the parser and pending input (not the conn). */
 void xs_release(struct xstream *xs);
 
+/* Another framing than the kind's for this stream (before its first
+ * input): `ctx` is the framing's state, xs->out_ctx for its ops. */
+void xs_set_framing(struct xstream *xs, const struct xs_output_ops *out, void *ctx);
+
 /* Bytes from the conn. */
 void xs_input(struct xstream *xs, const char *data, size_t len);
+/* Framed streams: one message of the framing.  It must hold whole
+ * elements, at most out->message_elements of them, or only whitespace
+ * (ignored); anything else is a <bad-format/> stream error.  Messages that
+ * arrive while the stream waits (a hold, a move to another worker) are
+ * kept in order and fed later without those checks. */
+void xs_input_message(struct xstream *xs, const char *data, size_t len);
 /* Feeds what waited in xs->pending. */
 void xs_feed_pending(struct xstream *xs);
 
@@ -157,6 +195,8 @@ void xs_feed_pending(struct xstream *xs);
 void xs_write(struct xstream *xs, const char *data, size_t len);
 void xs_send_raw(struct xstream *xs, const char *xml);
 void xs_send_node(struct xstream *xs, const struct xml_node *n);
+/* One element in pieces (struct xs_output_ops.write_chunks). */
+void xs_write_chunks(struct xstream *xs, struct chunk *const *chunks, size_t n);
 
 /* A stream error, then our close; the conn closes after the output.
  * Logged once.  Nothing after the first. */

@@ -31,6 +31,7 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "core/chunk.h"
 #include "core/conn.h"
 #include "core/conn_internal.h"
 #include "core/log.h"
@@ -144,6 +145,8 @@ struct tstream {
 	bool keep;         /* auth_restart keeps the input (a move) */
 	bool hs_block;     /* the transport's handshake never completes */
 	int opens, ops_closes; /* test framing */
+	bool framed;       /* input is '#'-terminated messages (xs_input_message) */
+	struct buf msg;    /* the framed message read so far */
 	struct xs_timeouts to;
 };
 
@@ -405,10 +408,29 @@ static void o_write(struct xstream *xs, const char *data, size_t len)
 	conn_write(xs->conn, "]", 1);
 }
 
+static void o_write_chunks(struct xstream *xs, struct chunk *const *chunks, size_t n)
+{
+	conn_write(xs->conn, "[", 1);
+	for (size_t i = 0; i < n; i++)
+		conn_write_chunk(xs->conn, chunks[i]);
+	conn_write(xs->conn, "]", 1);
+}
+
 static const struct xs_output_ops test_output = {
 	.open = o_open,
 	.close = o_close,
 	.write = o_write,
+	.write_chunks = o_write_chunks,
+};
+
+/* Element framing, one element per message (RFC 7395). */
+static const struct xs_output_ops framed_output = {
+	.open = o_open,
+	.close = o_close,
+	.write = o_write,
+	.write_chunks = o_write_chunks,
+	.framed = true,
+	.message_elements = 1,
 };
 
 static const struct xs_kind kind_template = {
@@ -436,7 +458,20 @@ static void t_on_read(void *owner, struct conn *c, const char *data, size_t len)
 	}
 	assert_ptr_equal(c, t->c);
 	t->reads++;
-	xs_input(&t->xs, data, len);
+	if (!t->framed) {
+		xs_input(&t->xs, data, len);
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '#') {
+			buf_append_char(&t->msg, data[i]);
+			continue;
+		}
+		struct buf m = t->msg;
+		buf_init(&t->msg);
+		xs_input_message(&t->xs, m.data ? m.data : "", m.len);
+		buf_clear(&m);
+	}
 }
 
 static void t_on_handshake(void *owner, struct conn *c)
@@ -539,6 +574,7 @@ static int teardown(void **state)
 	buf_clear(&T.got);
 	buf_clear(&T.calls);
 	buf_clear(&T.restart_data);
+	buf_clear(&T.msg);
 	alarm(0);
 	return 0;
 }
@@ -1433,6 +1469,179 @@ static void output_ops_carry_errors(void **state)
 }
 
 
+/* ---- element framing (RFC 7395) ---- */
+
+#define FRAMING "xmlns='urn:ietf:params:xml:ns:xmpp-framing'"
+#define FOPEN(to) "<open " FRAMING " to='" to "' version='1.0'/>#"
+
+static void start_framed(void)
+{
+	start();
+	T.framed = true;
+	xs_set_framing(&T.xs, &framed_output, &T);
+	assert_ptr_equal(T.xs.out_ctx, &T);
+}
+
+/* <open/> is the header (the root comes from the machine, in the kind's
+ * content namespace), elements reach the routes one message each,
+ * whitespace-only messages are nothing, and <close/> ends the stream. */
+static void framed_open_elements_and_close(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends(FOPEN("other.example"));
+	expect_bytes("<open from='other.example'/>[" FEATURES "]");
+	assert_int_equal(T.xs.state, XS_OPEN);
+	assert_string_equal(T.select_to, "other.example");
+	peer_sends("<first " PING "/>#  \n#<db:x xmlns:db='jabber:server:dialback'/>#");
+	expect_calls("first|any:x|");
+	/* No namespace of its own: the machine's root gives jabber:server. */
+	peer_sends("<anyns/>#");
+	expect_calls("first|any:x|anyns:jabber:server|");
+	peer_sends("<close " FRAMING "/>#");
+	expect_closed("<close/>", "tester closed the stream");
+	assert_int_equal(T.opens, 1);
+	assert_int_equal(T.ops_closes, 1);
+}
+
+/* RFC 7395 §3.5: an error before our <open/> goes out after one. */
+static void framed_element_before_open(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends("<first " PING "/>#");
+	struct buf w = BUF_INIT;
+	buf_append_str(&w, "<open from='default.example'/>[");
+	want_error(&w, "bad-format", "element before the stream header");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w), "stream error <bad-format/>: element before the stream header");
+	buf_clear(&w);
+	expect_calls("");
+}
+
+static void framed_two_elements_in_a_message(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	peer_sends("<first " PING "/><pre " PING "/>#");
+	struct buf w = BUF_INIT;
+	buf_append_str(&w, "[");
+	want_error(&w, "bad-format", "a message must hold exactly one XML element");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w), "stream error <bad-format/>: a message must hold exactly one XML element");
+	buf_clear(&w);
+	/* the first was handled, the second never */
+	expect_calls("first|");
+}
+
+static void framed_incomplete_message(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	peer_sends("<first " PING ">#");
+	struct buf w = BUF_INIT;
+	buf_append_str(&w, "[");
+	want_error(&w, "bad-format", "a message must hold whole XML elements");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w), "stream error <bad-format/>: a message must hold whole XML elements");
+	buf_clear(&w);
+	expect_calls("");
+}
+
+static void framed_open_checks(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends("<open " FRAMING " to='default.example'/>#");
+	struct buf w = BUF_INIT;
+	buf_append_str(&w, "<open from='default.example'/>[");
+	want_error(&w, "unsupported-version", "only XMPP 1.0 streams (version='1.0') are supported");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w),
+		      "stream error <unsupported-version/>: only XMPP 1.0 streams (version='1.0') are supported");
+	buf_clear(&w);
+	teardown(NULL);
+	setup(NULL);
+	start_framed();
+	peer_sends(FOPEN("nowhere.example"));
+	buf_append_str(&w, "<open from='default.example'/>[");
+	want_error(&w, "host-unknown", "no host 'nowhere.example' here");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w), "stream error <host-unknown/>: no host 'nowhere.example' here");
+	buf_clear(&w);
+	teardown(NULL);
+	setup(NULL);
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	peer_sends(FOPEN("default.example"));
+	buf_append_str(&w, "[");
+	want_error(&w, "bad-format", "stream header out of place");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w), "stream error <bad-format/>: stream header out of place");
+	buf_clear(&w);
+	teardown(NULL);
+	setup(NULL);
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	peer_sends("<opened " FRAMING "/>#");
+	buf_append_str(&w, "[");
+	want_error(&w, "bad-format", "&lt;opened/&gt; is not an element of the framing (open, close)");
+	buf_append_str(&w, "]<close/>");
+	expect_closed(buf_cstr(&w),
+		      "stream error <bad-format/>: <opened/> is not an element of the framing (open, close)");
+	buf_clear(&w);
+}
+
+/* After authentication a new <open/>, on a new parser primed again; with
+ * a move, the messages of the same read wait in order. */
+static void framed_auth_restart_and_move(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	T.keep = true;
+	peer_sends("<auth " PING "/>#" FOPEN("default.example") "<post " PING "/>#");
+	expect_bytes("[<ok/>]");
+	expect_calls("auth|");
+	assert_int_equal(T.xs.state, XS_MOVING);
+	assert_false(T.xs.primed);
+	/* more while moving: kept behind */
+	xs_input_message(&T.xs, "<first " PING "/>", strlen("<first " PING "/>"));
+	/* arrived */
+	T.xs.state = XS_WAIT_HEADER;
+	xs_feed_pending(&T.xs);
+	assert_int_equal(T.xs.pending.len, 0);
+	expect_bytes("<open from='default.example'/>[" FEATURES_AUTH "]");
+	expect_calls("auth|post|first|");
+	assert_int_equal(T.xs.state, XS_OPEN);
+	peer_sends("<to-ready " PING "/>#<ready " PING "/>#");
+	expect_calls("auth|post|first|to-ready|ready|");
+}
+
+/* A hold keeps later messages, unchecked, until it ends. */
+static void framed_hold_keeps_messages(void **state)
+{
+	(void)state;
+	start_framed();
+	peer_sends(FOPEN("default.example"));
+	expect_bytes("<open from='default.example'/>[" FEATURES "]");
+	peer_sends("<hold " PING "/>#<first " PING "/>#");
+	expect_bytes("[<held/>]");
+	expect_calls("hold|");
+	peer_sends("<pre " PING "/>#");
+	expect_calls("hold|");
+	xs_resume_after_hold(&T.xs);
+	expect_calls("hold|first|pre|");
+	assert_int_equal(T.xs.state, XS_OPEN);
+}
+
 /* ---- the initiating side ---- */
 
 #define INIT_HDR                                                                                               \
@@ -1562,6 +1771,13 @@ int main(void)
 		T_(keepalive_on_ready_quiet_stream_only),
 		T_(output_ops_carry_header_features_writes_and_close),
 		T_(output_ops_carry_errors),
+		T_(framed_open_elements_and_close),
+		T_(framed_element_before_open),
+		T_(framed_two_elements_in_a_message),
+		T_(framed_incomplete_message),
+		T_(framed_open_checks),
+		T_(framed_auth_restart_and_move),
+		T_(framed_hold_keeps_messages),
 		T_(initiator_sends_first_and_keeps_the_peer_id),
 		T_(initiator_reopens_after_auth_and_tls),
 		T_(initiator_checks_the_peer_header),
