@@ -73,6 +73,12 @@ struct c2s_stream;
 struct conn;
 struct xs_output_ops;
 
+/* A connection a port shared by several kinds of stream accepted (mux/):
+ * TLS is established and ALPN said xmpp-client, or the first bytes were a
+ * client stream header; `data` is what it read after the handshake.  A
+ * direct-TLS client stream takes the conn over (handler and owner). */
+void c2s_adopt_tls(struct shard *sh, struct conn *c, const char *data, size_t len);
+
 struct c2s_framing {
 	const struct xs_output_ops *out;
 	const char *transport;
@@ -84,6 +90,11 @@ enum {
 	 * an origin allowed by "*" in http.allowed_origins): SASL EXTERNAL is
 	 * not offered. */
 	C2S_ADOPT_NO_EXTERNAL = 1u << 0,
+	/* The TLS session the stream sees is not its client's own for the
+	 * whole stream (BOSH: each request may come on another HTTPS
+	 * connection): SCRAM -PLUS and XEP-0440 are not offered, since a
+	 * binding to one connection would mean nothing. */
+	C2S_ADOPT_NO_CHANNEL_BINDING = 1u << 1,
 };
 
 /*

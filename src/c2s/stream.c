@@ -320,30 +320,49 @@ struct c2s_port {
 static const struct c2s_port port_starttls = {false};
 static const struct c2s_port port_direct = {true};
 
-static void c2s_accept(struct worker *w, int fd, void *ud)
+/* A client stream on `c` (accepted here; its handler is set to ours). */
+static struct c2s_stream *stream_new(struct shard *sh, struct conn *c, bool direct_tls, const char *how)
 {
-	const struct c2s_port *port = ud;
-	struct shard *sh = shard_of(w);
 	const struct config *cfg = sh->srv->cfg;
 	struct c2s_stream *s = xcalloc(1, sizeof(*s));
 	s->sh = sh;
-	struct conn *c = conn_new(w, fd, &c2s_conn_handler, s);
+	conn_set_handler(c, &c2s_conn_handler, s);
 	struct xml_limits lim;
 	c2s_limits(cfg, false, &lim);
-	xs_init(&s->xs, &c2s_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
-	xs_sasl_init(&s->sasl, &s->xs, &c2s_sasl_rules, &cfg->c2s.mechanisms, cfg, w);
-	s->direct_tls = port->direct_tls;
+	xs_init(&s->xs, &c2s_kind, c, &lim, cfg->hosts[0].domain, worker_now(sh->w));
+	xs_sasl_init(&s->sasl, &s->xs, &c2s_sasl_rules, &cfg->c2s.mechanisms, cfg, sh->w);
+	s->direct_tls = direct_tls;
 	list_insert_tail(&sh->streams, &s->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
 	char local[64];
 	log_info("c2s", "conn=%llu accepted from %s on %s%s", (unsigned long long)conn_id(c), conn_peer(c),
-		 conn_local(c, local, sizeof(local)), port->direct_tls ? " (direct TLS)" : "");
+		 conn_local(c, local, sizeof(local)), how);
+	return s;
+}
+
+static void c2s_accept(struct worker *w, int fd, void *ud)
+{
+	const struct c2s_port *port = ud;
+	struct shard *sh = shard_of(w);
+	struct conn *c = conn_new(w, fd, &c2s_conn_handler, NULL);
+	struct c2s_stream *s = stream_new(sh, c, port->direct_tls, port->direct_tls ? " (direct TLS)" : "");
 	conn_start(c);
 	if (port->direct_tls) {
 		s->xs.state = XS_TLS_HANDSHAKE;
 		conn_set_transport(c, &tls_transport_ops, c2s_tls_session(sh->srv, alpn_xmpp_client, 1));
 	}
+}
+
+void c2s_adopt_tls(struct shard *sh, struct conn *c, const char *data, size_t len)
+{
+	struct c2s_stream *s = stream_new(sh, c, true, " (shared port)");
+	/* What a direct-TLS accept does when its handshake ends, then the
+	 * bytes the shared port read while it looked at the stream. */
+	s->xs.state = XS_TLS_HANDSHAKE;
+	c2s_on_handshake(s, c);
+	if (len && !conn_closing(c))
+		c2s_on_read(s, c, data, len);
 }
 
 struct c2s_stream *c2s_stream_adopt(struct shard *sh, struct conn *c, const struct c2s_framing *f, void *ctx,
@@ -360,6 +379,7 @@ struct c2s_stream *c2s_stream_adopt(struct shard *sh, struct conn *c, const stru
 	xs_init(&s->xs, &c2s_kind, c, &lim, cfg->hosts[0].domain, worker_now(w));
 	xs_set_framing(&s->xs, f->out, ctx);
 	xs_sasl_init(&s->sasl, &s->xs, &c2s_sasl_rules, &cfg->c2s.mechanisms, cfg, w);
+	s->sasl.no_channel_binding = flags & C2S_ADOPT_NO_CHANNEL_BINDING;
 	list_insert_tail(&sh->streams, &s->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);

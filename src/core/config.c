@@ -318,6 +318,47 @@ static const struct opt options[] = {
 	 NULL,
 	 "Bytes of responses waiting for the client to read them past which no further pipelined "
 	 "request is read until they are (at most half of limits.outq_bytes, which disconnects)"},
+	{"http.web_listen", OPT_STRLIST, OFF(http.web_listen), 0, "127.0.0.1", 0, 0, NULL,
+	 "Addresses the public web listener for clients (WebSocket, BOSH, XEP-0156 discovery) listens on "
+	 "(IPv4 or IPv6 literals); loopback by default. It never serves the admin API"},
+	{"http.web_port", OPT_UINT, OFF(http.web_port), 0, NULL, 0, 65535, NULL,
+	 "Port of the web listener over HTTPS, with the hosts' certificates (and client certificates as "
+	 "c2s.client_certs says); 0 turns it off. parleyctl init writes 5281"},
+	{"http.websocket_path", OPT_STR, OFF(http.websocket_path), 0, "/xmpp-websocket", 0, 0, NULL,
+	 "Path of XMPP over WebSocket (RFC 7395) on the web listener: wss://HOST:http.web_port/PATH; "
+	 "\"\" turns WebSocket off"},
+	{"http.bosh_path", OPT_STR, OFF(http.bosh_path), 0, "/http-bind", 0, 0, NULL,
+	 "Path of BOSH (XEP-0206) on the web listener; \"\" turns BOSH off"},
+	{"http.allowed_origins", OPT_STRLIST, OFF(http.allowed_origins), 0, "", 0, 0, NULL,
+	 "Origins of web pages whose browsers may use WebSocket and BOSH here and read the discovery "
+	 "files (\"https://chat.example.org\", with a port when it is not the default one); \"*\" allows "
+	 "any page, without SASL EXTERNAL (a browser presents its client certificate on any page's "
+	 "behalf). Empty: no page of another origin; clients that are not browsers send no Origin"},
+	{"http.admin_session_timeout", OPT_UINT, OFF(http.admin_session_timeout), 1800, NULL, 1, 86400, NULL,
+	 "Seconds a web admin page session (the parley_admin cookie of POST /api/login) may go unused "
+	 "before it ends and the page asks for the password again"},
+
+	/* bosh */
+	{"bosh.max_hold", OPT_UINT, OFF(bosh.max_hold), 1, NULL, 0, 8, NULL,
+	 "Most requests a BOSH session holds waiting for something to send (the session's 'hold' is "
+	 "the client's, at most this; it may have hold + 1 requests open); 0 means polling"},
+	{"bosh.max_wait", OPT_UINT, OFF(bosh.max_wait), 60, NULL, 1, 3600, NULL,
+	 "Longest a held BOSH request waits, in seconds, before it is answered empty (the session's "
+	 "'wait' is the client's, at most this)"},
+	{"bosh.inactivity", OPT_UINT, OFF(bosh.inactivity), 60, NULL, 1, 3600, NULL,
+	 "Seconds a BOSH session may have no request open before it ends, as if its client had left"},
+	{"bosh.window", OPT_UINT, OFF(bosh.window), 5, NULL, 2, 64, NULL,
+	 "BOSH request ids accepted ahead of the next expected one (buffered, then processed in "
+	 "order), and answers kept for a client that sends a request id again; at least "
+	 "bosh.max_hold + 1 is used"},
+	{"mux.listen", OPT_STRLIST, OFF(mux.listen), 0, "127.0.0.1", 0, 0, NULL,
+	 "Addresses the shared port listens on (IPv4 or IPv6 literals); loopback by default"},
+	{"mux.port", OPT_UINT, OFF(mux.port), 0, NULL, 0, 65535, NULL,
+	 "One direct-TLS port for everything (e.g. 443): each connection goes by its ALPN protocol to clients "
+	 "(xmpp-client), servers (xmpp-server) or HTTP (http/1.1: WebSocket, BOSH, discovery), or by its first "
+	 "bytes without ALPN; 0 turns it off"},
+	{"mux.admin", OPT_BOOL, OFF(mux.admin), 0, NULL, 0, 1, NULL,
+	 "The shared port's HTTP also serves the admin API and page (off: only the web listener's routes)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -867,6 +908,72 @@ static bool loopback_literal(const char *a)
 	return inet_pton(AF_INET6, a, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
+/* A path as route tables write them: '/' first, then segments of lower
+ * case letters, digits and "-._~", no empty, "." or ".." segment. */
+static bool web_path_ok(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	const char *seg = p + 1;
+	for (const char *q = p + 1;; q++) {
+		if (*q == '/' || !*q) {
+			size_t n = (size_t)(q - seg);
+			if ((n == 0 && *q) || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+				return false;
+			if (!*q)
+				return n > 0 || q == p + 1;
+			seg = q + 1;
+			continue;
+		}
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || strchr("-._~", *q)))
+			return false;
+	}
+}
+
+/* An origin as browsers send it (RFC 6454): scheme://host[:port], no
+ * path; or "*". */
+static bool origin_ok(const char *o)
+{
+	if (strcmp(o, "*") == 0)
+		return true;
+	const char *host = strncmp(o, "https://", 8) == 0 ? o + 8 : strncmp(o, "http://", 7) == 0 ? o + 7 : NULL;
+	if (!host || !*host)
+		return false;
+	for (const char *q = host; *q; q++)
+		if (!(isalnum((unsigned char)*q) || strchr("-.:[]", *q)))
+			return false;
+	return true;
+}
+
+/* The public web listener (http.web_*) and what it serves. */
+static int check_web(struct loader *ld, config_t *cf)
+{
+	const struct config *cfg = ld->cfg;
+	if (cfg->http.web_listen.n == 0 && cfg->http.web_port)
+		return fail(ld, config_lookup(cf, "http.web_listen"), "http.web_listen: no address to listen on");
+	if (cfg->http.web_port &&
+	    (cfg->http.web_port == cfg->http.admin_port || cfg->http.web_port == cfg->http.admin_plain_port))
+		return fail(ld, config_lookup(cf, "http.web_port"),
+			    "http.web_port: the same port as the admin API's; the admin API is never served on the "
+			    "web listener, give each its own");
+	const char *paths[] = {"http.websocket_path", "http.bosh_path"};
+	const char *values[] = {cfg->http.websocket_path, cfg->http.bosh_path};
+	for (size_t i = 0; i < 2; i++)
+		if (values[i] && !web_path_ok(values[i]))
+			return fail(ld, config_lookup(cf, paths[i]),
+				    "%s: '%s' is not a path of lower-case segments (\"/xmpp-websocket\"), or \"\" for off",
+				    paths[i], values[i]);
+	if (values[0] && values[1] && strcmp(values[0], values[1]) == 0)
+		return fail(ld, config_lookup(cf, "http.bosh_path"), "http.bosh_path: the same as http.websocket_path");
+	for (size_t i = 0; i < cfg->http.allowed_origins.n; i++)
+		if (!origin_ok(cfg->http.allowed_origins.items[i]))
+			return fail(ld, config_lookup(cf, "http.allowed_origins"),
+				    "http.allowed_origins: '%s' is not an origin (\"https://chat.example.org\", "
+				    "\"https://host:8443\") nor \"*\"",
+				    cfg->http.allowed_origins.items[i]);
+	return 0;
+}
+
 static int check_http(struct loader *ld, config_t *cf)
 {
 	const struct config *cfg = ld->cfg;
@@ -884,7 +991,7 @@ static int check_http(struct loader *ld, config_t *cf)
 					    cfg->http.admin_listen.items[i]);
 	if (cfg->http.uri_bytes > cfg->http.header_bytes)
 		return fail(ld, config_lookup(cf, "http.uri_bytes"), "http.uri_bytes: larger than http.header_bytes");
-	return 0;
+	return check_web(ld, cf);
 }
 
 int config_load(const char *path, struct config *cfg, char **err)

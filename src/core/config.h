@@ -171,7 +171,30 @@ struct config {
 		unsigned body_timeout;     /* s from the header fields to the end of the body: 408 */
 		unsigned idle_timeout;     /* s between requests before the connection closes */
 		size_t output_pause_bytes; /* queued responses past which no request is read (<= outq/2 at runtime) */
+		/* The public web listener for client transports (WebSocket,
+		 * BOSH, XEP-0156 discovery); never the admin API. */
+		struct config_strlist web_listen;
+		unsigned web_port;         /* HTTPS; 0 = off */
+		char *websocket_path;      /* RFC 7395 endpoint; NULL ("") = WebSocket off */
+		char *bosh_path;           /* XEP-0206 endpoint; NULL ("") = BOSH off */
+		struct config_strlist allowed_origins; /* browser origins ("https://host[:port]", "*"); empty: none */
+		unsigned admin_session_timeout; /* s a web admin session may stay unused before it ends */
 	} http;
+
+	struct {
+		/* BOSH sessions (bosh/, XEP-0124 and XEP-0206). */
+		unsigned max_hold;   /* most requests a session holds ('hold'); requests = hold + 1 */
+		unsigned max_wait;   /* s: longest a held request waits ('wait') */
+		unsigned inactivity; /* s with no request held before a session ends */
+		unsigned window;     /* rids accepted ahead, and answers kept for a resend */
+	} bosh;
+
+	struct {
+		/* One direct-TLS port for clients, servers and HTTP (mux/). */
+		struct config_strlist listen;
+		unsigned port;       /* 0 = off */
+		bool admin;          /* its HTTP also serves the admin API and page */
+	} mux;
 };
 
 /* Loads and validates `path` into `cfg` (zeroed first).  Every setting not

@@ -8,6 +8,11 @@
  * the worker's prepare handle flushes every conn with output once per loop
  * iteration, so stanzas produced in one iteration share one syscall (plain
  * TCP: writev) or one TLS record.
+ *
+ * A virtual conn (conn_new_virtual) has no fd: an idle handle it never
+ * starts stands for the poll handle (closing it defers on_close and
+ * detaching to the loop as for a socket), reads never happen, and a flush
+ * hands the queue to its owner's write callback instead of a socket.
  */
 #include "core/conn.h"
 
@@ -42,12 +47,23 @@ struct outq_entry {
 	uint32_t off; /* bytes of ch already written */
 };
 
+/* A transport lent to a virtual conn (conn_share_transport): freed by
+ * whichever of the two conns is freed last. */
+struct conn_tshare {
+	atomic_uint refs;
+	const struct conn_transport_ops *ops;
+	void *t;
+};
+
 /* Owner: the conn's owner (a stream), through conn_close() and on_close. */
 struct conn {
 	uint64_t id;
-	int fd;
+	int fd; /* -1: virtual */
 	struct worker *w;
-	uv_poll_t poll;
+	union {
+		uv_poll_t poll;   /* a socket's */
+		uv_idle_t vidle;  /* a virtual conn's stand-in, never started */
+	};
 	int poll_events; /* events currently registered */
 	bool poll_attached;
 
@@ -87,6 +103,10 @@ struct conn {
 
 	conn_detach_cb *detach_cb;
 	void *detach_arg;
+
+	const struct conn_virtual_ops *vops; /* NULL: a socket's conn */
+	void *varg;
+	struct conn_tshare *tshare;          /* the transport, when lent */
 
 	struct list link;       /* w->conns */
 	struct list flush_link; /* w->flush */
@@ -147,8 +167,12 @@ struct conn *conn_new(struct worker *w, int fd, const struct conn_handler *h, vo
 static void conn_attach_loop(struct conn *c, struct worker *w)
 {
 	c->w = w;
-	if (uv_poll_init(&w->loop, &c->poll, c->fd) != 0)
+	if (c->vops) {
+		uv_idle_init(&w->loop, &c->vidle);
+		c->vidle.data = c;
+	} else if (uv_poll_init(&w->loop, &c->poll, c->fd) != 0) {
 		log_fatal("core", "uv_poll_init failed for fd %d", c->fd);
+	}
 	c->poll.data = c;
 	c->poll_events = 0;
 	c->poll_attached = true;
@@ -209,9 +233,19 @@ void conn_abort(struct conn *c, const char *reason)
 		conn_finish(c);
 }
 
+static void tshare_unref(struct conn_tshare *sh)
+{
+	if (atomic_fetch_sub(&sh->refs, 1) != 1)
+		return;
+	sh->ops->free(sh->t);
+	free(sh);
+}
+
 static void conn_free(struct conn *c)
 {
-	if (c->tops)
+	if (c->tshare)
+		tshare_unref(c->tshare);
+	else if (c->tops)
 		c->tops->free(c->t);
 	if (c->next_tops)
 		c->next_tops->free(c->next_t);
@@ -224,8 +258,11 @@ static void conn_closed_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	struct worker *w = c->w;
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->h->on_close(c->owner, c, c->reason);
+	if (c->vops && c->vops->closed)
+		c->vops->closed(c->varg, c);
 	conn_free(c);
 	/* Counted down only now: on_close may post work to other workers,
 	 * and shutdown waits for it (worker_quiescent). */
@@ -260,7 +297,7 @@ void conn_abort_all(struct worker *w, const char *reason)
 
 static void conn_update_poll(struct conn *c)
 {
-	if (!c->poll_attached || c->closed || c->detaching)
+	if (!c->poll_attached || c->closed || c->detaching || c->vops)
 		return;
 	int ev = 0;
 	if (c->handshaking) {
@@ -299,7 +336,7 @@ static void list_take_all(struct list *dst, struct list *src)
 
 static void conn_schedule_read(struct conn *c)
 {
-	if (list_linked(&c->ready_link) || c->closed || c->detaching)
+	if (list_linked(&c->ready_link) || c->closed || c->detaching || c->vops)
 		return;
 	list_insert_tail(&c->w->ready, &c->ready_link);
 	uv_idle_start(&c->w->reader, conn_ready_cb);
@@ -375,6 +412,8 @@ void *conn_transport(const struct conn *c)
 
 bool conn_secure(const struct conn *c)
 {
+	if (c->vops)
+		return c->tshare != NULL;
 	return c->tops != NULL && !c->handshaking;
 }
 
@@ -564,9 +603,29 @@ static void outq_advance(struct conn *c, size_t n)
 	}
 }
 
+/* A virtual conn's flush: the whole queue to the owner at once, so that
+ * an element queued as several chunks never straddles two calls. */
+static ssize_t conn_write_virtual(struct conn *c)
+{
+	struct iovec small[CONN_IOV_MAX];
+	struct iovec *iov = c->qlen <= CONN_IOV_MAX ? small : xmalloc(c->qlen * sizeof(*iov));
+	for (uint32_t i = 0; i < c->qlen; i++) {
+		struct outq_entry *e = &c->q[(c->qhead + i) % c->qcap];
+		iov[i].iov_base = e->ch->data + e->off;
+		iov[i].iov_len = e->ch->len - e->off;
+	}
+	size_t n = c->qbytes;
+	c->vops->write(c->varg, c, iov, c->qlen);
+	if (iov != small)
+		free(iov);
+	return (ssize_t)n;
+}
+
 /* One write attempt: >0 bytes written, or a CONN_IO_* code. */
 static ssize_t conn_write_some(struct conn *c)
 {
+	if (c->vops)
+		return conn_write_virtual(c);
 	if (!c->tops) {
 		struct iovec iov[CONN_IOV_MAX];
 		int n = 0;
@@ -774,6 +833,8 @@ static void conn_detached_cb(uv_handle_t *h)
 
 void conn_detach(struct conn *c, conn_detach_cb *cb, void *arg)
 {
+	if (c->vops && c->vops->detaching)
+		c->vops->detaching(c->varg, c);
 	c->detaching = true;
 	c->detach_cb = cb;
 	c->detach_arg = arg;
@@ -788,6 +849,8 @@ void conn_attach(struct conn *c, struct worker *w)
 {
 	c->detaching = false;
 	conn_attach_loop(c, w);
+	if (c->vops && c->vops->attached)
+		c->vops->attached(c->varg, c, w);
 	if (c->closing) {
 		if (c->qbytes)
 			conn_flush(c);
@@ -809,6 +872,66 @@ void conn_set_handler(struct conn *c, const struct conn_handler *h, void *owner)
 {
 	c->h = h;
 	c->owner = owner;
+}
+
+/* ---- virtual conns ---- */
+
+struct conn *conn_new_virtual(struct worker *w, const struct conn_handler *h, void *owner,
+			      const struct conn_virtual_ops *ops, void *arg, const char *peer)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	c->id = atomic_fetch_add(&conn_next_id, 1);
+	c->fd = -1;
+	c->w = w;
+	c->h = h;
+	c->owner = owner;
+	c->vops = ops;
+	c->varg = arg;
+	list_init(&c->link);
+	list_init(&c->flush_link);
+	list_init(&c->ready_link);
+	c->last_read_ms = c->last_write_ms = worker_now(w);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "virtual");
+	conn_attach_loop(c, w);
+	return c;
+}
+
+bool conn_is_virtual(const struct conn *c)
+{
+	return c->vops != NULL;
+}
+
+void *conn_virtual_arg(const struct conn *c)
+{
+	return c->varg;
+}
+
+void conn_virtual_input(struct conn *c, size_t n)
+{
+	c->bytes_in += n;
+	c->last_read_ms = worker_now(c->w);
+}
+
+void conn_virtual_flush(struct conn *c)
+{
+	if (c->vops && c->qbytes && !c->closed && !c->detaching)
+		conn_flush(c);
+}
+
+void conn_share_transport(struct conn *from, struct conn *v)
+{
+	if (!from->tops || from->handshaking || v->tshare || !v->vops)
+		return;
+	if (!from->tshare) {
+		struct conn_tshare *sh = xcalloc(1, sizeof(*sh));
+		atomic_init(&sh->refs, 1);
+		sh->ops = from->tops;
+		sh->t = from->t;
+		from->tshare = sh;
+	}
+	atomic_fetch_add(&from->tshare->refs, 1);
+	v->tshare = from->tshare;
+	v->t = from->tshare->t;
 }
 
 /* ---- facts ---- */

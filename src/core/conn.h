@@ -131,6 +131,61 @@ void conn_attach(struct conn *c, struct worker *w);
 /* Changes who hears the events (a stream handing the conn on). */
 void conn_set_handler(struct conn *c, const struct conn_handler *h, void *owner);
 
+/* Virtual conns */
+
+/*
+ * A conn with no socket, for a stream that no one TCP connection carries
+ * (BOSH: a session lives across many HTTP requests).  It is a conn in
+ * every other way, so a stream machine runs on it unchanged: an output
+ * queue flushed once per loop iteration, deferred close with on_close
+ * from the loop, conn_detach/conn_attach between workers, the owner's
+ * on_tick from the sweep.  Input does not come from a socket: whoever
+ * feeds the stream says so with conn_virtual_input (activity, counters).
+ *
+ * What would be written goes to `ops->write`, once per flush with
+ * everything queued (complete elements, since writers queue whole ones
+ * within one iteration); the conn then counts it as written.
+ */
+struct iovec;
+struct conn_virtual_ops {
+	/* The queued output, in order; copy what is kept.  It must not
+	 * close or detach c (mark, and do it later). */
+	void (*write)(void *arg, struct conn *c, const struct iovec *iov, size_t n);
+	/* conn_detach was called (the conn leaves this worker's thread once
+	 * the detach callback runs); may be NULL. */
+	void (*detaching)(void *arg, struct conn *c);
+	/* conn_attach put the conn on worker w (on w's thread); may be NULL. */
+	void (*attached)(void *arg, struct conn *c, struct worker *w);
+	/* After the handler's on_close, before the conn is freed. */
+	void (*closed)(void *arg, struct conn *c);
+};
+
+/* A virtual conn on worker w, started at once.  `peer` stands for the
+ * peer's address in log lines ("203.0.113.5:40312", the address of the
+ * request that made it). */
+struct conn *conn_new_virtual(struct worker *w, const struct conn_handler *h, void *owner,
+			      const struct conn_virtual_ops *ops, void *arg, const char *peer);
+bool conn_is_virtual(const struct conn *c);
+/* The `arg` given to conn_new_virtual (NULL for a socket's conn). */
+void *conn_virtual_arg(const struct conn *c);
+/* `n` bytes were fed to the owner from elsewhere: counts them, and the
+ * time, as read. */
+void conn_virtual_input(struct conn *c, size_t n);
+/* Hands what is queued to ops->write now rather than at the end of the
+ * loop iteration (the answer to some input is wanted at once).  Nothing
+ * while the conn is detaching or closed. */
+void conn_virtual_flush(struct conn *c);
+/*
+ * Lends the transport of `from` (a socket's conn, TLS established) to
+ * virtual conn `v`: conn_transport(v) returns it and conn_secure(v) is
+ * true, so the TLS facts of the connection that made v (the peer's
+ * certificate, for SASL EXTERNAL) stay readable after that connection
+ * closed.  The state is freed when both conns are.  It is read from v's
+ * worker: once v moves to another worker, only facts fixed at the
+ * handshake (version, cipher, certificate) may be read through it.
+ */
+void conn_share_transport(struct conn *from, struct conn *v);
+
 /* Facts, for log lines and policy */
 
 uint64_t conn_id(const struct conn *c);

@@ -15,4 +15,4 @@ static const struct http_route builtin_routes[] = {
 	{.methods = HTTP_M_GET, .path = "/healthz", .perm = ROUTE_PERM_PUBLIC, .handler = healthz},
 };
 
-const struct http_route_table http_builtin_table = HTTP_ROUTE_TABLE("builtin", builtin_routes);
+const struct http_route_table http_builtin_table = HTTP_ROUTE_TABLE_ON("builtin", builtin_routes, HTTP_LISTENER_ALL);

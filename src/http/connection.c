@@ -75,6 +75,16 @@ bool http_request_secure(const struct http_request *req)
 	return req->hc && !req->hc->plain;
 }
 
+unsigned http_request_listener(const struct http_request *req)
+{
+	return req->hc ? req->hc->listener : 0;
+}
+
+const struct config *http_request_config(const struct http_request *req)
+{
+	return req->hc ? hc_cfg(req->hc) : NULL;
+}
+
 const char *http_request_peer(const struct http_request *req)
 {
 	return req->hc ? conn_peer(req->hc->c) : "-";
@@ -399,7 +409,7 @@ static void hc_on_head(struct http_conn *hc)
 	struct http_request *q = hc->rd.req;
 	q->hc = hc;
 	struct http_match m;
-	http_route_find(hc->hw->tables, q->method, q->path.data, q->path.len, &m);
+	http_route_find(hc->tables, q->method, q->path.data, q->path.len, &m);
 	if (!m.route) {
 		if (m.allow) {
 			struct buf allow = BUF_INIT;
@@ -656,10 +666,9 @@ static void hc_on_close(void *owner, struct conn *c, const char *reason)
 
 /* ---- accepting ---- */
 
-void http_conn_accept(struct worker *w, int fd, void *ud)
+/* An HTTP connection on `c` (accepted here; its handler is set to ours). */
+static struct http_conn *hc_new(struct http_worker *hw, struct conn *c, bool tls, unsigned listener)
 {
-	const struct http_port *port = ud;
-	struct http_worker *hw = http_worker_of(w);
 	const struct config *cfg = hw->srv->cfg;
 	struct http_conn *hc = xcalloc(1, sizeof(*hc));
 	hc->hw = hw;
@@ -668,15 +677,28 @@ void http_conn_accept(struct worker *w, int fd, void *ud)
 	struct http_limits lim;
 	http_limits_from_config(cfg, &lim);
 	http_reader_init(&hc->rd, &lim);
-	hc->plain = !port->tls;
-	struct conn *c = conn_new(w, fd, &http_conn_handler, hc);
+	hc->plain = !tls;
+	hc->listener = listener;
+	hc->tables = http_tables_for(listener);
 	hc->c = c;
+	conn_set_handler(c, &http_conn_handler, hc);
 	list_insert_tail(&hw->conns, &hc->link);
 	conn_set_outq_limit(c, cfg->limits.outq_bytes);
 	conn_set_read_rate(c, cfg->limits.read_rate, cfg->limits.read_burst);
+	return hc;
+}
+
+void http_conn_accept(struct worker *w, int fd, void *ud)
+{
+	const struct http_port *port = ud;
+	struct http_worker *hw = http_worker_of(w);
+	const struct config *cfg = hw->srv->cfg;
+	struct conn *c = conn_new(w, fd, &http_conn_handler, NULL);
+	struct http_conn *hc = hc_new(hw, c, port->tls, port->listener);
 	char local[64];
-	log_debug("http", "conn=%llu accepted from %s on %s%s", hc_id(hc), conn_peer(c),
-		  conn_local(c, local, sizeof(local)), port->tls ? " (HTTPS)" : " (plain HTTP)");
+	log_debug("http", "conn=%llu accepted from %s on %s (%s%s)", hc_id(hc), conn_peer(c),
+		  conn_local(c, local, sizeof(local)), port->tls ? "HTTPS" : "plain HTTP",
+		  port->listener == HTTP_LISTENER_WEB ? ", web" : "");
 	conn_start(c);
 	if (port->tls) {
 		hc->state = HC_HANDSHAKE;
@@ -687,4 +709,15 @@ void http_conn_accept(struct worker *w, int fd, void *ud)
 		hc->state = HC_IDLE;
 		hc->deadline_ms = worker_now(w) + cfg->http.idle_timeout * 1000ULL;
 	}
+}
+
+void http_adopt(struct shard *sh, struct conn *c, unsigned listener, const char *data, size_t len)
+{
+	struct http_conn *hc = hc_new(http_worker_of(sh->w), c, true, listener);
+	/* What an HTTPS accept does when its handshake ends, then the bytes
+	 * the shared port read while it looked at the stream. */
+	hc->state = HC_HANDSHAKE;
+	hc_on_handshake(hc, c);
+	if (len)
+		hc_on_read(hc, c, data, len); /* may free hc */
 }

@@ -7,9 +7,12 @@
  * one place (http/routes.c), and every route names the permission it
  * needs, enforced before its handler runs.
  *
- * It carries the admin API now; WebSocket (RFC 7395) and BOSH are meant to
- * plug in as routes that take the connection over (http_upgrade).  It is
- * not a general web server: no static file tree, no proxying, no HTTP/2.
+ * It listens twice: the admin listener (http.admin_*: the admin API) and
+ * the public web listener for client transports (http.web_*: WebSocket,
+ * BOSH, XEP-0156 discovery).  Each route table says which listeners serve
+ * it (HTTP_LISTENER_*), so the admin API is never reachable on the public
+ * port.  It is not a general web server: no static file tree, no
+ * proxying, no HTTP/2.
  *
  * Threads: everything here runs on the worker that owns the connection.
  * A handler that answers later (work on the thread pool, a post to
@@ -26,10 +29,19 @@
 #include "core/slice.h"
 
 struct buf;
+struct config;
 struct conn;
 struct conn_handler;
 struct http_request;
 struct service_ops;
+
+/* A connection a port shared by several kinds of stream accepted (mux/):
+ * TLS is established and ALPN said http/1.1, or the first bytes were a
+ * request line; `data` is what it read after the handshake.  It is served
+ * the tables of `listeners` (a mask of HTTP_LISTENER_* bits), taking the
+ * conn over (handler and owner). */
+struct shard;
+void http_adopt(struct shard *sh, struct conn *c, unsigned listeners, const char *data, size_t len);
 
 /* ---- Methods ---- */
 
@@ -89,6 +101,14 @@ enum {
 
 enum { HTTP_ROUTE_PARAMS_MAX = 8 };
 
+/* The listeners, as a set: which of them serve a route table. */
+enum {
+	HTTP_LISTENER_ADMIN = 1u << 0, /* http.admin_listen: admin_port, admin_plain_port */
+	HTTP_LISTENER_WEB = 1u << 1,   /* http.web_listen: web_port (client web transports) */
+	HTTP_LISTENER_ALL = (1u << 2) - 1,
+	HTTP_LISTENER_COUNT = 2,
+};
+
 /*
  * One row of a route table.  `path` is matched against the request's
  * decoded, normalised path (http_path_normalize), case-sensitively, one
@@ -107,29 +127,45 @@ struct http_route {
 	enum http_perm perm;
 	http_handler_fn *handler;
 	unsigned flags; /* HTTP_ROUTE_* */
+	/* A path the operator chooses (http.websocket_path): when set, it
+	 * replaces `path`, read once at start-up; NULL from it (the setting
+	 * is empty) leaves the row out. */
+	const char *(*path_of)(const struct config *cfg);
 };
 
-/* A module's routes: `routes[n]`, and its name for error messages. */
+/* A module's routes: `routes[n]`, its name for error messages, and the
+ * listeners that serve it (HTTP_LISTENER_*; none is refused at start-up). */
 struct http_route_table {
 	const char *name;
 	const struct http_route *routes;
 	size_t n;
+	unsigned listeners;
 };
 
-#define HTTP_ROUTE_TABLE(name_, rows_) {(name_), (rows_), sizeof(rows_) / sizeof((rows_)[0])}
+/* A table on the admin listener, as every table was before there was a
+ * web listener; HTTP_ROUTE_TABLE_ON names the listeners. */
+#define HTTP_ROUTE_TABLE(name_, rows_) HTTP_ROUTE_TABLE_ON(name_, rows_, HTTP_LISTENER_ADMIN)
+#define HTTP_ROUTE_TABLE_ON(name_, rows_, listeners_)                                                         \
+	{(name_), (rows_), sizeof(rows_) / sizeof((rows_)[0]), (listeners_)}
 
 /* Every table the server serves, NULL-terminated (http/routes.c: the one
  * place that lists them). */
 extern const struct http_route_table *const http_route_tables[];
-/* http/'s own routes (GET /healthz, public). */
+/* http/'s own routes (GET /healthz, public, on every listener). */
 extern const struct http_route_table http_builtin_table;
+/* XEP-0156 discovery on the web listener: /.well-known/host-meta and
+ * host-meta.json name the WebSocket URL (and BOSH's, once it is served). */
+extern const struct http_route_table http_discovery_table;
 
 /*
- * Checks every row of every table: a permission that is set and known,
- * methods within HTTP_M_ALL and not none, a handler, a canonical pattern,
- * and no two rows with the same pattern sharing a method.  0, or -1 with
- * *err (heap: "routes 'admin': GET /api/x: no permission (ROUTE_PERM_UNSET)").
- * The service runs it in its setup: a bad table stops the server.
+ * Checks every row of every table: listeners that are set and known, a
+ * permission that is set and known, methods within HTTP_M_ALL and not
+ * none, a handler, a canonical pattern, and no two rows with the same
+ * pattern sharing a method and a listener.  Rows whose path comes from the
+ * configuration (path_of) are checked once it is known: the service
+ * checks the tables again at setup with the paths filled in.  0, or -1
+ * with *err (heap: "routes 'admin': GET /api/x: no permission
+ * (ROUTE_PERM_UNSET)").  A bad table stops the server.
  */
 int http_routes_check(const struct http_route_table *const *tables, char **err);
 
@@ -156,6 +192,10 @@ bool http_request_header_at(const struct http_request *req, size_t i, struct sli
 struct slice http_request_body(const struct http_request *req);
 /* The connection (its TLS session: conn_transport), for client certificates. */
 struct conn *http_request_conn(const struct http_request *req);
+/* The listener that received it (one HTTP_LISTENER_* bit). */
+unsigned http_request_listener(const struct http_request *req);
+/* The server's configuration. */
+const struct config *http_request_config(const struct http_request *req);
 bool http_request_secure(const struct http_request *req);
 /* "127.0.0.1:40312", for log lines. */
 const char *http_request_peer(const struct http_request *req);
@@ -167,6 +207,29 @@ const char *http_request_peer(const struct http_request *req);
  * leaves is noticed when the answer is written; cancel is for what ends
  * the connection meanwhile: the server stopping, a budget. */
 void http_request_set_cancel(struct http_request *req, void (*cancel)(void *arg), void *arg);
+
+/* ---- Origins (browsers; shared by every web transport) ---- */
+
+/*
+ * Whose page a browser's request comes from, by its Origin header
+ * (RFC 6454) and http.allowed_origins.  An empty list allows no page of
+ * another origin: web clients on other sites need their origin listed
+ * ("https://chat.example.org"), or "*" for any.  Origins compare as ASCII
+ * case-insensitive strings, without a trailing '/'.
+ */
+enum http_origin {
+	HTTP_ORIGIN_NONE,    /* no Origin: not a browser's cross-origin request */
+	HTTP_ORIGIN_SAME,    /* this listener's own (https:// and the Host) */
+	HTTP_ORIGIN_LISTED,  /* named in http.allowed_origins */
+	HTTP_ORIGIN_ANY,     /* allowed only by "*" in http.allowed_origins */
+	HTTP_ORIGIN_REFUSED, /* another origin, not allowed */
+};
+enum http_origin http_request_origin(const struct http_request *req);
+/* Adds the CORS answer for a response to req (before http_respond*):
+ * Access-Control-Allow-Origin with the request's origin when it is
+ * listed (and Vary: Origin), "*" when only "*" allows it, nothing when
+ * there is no Origin or it is refused. */
+void http_response_cors(struct http_request *req);
 
 /* ---- Authentication (plugged in by the admin API) ---- */
 
@@ -272,7 +335,8 @@ struct conn *http_upgrade(struct http_request *req, const char *headers, const s
 
 /* http as a service of the server (router/service.h): the admin
  * listener (http.admin_listen, admin_port over TLS, admin_plain_port in
- * the clear on loopback), its connections and the route tables. */
+ * the clear on loopback), the web listener (http.web_listen, web_port
+ * over TLS), their connections and the route tables. */
 extern const struct service_ops http_service;
 
 #endif

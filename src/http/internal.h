@@ -222,6 +222,8 @@ struct http_conn {
 	uint64_t deadline_ms;     /* of the current state; 0: none */
 	uint64_t wait_since_ms;
 	bool plain;               /* the cleartext port */
+	unsigned listener;        /* HTTP_LISTENER_* of its port */
+	const struct http_route_table *const *tables; /* what that listener serves */
 	bool processing;          /* inside hc_process: no re-entry */
 	bool reading_paused;
 	bool upgraded;            /* handed over: freed when processing returns */
@@ -243,6 +245,7 @@ void http_conn_drained(struct http_conn *hc);
 
 struct http_port {
 	bool tls;
+	unsigned listener; /* one HTTP_LISTENER_* bit */
 };
 
 /* Per worker; its handles live on the worker's loop, its memory in the
@@ -250,7 +253,8 @@ struct http_port {
 struct http_worker {
 	struct server *srv;
 	struct worker *w;
-	struct listener_set listeners;
+	struct listener_set listeners;     /* admin: http.admin_listen */
+	struct listener_set web_listeners; /* web: http.web_listen */
 	struct list conns;
 	struct list waiting;   /* conns paused because of queued output */
 	uv_check_t drain;      /* after each poll: resumes drained conns */
@@ -258,10 +262,13 @@ struct http_worker {
 	bool handles;
 	unsigned nudged;       /* checks left before the idle handle stops */
 	uint64_t requests, refused; /* for the stats */
-	const struct http_route_table *const *tables;
 };
 
 struct http_worker *http_worker_of(struct worker *w);
+/* The route tables a listener serves (a mask of HTTP_LISTENER_* bits: a
+ * shared port may serve the web's and the admin's), with the configured
+ * paths filled in; NULL-terminated, read-only after setup. */
+const struct http_route_table *const *http_tables_for(unsigned listeners);
 /* Puts hc on the list of conns waiting for their output to drain. */
 void http_worker_wait(struct http_worker *hw, struct http_conn *hc);
 

@@ -139,10 +139,22 @@ static int row_error(char **err, const struct http_route_table *t, size_t i, con
 	return -1;
 }
 
+static int table_error(char **err, const struct http_route_table *t, const char *what)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "routes '%s': %s", t->name ? t->name : "?", what);
+	*err = buf_steal(&b);
+	return -1;
+}
+
 int http_routes_check(const struct http_route_table *const *tables, char **err)
 {
 	for (size_t ti = 0; tables[ti]; ti++) {
 		const struct http_route_table *t = tables[ti];
+		if (t->listeners == 0)
+			return table_error(err, t, "no listener: say HTTP_LISTENER_ADMIN, _WEB or both");
+		if (t->listeners & ~(unsigned)HTTP_LISTENER_ALL)
+			return table_error(err, t, "listener bits that are no HTTP_LISTENER_*");
 		for (size_t i = 0; i < t->n; i++) {
 			const struct http_route *r = &t->routes[i];
 			const char *why = NULL;
@@ -157,11 +169,17 @@ int http_routes_check(const struct http_route_table *const *tables, char **err)
 				return row_error(err, t, i, "%s", "no handler");
 			if (r->flags & ~(unsigned)HTTP_ROUTE_UPGRADE)
 				return row_error(err, t, i, "%s", "unknown flags");
+			/* A configured path is checked once it is known. */
+			if (r->path_of && !r->path)
+				continue;
 			if (!r->path || !http_pattern_valid(r->path, &why))
 				return row_error(err, t, i, "the path %s", why ? why : "is missing");
-			/* Every earlier row, in this table and the ones before. */
+			/* Every earlier row, in this table and the ones before
+			 * served on one of the same listeners. */
 			for (size_t tj = 0; tj <= ti; tj++) {
 				const struct http_route_table *u = tables[tj];
+				if (!(u->listeners & t->listeners))
+					continue;
 				size_t end = tj == ti ? i : u->n;
 				for (size_t j = 0; j < end; j++) {
 					const struct http_route *o = &u->routes[j];
@@ -191,7 +209,7 @@ void http_route_find(const struct http_route_table *const *tables, unsigned meth
 	for (size_t ti = 0; tables[ti]; ti++)
 		for (size_t i = 0; i < tables[ti]->n; i++) {
 			const struct http_route *r = &tables[ti]->routes[i];
-			if (best && strcmp(r->path, best) == 0)
+			if (!r->path || (best && strcmp(r->path, best) == 0))
 				continue;
 			if (!http_pattern_match(r->path, path, len, params, &np))
 				continue;
@@ -206,7 +224,7 @@ void http_route_find(const struct http_route_table *const *tables, unsigned meth
 	for (size_t ti = 0; tables[ti]; ti++)
 		for (size_t i = 0; i < tables[ti]->n; i++) {
 			const struct http_route *r = &tables[ti]->routes[i];
-			if (strcmp(r->path, best) != 0)
+			if (!r->path || strcmp(r->path, best) != 0)
 				continue;
 			unsigned served = methods_served(r->methods);
 			m->allow |= served;

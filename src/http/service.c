@@ -1,7 +1,10 @@
 /*
  * http as a registered service (router/service.h): the route tables are
- * checked once at setup (a bad table stops the server), each worker binds
- * its own listeners (SO_REUSEPORT, like c2s) and keeps its connections.
+ * checked once at setup (a bad table stops the server) and sorted by the
+ * listener that serves them, with the paths the configuration chooses
+ * filled in; each worker binds its own listeners (SO_REUSEPORT, like
+ * c2s): the admin listener and the public web listener, each on its own
+ * addresses, and keeps its connections.
  *
  * The per-worker state lives here, not in the shard: it is made at setup
  * for the configured number of workers and indexed by worker id, so
@@ -29,22 +32,83 @@
 struct http_global {
 	struct http_worker *workers;
 	unsigned n;
+	/* Copies of the route tables with the configured paths filled in,
+	 * and per listener the NULL-terminated list of those it serves. */
+	struct http_route_table *tables;
+	size_t ntables;
+	/* Per set of listeners (a mask of HTTP_LISTENER_* bits: a shared port
+	 * may serve several), the NULL-terminated list of tables it serves. */
+	const struct http_route_table **by_mask[1u << HTTP_LISTENER_COUNT];
 };
 
 static struct http_global *http_g;
 
-static const struct http_port port_tls = {true};
-static const struct http_port port_plain = {false};
+static const struct http_port port_admin_tls = {true, HTTP_LISTENER_ADMIN};
+static const struct http_port port_admin_plain = {false, HTTP_LISTENER_ADMIN};
+static const struct http_port port_web_tls = {true, HTTP_LISTENER_WEB};
 
-static void http_ports(const struct config *cfg, struct listener_port *ports)
+static void http_admin_ports(const struct config *cfg, struct listener_port *ports)
 {
-	ports[0] = (struct listener_port){cfg->http.admin_port, "HTTPS", (void *)&port_tls};
-	ports[1] = (struct listener_port){cfg->http.admin_plain_port, "plain HTTP", (void *)&port_plain};
+	ports[0] = (struct listener_port){cfg->http.admin_port, "HTTPS", (void *)&port_admin_tls};
+	ports[1] = (struct listener_port){cfg->http.admin_plain_port, "plain HTTP", (void *)&port_admin_plain};
+}
+
+static void http_web_ports(const struct config *cfg, struct listener_port *ports)
+{
+	ports[0] = (struct listener_port){cfg->http.web_port, "HTTPS", (void *)&port_web_tls};
 }
 
 struct http_worker *http_worker_of(struct worker *w)
 {
 	return &http_g->workers[w->id];
+}
+
+const struct http_route_table *const *http_tables_for(unsigned listeners)
+{
+	return http_g->by_mask[listeners & ((1u << HTTP_LISTENER_COUNT) - 1)];
+}
+
+/* ---- route tables ---- */
+
+/* The tables as served: configured paths filled in (rows whose setting is
+ * empty left out), checked, and sorted by listener. */
+static int tables_resolve(const struct config *cfg, char **err)
+{
+	size_t n = 0;
+	while (http_route_tables[n])
+		n++;
+	http_g->ntables = n;
+	http_g->tables = xcalloc(n + 1, sizeof(*http_g->tables));
+	const struct http_route_table **all = xcalloc(n + 1, sizeof(*all));
+	for (size_t i = 0; i < n; i++) {
+		const struct http_route_table *src = http_route_tables[i];
+		struct http_route *rows = xcalloc(src->n + 1, sizeof(*rows));
+		size_t k = 0;
+		for (size_t j = 0; j < src->n; j++) {
+			struct http_route r = src->routes[j];
+			if (r.path_of) {
+				r.path = r.path_of(cfg);
+				if (!r.path)
+					continue;
+			}
+			rows[k++] = r;
+		}
+		http_g->tables[i] = (struct http_route_table){src->name, rows, k, src->listeners};
+		all[i] = &http_g->tables[i];
+	}
+	int rc = http_routes_check(all, err);
+	free(all);
+	if (rc < 0)
+		return -1;
+	for (unsigned m = 0; m < (1u << HTTP_LISTENER_COUNT); m++) {
+		const struct http_route_table **list = xcalloc(n + 1, sizeof(*list));
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (http_g->tables[i].listeners & m)
+				list[k++] = &http_g->tables[i];
+		http_g->by_mask[m] = list;
+	}
+	return 0;
 }
 
 /* ---- output drain ---- */
@@ -95,7 +159,9 @@ static int http_setup(struct server *srv, char **err)
 	http_g = xcalloc(1, sizeof(*http_g));
 	http_g->n = srv->cfg->workers;
 	http_g->workers = xcalloc(http_g->n, sizeof(*http_g->workers));
-	return 0;
+	/* A failure here is cleaned up by teardown, which runs after a
+	 * failed setup too. */
+	return tables_resolve(srv->cfg, err);
 }
 
 static void http_teardown(struct server *srv)
@@ -103,6 +169,11 @@ static void http_teardown(struct server *srv)
 	(void)srv;
 	if (!http_g)
 		return;
+	for (size_t i = 0; i < http_g->ntables; i++)
+		free((void *)http_g->tables[i].routes);
+	free(http_g->tables);
+	for (unsigned m = 0; m < (1u << HTTP_LISTENER_COUNT); m++)
+		free(http_g->by_mask[m]);
 	free(http_g->workers);
 	free(http_g);
 	http_g = NULL;
@@ -114,7 +185,6 @@ static int http_listen(struct shard *sh, char **err)
 	struct http_worker *hw = http_worker_of(sh->w);
 	hw->srv = sh->srv;
 	hw->w = sh->w;
-	hw->tables = http_route_tables;
 	list_init(&hw->conns);
 	list_init(&hw->waiting);
 	uv_check_init(&sh->w->loop, &hw->drain);
@@ -125,9 +195,13 @@ static int http_listen(struct shard *sh, char **err)
 	uv_unref((uv_handle_t *)&hw->nudge);
 	hw->handles = true;
 	struct listener_port ports[2];
-	http_ports(cfg, ports);
-	return listener_set_open(&hw->listeners, sh->w, &cfg->http.admin_listen, ports, 2, (int)cfg->http.backlog,
-				 http_conn_accept, "http", err);
+	http_admin_ports(cfg, ports);
+	if (listener_set_open(&hw->listeners, sh->w, &cfg->http.admin_listen, ports, 2, (int)cfg->http.backlog,
+			      http_conn_accept, "http", err) < 0)
+		return -1;
+	http_web_ports(cfg, ports);
+	return listener_set_open(&hw->web_listeners, sh->w, &cfg->http.web_listen, ports, 1, (int)cfg->http.backlog,
+				 http_conn_accept, "http (web)", err);
 }
 
 static void http_stop(struct shard *sh)
@@ -138,6 +212,7 @@ static void http_stop(struct shard *sh)
 	if (!hw->w)
 		return;
 	listener_set_close(&hw->listeners);
+	listener_set_close(&hw->web_listeners);
 	list_for_each_safe(pos, &hw->conns)
 	{
 		struct http_conn *hc = list_entry(pos, struct http_conn, link);
@@ -157,26 +232,36 @@ static void http_stats(struct shard *sh, struct buf *out)
 	list_for_each(pos, &hw->conns)
 		n++;
 	buf_printf(out, "%zu connection%s, %u listener%s, %llu request%s, %llu refused", n, n == 1 ? "" : "s",
-		   hw->listeners.n, hw->listeners.n == 1 ? "" : "s", (unsigned long long)hw->requests,
+		   hw->listeners.n + hw->web_listeners.n, hw->listeners.n + hw->web_listeners.n == 1 ? "" : "s",
+		   (unsigned long long)hw->requests,
 		   hw->requests == 1 ? "" : "s", (unsigned long long)hw->refused);
 }
 
 static void http_describe(const struct server *srv, struct buf *out)
 {
 	const struct config *cfg = srv->cfg;
+	struct listener_port ports[2];
 	if (!cfg->http.admin_port && !cfg->http.admin_plain_port) {
 		buf_append_str(out, "admin API over HTTP off (http.admin_port = 0)");
+	} else {
+		http_admin_ports(cfg, ports);
+		buf_append_str(out, "admin API on ");
+		listener_set_describe(out, &cfg->http.admin_listen, ports, 2);
+	}
+	if (!cfg->http.web_port) {
+		buf_append_str(out, "; web clients off (http.web_port = 0)");
 		return;
 	}
-	struct listener_port ports[2];
-	http_ports(cfg, ports);
-	buf_append_str(out, "admin API on ");
-	listener_set_describe(out, &cfg->http.admin_listen, ports, 2);
+	http_web_ports(cfg, ports);
+	buf_append_str(out, "; web clients on ");
+	listener_set_describe(out, &cfg->http.web_listen, ports, 1);
+	if (cfg->http.websocket_path)
+		buf_printf(out, ", WebSocket at %s", cfg->http.websocket_path);
 }
 
 const struct service_ops http_service = {
 	.name = "http",
-	.settings = "http.admin_listen, http.admin_port and http.admin_plain_port",
+	.settings = "http.admin_listen, http.admin_port, http.admin_plain_port, http.web_listen and http.web_port",
 	.setup = http_setup,
 	.teardown = http_teardown,
 	.listen = http_listen,

@@ -55,6 +55,7 @@ struct shard {
 	struct listener_set listeners; /* c2s */
 	struct list s2s_streams; /* incoming server streams (s2s/in.c) */
 	struct listener_set s2s_listeners;
+	struct listener_set mux_listeners; /* the shared port (mux/) */
 	struct list s2s_out;     /* outgoing server streams (s2s/out.c) */
 	struct dns_resolver *dns; /* made on the first outgoing link */
 	struct s2s_reports *s2s_reports; /* last attempt per remote domain (s2s/report.c) */

@@ -89,7 +89,7 @@ void xs_sasl_init(struct xs_sasl *sa, struct xstream *xs, const struct xs_sasl_r
 static bool stream_has_cbind(const struct xs_sasl *sa)
 {
 	const char *types[4];
-	return conn_secure(sa->xs->conn) &&
+	return !sa->no_channel_binding && conn_secure(sa->xs->conn) &&
 	       tls_session_channel_binding_types(conn_transport(sa->xs->conn), types, 4) > 0;
 }
 
@@ -137,7 +137,7 @@ void xs_sasl_features(struct xs_sasl *sa, struct buf *out)
 			buf_printf(out, "<mechanism>%s</mechanism>", m->name);
 	}
 	buf_append_str(out, "</mechanisms>");
-	if (conn_secure(sa->xs->conn)) {
+	if (stream_has_cbind(sa)) {
 		/* XEP-0440: tell clients which bindings -PLUS can use here. */
 		const char *types[4];
 		size_t n = tls_session_channel_binding_types(conn_transport(sa->xs->conn), types, 4);
@@ -641,7 +641,8 @@ static void auth_start(struct xs_sasl *sa, struct arena *a, struct xml_node *el)
 	sa->xs->state = XS_NEGOTIATING;
 	if (is_scram(m)) {
 		void *t = conn_transport(sa->xs->conn);
-		sa->scram = scram_server_new(m->hash, m->plus, stream_offers_plus(sa), t ? cbind_cb : NULL, t);
+		bool cb = t && !sa->no_channel_binding;
+		sa->scram = scram_server_new(m->hash, m->plus, stream_offers_plus(sa), cb ? cbind_cb : NULL, cb ? t : NULL);
 		/* Unknown accounts must look like known ones, iterations too. */
 		scram_server_set_unknown_iterations(sa->scram, sa->cfg->auth.scram_iterations);
 	}

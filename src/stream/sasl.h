@@ -66,6 +66,9 @@ struct xs_sasl {
 
 	const struct xs_sasl_mech *mech;
 	const char *succeeded_with; /* the mechanism's name once one succeeded (static) */
+	/* The TLS session is not the client's own end to end (BOSH: each
+	 * request may come on another connection): no -PLUS, no XEP-0440. */
+	bool no_channel_binding;
 	struct scram_server *scram;
 	int step;               /* SCRAM: 0 before client-first, 1 after */
 	unsigned refusals;      /* refused attempts on this stream */

@@ -357,6 +357,41 @@ static void printed_config_loads_back_identically(void **state)
 	config_free(&b);
 }
 
+/* The web listener's settings (issue 12): defaults, and what is refused. */
+static void web_settings(void **state)
+{
+	(void)state;
+	struct config cfg;
+	char *err = NULL;
+	assert_int_equal(config_load(write_conf("hosts = ( { domain = \"a\"; } );\n"), &cfg, &err), 0);
+	assert_int_equal(cfg.http.web_port, 0);
+	assert_int_equal(cfg.http.web_listen.n, 1);
+	assert_string_equal(cfg.http.web_listen.items[0], "127.0.0.1");
+	assert_string_equal(cfg.http.websocket_path, "/xmpp-websocket");
+	assert_string_equal(cfg.http.bosh_path, "/http-bind");
+	assert_int_equal(cfg.http.allowed_origins.n, 0);
+	config_free(&cfg);
+	assert_int_equal(config_load(write_conf("hosts = ( { domain = \"a\"; } );\nhttp: { web_port = 5281; "
+						"websocket_path = \"\"; allowed_origins = [\"https://c.example:8443\", "
+						"\"*\"]; };\n"),
+				     &cfg, &err),
+			 0);
+	assert_null(cfg.http.websocket_path);
+	assert_int_equal(cfg.http.allowed_origins.n, 2);
+	config_free(&cfg);
+#define W "hosts = ( { domain = \"a\"; } );\nhttp: { "
+	expect_error(W "web_port = 5280; admin_port = 5280; };\n", "http.web_port: the same port as the admin API's");
+	expect_error(W "web_port = 5281; web_listen = []; };\n", "http.web_listen: no address to listen on");
+	expect_error(W "websocket_path = \"xmpp\"; };\n", "http.websocket_path: 'xmpp' is not a path");
+	expect_error(W "websocket_path = \"/XMPP\"; };\n", "http.websocket_path: '/XMPP' is not a path");
+	expect_error(W "websocket_path = \"/a/../b\"; };\n", "is not a path");
+	expect_error(W "bosh_path = \"/a//b\"; };\n", "http.bosh_path: '/a//b' is not a path");
+	expect_error(W "bosh_path = \"/x\"; websocket_path = \"/x\"; };\n", "the same as http.websocket_path");
+	expect_error(W "allowed_origins = [\"chat.example.org\"]; };\n", "http.allowed_origins: 'chat.example.org'");
+	expect_error(W "allowed_origins = [\"https://c.example/path\"]; };\n", "is not an origin");
+#undef W
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -365,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(errors_name_file_line_and_setting, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_cert_settings_are_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(s2s_settings_are_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(web_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(printed_config_loads_back_identically, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

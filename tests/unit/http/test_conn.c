@@ -211,7 +211,7 @@ static struct server srv;
 static struct shard sh;
 static struct worker W;
 static int peer = -1;
-static const struct http_port plain = {false};
+static const struct http_port plain = {false, HTTP_LISTENER_ADMIN};
 
 static void spin(int n)
 {

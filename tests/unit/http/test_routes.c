@@ -74,7 +74,7 @@ static void bad_rows_are_refused(void **state)
 		{{.methods = HTTP_M_GET, .path = NULL, .perm = ROUTE_PERM_ADMIN, .handler = h_a}, "missing"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct http_route_table t = {"t", &cases[i].row, 1};
+		const struct http_route_table t = {"t", &cases[i].row, 1, HTTP_LISTENER_ADMIN};
 		const struct http_route_table *const tables[] = {&t, NULL};
 		char *err = check_fails(tables);
 		has(err, cases[i].why);
@@ -112,6 +112,59 @@ static void duplicates_are_refused(void **state)
 	err = check_fails(post);
 	has(err, "routes 'a', row 2");
 	free(err);
+}
+
+/* A table says which listeners serve it; the same path may be served
+ * twice only on different listeners. */
+static void listeners_are_checked(void **state)
+{
+	(void)state;
+	static const struct http_route a[] = {
+		{.methods = HTTP_M_GET, .path = "/x", .perm = ROUTE_PERM_PUBLIC, .handler = h_a},
+	};
+	const struct http_route_table none = {"none", a, 1, 0};
+	const struct http_route_table odd = {"odd", a, 1, 1u << 5};
+	const struct http_route_table *const t1[] = {&none, NULL};
+	char *err = check_fails(t1);
+	has(err, "routes 'none': no listener");
+	free(err);
+	const struct http_route_table *const t2[] = {&odd, NULL};
+	err = check_fails(t2);
+	has(err, "routes 'odd': listener bits");
+	free(err);
+	static const struct http_route_table admin = HTTP_ROUTE_TABLE("admin", a);
+	static const struct http_route_table web = HTTP_ROUTE_TABLE_ON("web", a, HTTP_LISTENER_WEB);
+	static const struct http_route_table both = HTTP_ROUTE_TABLE_ON("both", a, HTTP_LISTENER_ALL);
+	assert_int_equal(admin.listeners, HTTP_LISTENER_ADMIN);
+	const struct http_route_table *const apart[] = {&admin, &web, NULL};
+	assert_int_equal(http_routes_check(apart, &err), 0);
+	const struct http_route_table *const clash[] = {&web, &both, NULL};
+	err = check_fails(clash);
+	has(err, "same path and method as routes 'web', row 1");
+	free(err);
+}
+
+static const char *configured(const struct config *cfg)
+{
+	(void)cfg;
+	return "/configured";
+}
+
+/* A path from the configuration is checked when it is known (the
+ * service's setup): before, the row passes and matches nothing. */
+static void configured_paths_wait(void **state)
+{
+	(void)state;
+	static const struct http_route a[] = {
+		{.methods = HTTP_M_GET, .path_of = configured, .perm = ROUTE_PERM_PUBLIC, .handler = h_a},
+	};
+	static const struct http_route_table t = HTTP_ROUTE_TABLE_ON("conf", a, HTTP_LISTENER_WEB);
+	const struct http_route_table *const tables[] = {&t, NULL};
+	char *err = NULL;
+	assert_int_equal(http_routes_check(tables, &err), 0);
+	struct http_match m;
+	http_route_find(tables, HTTP_M_GET, "/configured", 11, &m);
+	assert_null(m.route);
 }
 
 /* The tables parleyd serves pass the check it runs at start-up. */
@@ -291,6 +344,8 @@ int main(void)
 		cmocka_unit_test(unset_permission_is_refused),
 		cmocka_unit_test(bad_rows_are_refused),
 		cmocka_unit_test(duplicates_are_refused),
+		cmocka_unit_test(listeners_are_checked),
+		cmocka_unit_test(configured_paths_wait),
 		cmocka_unit_test(served_tables_pass),
 		cmocka_unit_test(lookup),
 		cmocka_unit_test(no_fallback_to_broader_pattern),
