@@ -71,6 +71,55 @@ void admin_call_cancel(struct admin_call *call);
  * refusals (a request too long). */
 json_t *admin_error_response(const char *text);
 
+/* ---- Requests from a worker (bridge.c) ---- */
+
+/*
+ * For transports that run on the workers (the HTTP admin API): a request
+ * made on a worker's thread crosses to the main thread (an MPSC queue and
+ * a uv_async_t), is answered there by admin_request(), and its answer is
+ * posted back to the asking worker's inbox (worker_post_force: an answer
+ * is never dropped for a full inbox), where the reply function runs.
+ */
+struct admin_bridge;
+struct admin_bridge_call;
+
+/* Receives the answer ({"ok":...}, the callee's: take a reference to
+ * keep it) on the thread of the worker that asked.  Called exactly once
+ * unless the call was cancelled before. */
+typedef void admin_bridge_reply_fn(void *arg, json_t *response);
+
+/* The bridge for `srv`'s workers, answering on `loop` (the main loop).
+ * Main thread, before the workers start. */
+struct admin_bridge *admin_bridge_new(struct server *srv, uv_loop_t *loop);
+/* Frees the bridge and every request still in it (their replies are not
+ * called).  Main thread, once no worker runs and after `loop` closed the
+ * bridge's handles (the loop's last walk), as admin_free.  Accepts NULL. */
+void admin_bridge_free(struct admin_bridge *b);
+
+struct worker;
+
+/* Asks `len` bytes of request text (as admin_request takes it) on behalf
+ * of worker `w`, from w's thread; `reply(arg, ...)` runs later on w's
+ * thread, never before this returns.  The handle is valid until the reply
+ * ran or admin_bridge_cancel was called. */
+struct admin_bridge_call *admin_request_from_worker(struct admin_bridge *b, struct worker *w, const char *text,
+						    size_t len, admin_bridge_reply_fn *reply, void *arg);
+/* The answer will not be wanted (the client went away): the reply is not
+ * called, and the call is freed when its answer comes back.  On the
+ * asking worker's thread, before the reply ran. */
+void admin_bridge_cancel(struct admin_bridge_call *call);
+
+/* ---- Reloading (server.reload) ---- */
+
+/* What SIGHUP reloads (certificates, trust stores, the s2s policy, the
+ * services' files), as parleyd does it: `cause` names who asked, for the
+ * log lines.  Returns how many sets failed to reload (each logged; a
+ * failed set keeps its previous generation).  Main thread. */
+typedef int admin_reload_fn(struct server *srv, const char *cause);
+/* Installs the function op server.reload calls: parleyd, before the
+ * services are set up (main thread).  Without one the op fails. */
+void admin_set_reload(admin_reload_fn *fn);
+
 /* ---- The table of operations ---- */
 
 struct admin_op {

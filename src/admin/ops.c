@@ -8,6 +8,7 @@
  */
 #include "admin/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,18 +162,27 @@ static void op_s2s_close(struct admin_call *call, const json_t *req)
 
 /* ---- user.kick ---- */
 
-/* Ends every session of an account on this worker (its owner): after
- * `parleyctl user del`, so that a deleted account does not stay logged in. */
+/* What the sessions are told: after `parleyctl user del` or the API's
+ * DELETE /api/users/J, that the account is gone; after DELETE
+ * /api/sessions/J ("reason":"admin"), that an administrator ended them. */
+struct kick_arg {
+	enum stream_cond cond;
+	const char *text; /* static */
+	char jid[];
+};
+
+/* Ends every session of an account on this worker (its owner), so that a
+ * deleted account does not stay logged in. */
 static json_t *kick_part(struct shard *sh, const void *arg)
 {
-	const char *jid = arg;
-	struct user *u = user_find(sh, jid);
+	const struct kick_arg *k = arg;
+	struct user *u = user_find(sh, k->jid);
 	unsigned n = 0, most = u ? u->nsessions : 0;
 	/* Each kick unbinds its session (and the last one drops the record):
 	 * look the user up again every time. */
-	while (n < most && (u = user_find(sh, jid)) != NULL && !list_empty(&u->sessions)) {
+	while (n < most && (u = user_find(sh, k->jid)) != NULL && !list_empty(&u->sessions)) {
 		struct session *s = list_entry(u->sessions.next, struct session, link);
-		s->ops->kick(s, STREAM_ERR_NOT_AUTHORIZED, "the account was deleted");
+		s->ops->kick(s, k->cond, k->text);
 		n++;
 	}
 	return json_integer(n);
@@ -180,10 +190,11 @@ static json_t *kick_part(struct shard *sh, const void *arg)
 
 static json_t *kick_merge(json_t *const *parts, unsigned n, const void *arg)
 {
+	const struct kick_arg *k = arg;
 	json_int_t ended = 0;
 	for (unsigned i = 0; i < n; i++)
 		ended += json_integer_value(parts[i]);
-	return json_pack("{s:s, s:I}", "jid", (const char *)arg, "ended", ended);
+	return json_pack("{s:s, s:I}", "jid", k->jid, "ended", ended);
 }
 
 static void op_user_kick(struct admin_call *call, const json_t *req)
@@ -196,7 +207,18 @@ static void op_user_kick(struct admin_call *call, const json_t *req)
 		admin_call_fail(call, "this op needs a bare \"jid\" string");
 		return;
 	}
-	admin_call_fanout(call, kick_part, kick_merge, xstrdup(s));
+	const json_t *r = json_object_get(req, "reason");
+	const char *reason = r ? json_string_value(r) : "deleted";
+	bool by_admin = reason && !strcmp(reason, "admin");
+	if (!reason || (!by_admin && strcmp(reason, "deleted") != 0)) {
+		admin_call_fail(call, "\"reason\" is \"deleted\" (the default) or \"admin\"");
+		return;
+	}
+	struct kick_arg *k = xmalloc(sizeof(*k) + len + 1);
+	k->cond = by_admin ? STREAM_ERR_POLICY_VIOLATION : STREAM_ERR_NOT_AUTHORIZED;
+	k->text = by_admin ? "an administrator ended this session" : "the account was deleted";
+	memcpy(k->jid, s, len + 1);
+	admin_call_fanout(call, kick_part, kick_merge, k);
 }
 
 /* ---- sessions.list ---- */
@@ -307,6 +329,36 @@ static void op_server_stats(struct admin_call *call, const json_t *req)
 	admin_call_fanout(call, stats_part, stats_merge, NULL);
 }
 
+/* ---- server.reload ---- */
+
+/* Set once by parleyd before the services are set up; read on the main
+ * thread only. */
+static admin_reload_fn *reload_fn;
+
+void admin_set_reload(admin_reload_fn *fn)
+{
+	reload_fn = fn;
+}
+
+/* What SIGHUP does, asked by a front end after it changed a trust store
+ * (the admin API's POST and DELETE /api/trust). */
+static void op_server_reload(struct admin_call *call, const json_t *req)
+{
+	if (!reload_fn) {
+		admin_call_fail(call, "this server cannot reload (no reload function)");
+		return;
+	}
+	const char *cause = json_string_value(json_object_get(req, "cause"));
+	char text[96];
+	int n = snprintf(text, sizeof(text), "reload asked by %.64s", cause && *cause ? cause : "the control socket");
+	/* The cause goes into log lines: printable ASCII only. */
+	for (int i = 0; i < n && i < (int)sizeof(text) - 1; i++)
+		if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f)
+			text[i] = '?';
+	int failed = reload_fn(admin_call_server(call), text);
+	admin_call_ok(call, json_pack("{s:i}", "failed", failed));
+}
+
 /* ---- The table ---- */
 
 const struct admin_op admin_ops[] = {
@@ -328,7 +380,8 @@ const struct admin_op admin_ops[] = {
 	 .help = "every client session: {\"sessions\":[{jid, worker, transport, tls, mechanism, address, since}]}"},
 	{.name = "user.kick",
 	 .run = op_user_kick,
-	 .help = "{\"jid\":J}: ends every session of the account J: {\"ended\":N}"},
+	 .help = "{\"jid\":J[,\"reason\":\"deleted\"|\"admin\"]}: ends every session of the account J: "
+		 "{\"ended\":N}"},
 	{.name = "group.refresh",
 	 .run = op_group_refresh,
 	 .help = "{\"group\":G}: applies group G as stored now to the accounts online: {\"accounts\":N}"},
@@ -338,6 +391,10 @@ const struct admin_op admin_ops[] = {
 	{.name = "server.metrics",
 	 .run = admin_op_metrics,
 	 .help = "the Prometheus text exposition of the metrics (docs/metrics.md): {\"text\":...}"},
+	{.name = "server.reload",
+	 .run = op_server_reload,
+	 .help = "[{\"cause\":S}]: reloads what SIGHUP reloads (certificates, trust stores, s2s policy): "
+		 "{\"failed\":N}"},
 	{.name = NULL},
 };
 
