@@ -12,8 +12,9 @@ FUZZ_TARGETS ?= xml scram jid base64 config s2s
 PYTHON ?= /usr/bin/python3
 
 BUILD_DEPS = gcc pkg-config meson ninja-build libuv1-dev libexpat1-dev libssl-dev \
-             libsqlite3-dev libidn-dev libidn2-dev libconfig-dev libunbound-dev libjansson-dev libhttp-parser-dev
-TEST_DEPS  = libcmocka-dev python3-pytest python3-slixmpp python3-prometheus-client libstrophe-dev sqlite3 \
+             libsqlite3-dev libidn-dev libidn2-dev libconfig-dev libunbound-dev libjansson-dev libhttp-parser-dev \
+             libwslay-dev
+TEST_DEPS  = libcmocka-dev python3-pytest python3-slixmpp python3-prometheus-client libstrophe-dev sqlite3 chromium \
              python3-aioxmpp python3-nbxmpp go-sendxmpp sendxmpp unbound prosody ejabberd lua-unbound \
              $(if $(shell command -v node),,nodejs npm)
 FUZZ_DEPS  = clang libclang-rt-14-dev

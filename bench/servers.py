@@ -413,7 +413,10 @@ class Parley(Instance):
                         "--tls-port", str(free_port()), "--workers", str(self.workers),
                         # No s2s outside the federation scenario, as for the
                         # peers (and no clash on 5269).
-                        "--s2s-port", str(self.s2s_port)],
+                        "--s2s-port", str(self.s2s_port),
+                        # Nor the admin API's fixed port (a running make run
+                        # instance may hold it).
+                        "--admin-port", "0"],
                        check=True, capture_output=True, text=True, timeout=60)
         with open(self.conf) as f:
             text = f.read()

@@ -48,11 +48,17 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		{"s2s-port", required_argument, NULL, 's'},
 		{"s2s-tls-port", required_argument, NULL, 'S'},
 		{"workers", required_argument, NULL, 'w'},
+		{"admin-port", required_argument, NULL, 'a'},
+		{"admin", required_argument, NULL, 'A'},
 		{"force", no_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *domain = NULL, *listen = NULL;
+	const char *domain = NULL, *listen = NULL, *admin = NULL;
 	unsigned port = 5222, tls_port = 5223, workers = 0;
+	/* The admin API and its web page (/admin/), on loopback: the setting's
+	 * default is off, since two servers on one machine would fight over a
+	 * fixed port; a new instance has it on. */
+	unsigned admin_port = 5280;
 	unsigned s2s_port = 5269, s2s_tls_port = 0;
 	bool force = false;
 	int opt;
@@ -84,6 +90,13 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		case 'w':
 			if (parse_port(optarg, &workers) < 0 || workers > 256)
 				goto usage;
+			break;
+		case 'a':
+			if (parse_port(optarg, &admin_port) < 0)
+				goto usage;
+			break;
+		case 'A':
+			admin = optarg;
 			break;
 		case 'f':
 			force = true;
@@ -147,6 +160,18 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	cfg.c2s.tls_port = tls_port;
 	cfg.s2s.port = s2s_port;
 	cfg.s2s.tls_port = s2s_tls_port;
+	cfg.http.admin_port = admin_port;
+	/* The web listener (WebSocket, BOSH, discovery) on its usual port for an
+	 * instance on the usual client port; one on ports of its own (tests,
+	 * several servers on one machine) gets none it did not ask for. */
+	cfg.http.web_port = port == 5222 ? 5281 : 0;
+	/* Likewise the shared port (443 in production), unprivileged here. */
+	cfg.mux.port = port == 5222 ? 5443 : 0;
+	if (admin) {
+		cfg.admins.items = xcalloc(1, sizeof(*cfg.admins.items));
+		cfg.admins.items[0] = xstrdup(admin);
+		cfg.admins.n = 1;
+	}
 	if (listen) {
 		free(cfg.c2s.listen.items[0]);
 		cfg.c2s.listen.items[0] = xstrdup(listen);
@@ -180,6 +205,9 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	       buf_cstr(&db));
 	printf("next: parleyctl -c %s user add admin@%s\n      parleyd -c %s\n", buf_cstr(&path), domain,
 	       buf_cstr(&path));
+	if (admin_port)
+		printf("      then the web admin page is https://127.0.0.1:%u/admin/%s\n", admin_port,
+		       admin ? "" : " (for the accounts listed in admins)");
 	rc = CTL_OK;
 out:
 	buf_clear(&path);
@@ -190,6 +218,6 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: parleyctl init DIR --domain DOMAIN [--listen IP] [--c2s-port N] [--tls-port N] "
-			"[--s2s-port N] [--s2s-tls-port N] [--workers N] [--force]\n");
+			"[--s2s-port N] [--s2s-tls-port N] [--workers N] [--admin-port N] [--admin JID] [--force]\n");
 	return CTL_USAGE;
 }

@@ -9,9 +9,16 @@
  * after the modules whose tables it lists, so that http/ itself depends
  * on none of them.
  */
+#include "adminapi/adminapi.h"
+#include "bosh/bosh.h"
 #include "http/http.h"
+#include "ws/ws.h"
 
 const struct http_route_table *const http_route_tables[] = {
 	&http_builtin_table,
+	&http_discovery_table,
+	&ws_route_table,
+	&adminapi_table,
+	&bosh_routes,
 	NULL,
 };

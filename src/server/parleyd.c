@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "bosh/bosh.h"
 #include "c2s/c2s.h"
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -26,7 +27,9 @@
 #include "core/worker.h"
 #include "http/http.h"
 #include "im/im.h"
+#include "mux/mux.h"
 #include "admin/admin.h"
+#include "adminapi/adminapi.h"
 #include "s2s/s2s.h"
 #include "router/shard.h"
 #include "server/expiry.h"
@@ -75,7 +78,10 @@ static int reload_tls(const struct config *cfg, struct tls_server *tls, char **e
 static const struct service_ops *const services[] = {
 	&c2s_service,
 	&s2s_service,
+	&bosh_service, /* BOSH sessions (their routes are http's) */
 	&http_service,
+	&adminapi_service, /* the admin API's routes and sign-in, served by http */
+	&mux_service, /* one port for all: hands connections to c2s, s2s and http */
 	&admin_service, /* last: the socket is taken once the rest is set up */
 	NULL,
 };
@@ -200,45 +206,60 @@ static void expiry_tick(uv_timer_t *t)
 }
 
 /*
- * SIGHUP: certificates replaced (renewed host certificates, parleyctl
- * trust add|remove).  Each set is reloaded on its own: one that fails keeps
- * its previous generation and does not hold back the others.  New
- * connections use the new generations; open ones keep theirs.
+ * SIGHUP, or op server.reload after the admin API changed a trust store:
+ * certificates replaced (renewed host certificates, parleyctl trust
+ * add|remove).  Each set is reloaded on its own: one that fails keeps its
+ * previous generation and does not hold back the others.  New connections
+ * use the new generations; open ones keep theirs.  Returns how many sets
+ * failed.
  */
+static int reload_all(struct server *srv, const char *cause)
+{
+	const struct config *cfg = srv->cfg;
+	struct tls_client_auth_config tc;
+	char *err = NULL;
+	int failed = 0;
+	if (reload_tls(cfg, srv->tls, &err) < 0) {
+		log_error("server", "%s: cannot reload the host certificates: %s; keeping the previous ones "
+				    "(hosts in %s)",
+			  cause, err, cfg->path);
+		free(err);
+		err = NULL;
+		failed++;
+	} else {
+		log_info("server", "%s: reloaded the host certificates (generation %u) of %zu host%s", cause,
+			 tls_server_generation(srv->tls), cfg->nhosts, cfg->nhosts == 1 ? "" : "s");
+	}
+	char what[160];
+	snprintf(what, sizeof(what), "%s: reloaded the", cause);
+	tls_client_auth_config_c2s(cfg, &tc);
+	if (tls_client_auth_reload(srv->client_auth, &tc, &err) < 0) {
+		log_error("server", "%s: cannot reload the client trust store: %s; keeping the previous one", cause,
+			  err);
+		free(err);
+		err = NULL;
+		failed++;
+	} else {
+		log_client_auth(what, srv->client_auth);
+	}
+	s2s_trust_config(cfg, &tc);
+	if (tls_client_auth_reload(srv->s2s_trust, &tc, &err) < 0) {
+		log_error("server", "%s: cannot reload the s2s trust store: %s; keeping the previous one", cause, err);
+		free(err);
+		failed++;
+	} else {
+		log_s2s_trust(what, srv->s2s_trust, cfg);
+	}
+	services_reload(services, srv);
+	check_expiry(srv);
+	return failed;
+}
+
 static void on_reload(uv_signal_t *h, int signum)
 {
 	(void)signum;
 	struct main_ctx *m = h->data;
-	const struct config *cfg = m->srv->cfg;
-	struct tls_client_auth_config tc;
-	char *err = NULL;
-	if (reload_tls(cfg, m->srv->tls, &err) < 0) {
-		log_error("server", "SIGHUP: cannot reload the host certificates: %s; keeping the previous ones "
-				    "(hosts in %s)",
-			  err, cfg->path);
-		free(err);
-		err = NULL;
-	} else {
-		log_info("server", "SIGHUP: reloaded the host certificates (generation %u) of %zu host%s",
-			 tls_server_generation(m->srv->tls), cfg->nhosts, cfg->nhosts == 1 ? "" : "s");
-	}
-	tls_client_auth_config_c2s(cfg, &tc);
-	if (tls_client_auth_reload(m->srv->client_auth, &tc, &err) < 0) {
-		log_error("server", "SIGHUP: cannot reload the client trust store: %s; keeping the previous one", err);
-		free(err);
-		err = NULL;
-	} else {
-		log_client_auth("SIGHUP: reloaded the", m->srv->client_auth);
-	}
-	s2s_trust_config(cfg, &tc);
-	if (tls_client_auth_reload(m->srv->s2s_trust, &tc, &err) < 0) {
-		log_error("server", "SIGHUP: cannot reload the s2s trust store: %s; keeping the previous one", err);
-		free(err);
-	} else {
-		log_s2s_trust("SIGHUP: reloaded the", m->srv->s2s_trust, cfg);
-	}
-	services_reload(services, m->srv);
-	check_expiry(m->srv);
+	reload_all(m->srv, "SIGHUP");
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -361,6 +382,7 @@ int main(int argc, char **argv)
 			     .client_auth = client_auth,
 			     .s2s_trust = s2s_trust};
 	int rc = 1;
+	admin_set_reload(reload_all);
 	const struct service_ops *failed_setup = services_setup(services, &srv, &err);
 	if (failed_setup) {
 		log_error("server", "%s: %s", failed_setup->name, err);

@@ -80,19 +80,40 @@ class Server:
     """One parleyd instance.  `options` maps setting names (as written in the
     configuration, e.g. "mechanisms" or "workers") to Python values."""
 
-    def __init__(self, domain="localhost", workers=1, options=None, log_level="debug"):
+    def __init__(self, domain="localhost", workers=1, options=None, log_level="debug", admins=None):
+        """admins: JIDs for the `admins` setting (the admin API's and the web
+        page's administrators; accounts are the test's to add).  Every
+        instance serves the admin API on a free port of its own
+        (self.admin_port; parleyctl init's 5280 would clash)."""
         self.domain = domain
         self.dir = tempfile.mkdtemp(prefix="parley-test-")
-        self.port, self.tls_port, self.s2s_port, self.s2s_tls_port = free_ports(4)
+        self.port, self.tls_port, self.s2s_port, self.s2s_tls_port, self.admin_port = free_ports(5)
         self.conf = os.path.join(self.dir, "parley.conf")
         self.logpath = os.path.join(self.dir, "parleyd.log")
         self.proc = None
         self.ctl("init", self.dir, "--domain", domain, "--c2s-port", str(self.port),
                  "--tls-port", str(self.tls_port), "--s2s-port", str(self.s2s_port),
-                 "--s2s-tls-port", str(self.s2s_tls_port), "--workers", str(workers))
+                 "--s2s-tls-port", str(self.s2s_tls_port), "--workers", str(workers),
+                 "--admin-port", str(self.admin_port))
         opts = {"log_level": log_level}
+        if admins:
+            opts["admins"] = list(admins)
         opts.update(options or {})
         self.configure(**opts)
+        # A test that sets http.admin_port itself keeps its own.
+        m = re.search(r"^\s*admin_port = (\d+);$", self.conf_text(), re.M)
+        self.admin_port = int(m.group(1)) if m else 0
+
+    def conf_text(self):
+        with open(self.conf) as f:
+            return f.read()
+
+    @property
+    def admin_url(self):
+        """https://127.0.0.1:PORT: the admin API and the web page (/admin/),
+        with this instance's self-signed certificate (self.cert, for the
+        name of the domain)."""
+        return f"https://127.0.0.1:{self.admin_port}"
 
     def configure(self, **options):
         with open(self.conf) as f:
@@ -127,6 +148,9 @@ class Server:
         try:
             wait_port(self.port)
             wait_port(self.tls_port)
+            if self.admin_port and re.search(r'^\s*admin_listen = \[ *"127\.0\.0\.1" *\];$', self.conf_text(),
+                                             re.M):
+                wait_port(self.admin_port)
         except TimeoutError:
             self.stop(check=False)
             raise RuntimeError("parleyd did not start:\n" + self.log())

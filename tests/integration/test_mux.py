@@ -1,0 +1,102 @@
+"""One port for everything (issue 12, mux.port): one direct-TLS listener
+hands each connection by ALPN to clients (xmpp-client), servers
+(xmpp-server) or HTTP (http/1.1), and without ALPN by the first bytes.  A
+stock slixmpp client logs in through it; the server keeps serving while
+junk is refused."""
+import asyncio
+import socket
+import ssl
+
+import pytest
+
+from parley import free_ports
+from slix import Client, run
+
+STREAM_C = ("<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client' "
+            "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+STREAM_S = ("<stream:stream to='localhost' from='peer.test' xmlns='jabber:server' "
+            "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' version='1.0'>")
+GET = b"GET /.well-known/host-meta HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+@pytest.fixture
+def shared(make_server):
+    port, web = free_ports(2)
+    s = make_server(options={"mux.port": port, "mux.listen": ["127.0.0.1"], "http.web_port": web},
+                    start=False)
+    s.add_user("alice@localhost")
+    s.start()
+    s.mux_port = port
+    return s
+
+
+def talk(server, alpn, send, until, timeout=10):
+    """Opens TLS to the shared port offering `alpn` (None: no ALPN), sends
+    `send` and reads until `until` is in what came back, or the peer
+    closes; returns (negotiated ALPN, bytes read)."""
+    ctx = ssl.create_default_context(cafile=server.cert)
+    ctx.check_hostname = False
+    if alpn:
+        ctx.set_alpn_protocols([alpn])
+    with socket.create_connection(("127.0.0.1", server.mux_port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as t:
+            t.sendall(send)
+            got = b""
+            while until not in got:
+                try:
+                    chunk = t.recv(65536)
+                except (ssl.SSLError, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            return t.selected_alpn_protocol(), got
+
+
+@pytest.mark.parametrize("alpn", ["xmpp-client", None])
+def test_client_stream(shared, alpn):
+    chosen, got = talk(shared, alpn, STREAM_C.encode(), b"</stream:features>")
+    assert chosen == alpn
+    assert b"xmlns='jabber:client'" in got or b'xmlns="jabber:client"' in got, got
+    assert b"<mechanisms" in got, got
+
+
+@pytest.mark.parametrize("alpn", ["xmpp-server", None])
+def test_server_stream(shared, alpn):
+    chosen, got = talk(shared, alpn, STREAM_S.encode(), b"</stream:features>")
+    assert chosen == alpn
+    assert b"jabber:server" in got and b"<stream:features" in got, got
+
+
+@pytest.mark.parametrize("alpn", ["http/1.1", None])
+def test_http(shared, alpn):
+    chosen, got = talk(shared, alpn, GET, b"</XRD>")
+    assert chosen == alpn
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    assert b"urn:xmpp:alt-connections:websocket" in got, got
+
+
+def test_admin_api_only_when_asked(shared):
+    """The admin API stays on its own listener unless mux.admin says so."""
+    _, got = talk(shared, "http/1.1", b"GET /api/users HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                  b"\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 404"), got[:200]
+
+
+def test_junk_is_closed_and_the_port_keeps_serving(shared):
+    _, got = talk(shared, None, b"\x00\x01 what is this\r\n", b"never")
+    assert got == b""
+    shared.wait_log(r"mux.*closed: its first bytes are neither an XMPP stream nor an HTTP request")
+    chosen, got = talk(shared, "xmpp-client", STREAM_C.encode(), b"</stream:features>")
+    assert b"<mechanisms" in got
+
+
+def test_stock_client_logs_in_through_the_shared_port(shared):
+    async def body():
+        c = Client(shared, "alice@localhost/desk", direct_tls=True)
+        c.x.test_address = ("127.0.0.1", shared.mux_port)
+        await c.login()
+        await c.sync()
+    run(body())
+    shared.wait_log(r"mux.*client stream")
+    shared.wait_log(r"authenticated as alice@localhost")
