@@ -3,7 +3,7 @@ hands each connection by ALPN to clients (xmpp-client), servers
 (xmpp-server) or HTTP (http/1.1), and without ALPN by the first bytes.  A
 stock slixmpp client logs in through it; the server keeps serving while
 junk is refused."""
-import asyncio
+import os
 import socket
 import ssl
 
@@ -100,3 +100,87 @@ def test_stock_client_logs_in_through_the_shared_port(shared):
     run(body())
     shared.wait_log(r"mux.*client stream")
     shared.wait_log(r"authenticated as alice@localhost")
+
+
+# ---- one listener, every kind at once (issue 12) ----
+
+from test_federation import PW, ParleyPeer, dns, peers, pki  # noqa: E402,F401  (fixtures)
+from federation import exchange  # noqa: E402
+
+NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
+
+
+def tls_to(port, cafile, alpn, name):
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.set_alpn_protocols([alpn])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=name)
+
+
+def read_until(t, pred, limit=10):
+    got = b""
+    t.settimeout(limit)
+    while not pred(got):
+        chunk = t.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def ws_frame(text):
+    """One masked text frame, as a browser sends it."""
+    payload = text.encode()
+    key = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
+    return head + key + bytes(c ^ key[i % 4] for i, c in enumerate(payload))
+
+
+def test_one_listener_serves_a_client_a_websocket_the_admin_page_and_a_server(dns, pki, peers):
+    port = free_ports(1)[0]
+    ca = pki.ca("root")
+    a = ParleyPeer("a.test", dns, pki, ca=ca, trust=[ca])
+    b = ParleyPeer("b.test", dns, pki, ca=ca, trust=[ca], srv=False,
+                   options={"mux.port": port, "mux.admin": True, "mux.listen": ["127.0.0.1"]})
+    # b.test's servers are found only at the shared port, with direct TLS.
+    dns.add_srv("_xmpps-server._tcp", "b.test", "b.test", port, priority=0)
+    dns.restart()
+    peers += [a, b]
+    a.start()
+    b.start()
+    a.user("alice")
+    b.user("bob")
+    cafile = os.path.join(ca, "ca.crt")
+
+    # A direct-TLS client (ALPN xmpp-client).
+    with tls_to(port, cafile, "xmpp-client", "b.test") as t:
+        t.sendall(STREAM_C.replace("localhost", "b.test").encode())
+        got = read_until(t, lambda g: b"</stream:features>" in g)
+        assert t.selected_alpn_protocol() == "xmpp-client" and b"<mechanisms" in got, got
+
+    # A WebSocket client (ALPN http/1.1), up to its stream features.
+    with tls_to(port, cafile, "http/1.1", "b.test") as t:
+        t.sendall(b"GET /xmpp-websocket HTTP/1.1\r\nHost: b.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Protocol: xmpp\r\n\r\n")
+        head = read_until(t, lambda g: b"\r\n\r\n" in g)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        t.sendall(ws_frame(f"<open xmlns='{NS_FRAMING}' to='b.test' version='1.0'/>"))
+        got = read_until(t, lambda g: b"</stream:features>" in g)
+        assert b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'" in got and b"<mechanisms" in got, got
+
+    # The admin page (mux.admin), and its API refusing the anonymous.
+    with tls_to(port, cafile, "http/1.1", "b.test") as t:
+        t.sendall(b"GET /admin/ HTTP/1.1\r\nHost: b.test\r\n\r\n"
+                  b"GET /api/users HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
+        got = read_until(t, lambda g: g.count(b"HTTP/1.1 ") >= 2 and g.rstrip().endswith(b"}") or False)
+        assert got.startswith(b"HTTP/1.1 200") and b"<html" in got.lower(), got[:300]
+        assert b"HTTP/1.1 401" in got, got[-400:]
+
+    # A server (ALPN xmpp-server): a.test's link to b.test goes through
+    # the shared port, with SASL EXTERNAL.
+    assert exchange("alice@a.test", PW, a.c2s_address, "bob@b.test", PW, b.c2s_address, "through 443",
+                    sender_ca=a.client_cafile, recipient_ca=b.client_cafile)
+    b.server.wait_log(r"mux.*server stream \(ALPN\)")
+    b.server.wait_log(r"link authenticated: direction in, local b\.test, remote a\.test, method EXTERNAL")
