@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/worker.h"
+#include "router/service.h"
 #include "router/shard.h"
 #include "s2s/s2s.h"
 #include "store/store.h"
@@ -28,12 +29,6 @@
 _Static_assert(sizeof(struct metrics_sample) == METRICS_SAMPLE_VALUES * sizeof(uint64_t),
 	       "a sample is an array of uint64_t");
 
-/* What each service with connections of its own counts on a worker at
- * scrape time (HTTP adds its row). */
-static void (*const service_gauges[])(struct shard *sh, struct metrics_sample *out) = {
-	c2s_metrics,
-	s2s_metrics,
-};
 
 /* ---- On each worker ---- */
 
@@ -44,8 +39,10 @@ static json_t *metrics_part(struct shard *sh, const void *arg)
 	struct metrics_sample s;
 	memset(&s, 0, sizeof(s));
 	metrics_sample_worker(sh->w, &s);
-	for (size_t i = 0; i < sizeof(service_gauges) / sizeof(service_gauges[0]); i++)
-		service_gauges[i](sh, &s);
+	/* What each service with connections of its own counts now. */
+	for (const struct service_ops *const *svc = sh->srv->services; svc && *svc; svc++)
+		if ((*svc)->gauges)
+			(*svc)->gauges(sh, &s);
 	uint64_t v[METRICS_SAMPLE_VALUES];
 	memcpy(v, &s, sizeof(v));
 	json_t *values = json_array();

@@ -33,4 +33,5 @@ const struct service_ops c2s_service = {
 	.stop = c2s_shutdown,
 	.stats = c2s_stats,
 	.describe = c2s_describe,
+	.gauges = c2s_metrics,
 };

@@ -23,6 +23,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/conn.h"
+#include "core/metrics.h"
 #include "core/worker.h"
 #include "router/service.h"
 #include "router/shard.h"
@@ -225,6 +226,15 @@ static void http_stop(struct shard *sh)
 	}
 }
 
+/* Connections reading or answering requests (an upgraded one counts as
+ * its new kind). */
+static void http_gauges(struct shard *sh, struct metrics_sample *out)
+{
+	struct http_worker *hw = http_worker_of(sh->w);
+	list_for_each(pos, &hw->conns)
+		out->conns[METRIC_CONN_HTTP]++;
+}
+
 static void http_stats(struct shard *sh, struct buf *out)
 {
 	struct http_worker *hw = http_worker_of(sh->w);
@@ -268,4 +278,5 @@ const struct service_ops http_service = {
 	.stop = http_stop,
 	.stats = http_stats,
 	.describe = http_describe,
+	.gauges = http_gauges,
 };

@@ -10,6 +10,7 @@
 #define PARLEY_ROUTER_SERVICE_H
 
 struct buf;
+struct metrics_sample;
 struct server;
 struct shard;
 
@@ -51,6 +52,9 @@ struct service_ops {
 	 * ("clients on 127.0.0.1:5222 (STARTTLS)").  Reads only the
 	 * configuration; any thread. */
 	void (*describe)(const struct server *srv, struct buf *out);
+	/* Optional: adds this worker's connections of the service, by kind,
+	 * to a metrics scrape's sample (core/metrics.h).  Worker's thread. */
+	void (*gauges)(struct shard *sh, struct metrics_sample *out);
 };
 
 #endif

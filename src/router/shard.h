@@ -33,6 +33,9 @@ struct server {
 	struct tls_client_auth *client_auth; /* c2s client certificates (reloadable) */
 	struct tls_client_auth *s2s_trust;   /* peer server CAs, s2s.ca (reloadable) */
 	struct s2s_global *s2s;   /* s2s's process-wide state (s2s/service.c) */
+	/* The table of services (router/service.h), NULL-terminated; NULL
+	 * outside parleyd (unit tests).  Read-only. */
+	const struct service_ops *const *services;
 };
 
 /* Per worker. */

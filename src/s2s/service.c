@@ -261,4 +261,5 @@ const struct service_ops s2s_service = {
 	.stop = s2s_shutdown,
 	.stats = s2s_stats,
 	.describe = s2s_describe,
+	.gauges = s2s_metrics,
 };

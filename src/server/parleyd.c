@@ -377,6 +377,7 @@ int main(int argc, char **argv)
 	}
 	log_s2s_trust("loaded the", s2s_trust, &cfg);
 	struct server srv = {.cfg = &cfg,
+			     .services = services,
 			     .nworkers = cfg.workers,
 			     .tls = tls,
 			     .client_auth = client_auth,
