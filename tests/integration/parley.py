@@ -138,7 +138,33 @@ class Server:
     def cert(self):
         return os.path.join(self.dir, "certs", f"{self.domain}.crt")
 
-    def start(self):
+    def start(self, _tries=3):
+        """Starts parleyd and waits for its ports.  Ports come from
+        free_ports() but are bound only now: another process (an outgoing
+        connection's source port, another test's server) may take one in
+        between; then the client and admin ports are chosen again, a few
+        times, before giving up (s2s ports stay: they may be published in
+        a test's DNS)."""
+        for attempt in range(_tries):
+            start_at = os.path.getsize(self.logpath) if os.path.exists(self.logpath) else 0
+            try:
+                return self._start_once()
+            except RuntimeError:
+                with open(self.logpath, errors="replace") as f:
+                    f.seek(start_at)
+                    tail = f.read()
+                clash = re.search(r"cannot listen on 127\.0\.0\.1:(\d+): Address already in use", tail)
+                ours = {self.port, self.tls_port, self.admin_port}
+                if attempt + 1 == _tries or not clash or int(clash.group(1)) not in ours:
+                    raise
+                self.port, self.tls_port, admin = free_ports(3)
+                moves = {"c2s.port": self.port, "c2s.tls_port": self.tls_port}
+                if self.admin_port:
+                    self.admin_port = admin
+                    moves["http.admin_port"] = admin
+                self.configure(**moves)
+
+    def _start_once(self):
         self.logfile = open(self.logpath, "ab")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
