@@ -68,6 +68,18 @@ int ctl_s2s(struct ctl *c, int argc, char **argv);
 int ctl_check(struct ctl *c, int argc, char **argv);
 /* check federation [DOMAIN] [--from LOCAL] (check_federation.c) */
 int ctl_check_federation(struct ctl *c, int argc, char **argv);
+/* A command's subcommands, one row each (argv[1] names one). */
+struct ctl_subcommand {
+	const char *name;
+	int (*run)(struct ctl *c, int argc, char **argv);
+};
+/* Runs the row of `subs` (n rows) that argv[1] names, with the whole
+ * argv; usage() when none does. */
+int ctl_subcommand_run(struct ctl *c, int argc, char **argv, const struct ctl_subcommand *subs, size_t n,
+		       int (*usage)(void));
+#define CTL_SUBCOMMANDS(c, argc, argv, subs, usage) \
+	ctl_subcommand_run((c), (argc), (argv), (subs), sizeof(subs) / sizeof((subs)[0]), (usage))
+
 /* group create|add|remove|delete|list|show (group.c) */
 int ctl_group(struct ctl *c, int argc, char **argv);
 /* import FILE [--format csv|json], export [--format ...] [--with-secrets]

@@ -221,22 +221,22 @@ out:
 	return rc;
 }
 
+static int group_add(struct ctl *c, int argc, char **argv)
+{
+	return group_members_change(c, argc, argv, true);
+}
+
+static int group_remove(struct ctl *c, int argc, char **argv)
+{
+	return group_members_change(c, argc, argv, false);
+}
+
+static const struct ctl_subcommand group_subcommands[] = {
+	{"create", group_create}, {"add", group_add},   {"remove", group_remove},
+	{"delete", group_delete}, {"list", group_list}, {"show", group_show},
+};
+
 int ctl_group(struct ctl *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	const char *sub = argv[1];
-	if (!strcmp(sub, "create"))
-		return group_create(c, argc, argv);
-	if (!strcmp(sub, "add"))
-		return group_members_change(c, argc, argv, true);
-	if (!strcmp(sub, "remove"))
-		return group_members_change(c, argc, argv, false);
-	if (!strcmp(sub, "delete"))
-		return group_delete(c, argc, argv);
-	if (!strcmp(sub, "list"))
-		return group_list(c, argc, argv);
-	if (!strcmp(sub, "show"))
-		return group_show(c, argc, argv);
-	return usage();
+	return CTL_SUBCOMMANDS(c, argc, argv, group_subcommands, usage);
 }

@@ -14,6 +14,15 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 
+int ctl_subcommand_run(struct ctl *c, int argc, char **argv, const struct ctl_subcommand *subs, size_t n,
+		       int (*usage)(void))
+{
+	for (size_t k = 0; argc >= 2 && k < n; k++)
+		if (!strcmp(argv[1], subs[k].name))
+			return subs[k].run(c, argc, argv);
+	return usage();
+}
+
 struct command {
 	const char *name;
 	int (*run)(struct ctl *c, int argc, char **argv);

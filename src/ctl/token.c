@@ -153,16 +153,13 @@ static int token_revoke(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+static const struct ctl_subcommand token_subcommands[] = {
+	{"create", token_create},
+	{"list", token_list},
+	{"revoke", token_revoke},
+};
+
 int ctl_token(struct ctl *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	const char *sub = argv[1];
-	if (!strcmp(sub, "create"))
-		return token_create(c, argc, argv);
-	if (!strcmp(sub, "list"))
-		return token_list(c, argc, argv);
-	if (!strcmp(sub, "revoke"))
-		return token_revoke(c, argc, argv);
-	return usage();
+	return CTL_SUBCOMMANDS(c, argc, argv, token_subcommands, usage);
 }

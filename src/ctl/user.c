@@ -252,20 +252,27 @@ static int user_list(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+static int user_add(struct ctl *c, int argc, char **argv)
+{
+	return user_set(c, argc, argv, true);
+}
+
+static int user_passwd(struct ctl *c, int argc, char **argv)
+{
+	return user_set(c, argc, argv, false);
+}
+
+static int user_cert(struct ctl *c, int argc, char **argv)
+{
+	return ctl_user_cert(c, argc - 1, argv + 1);
+}
+
+static const struct ctl_subcommand user_subcommands[] = {
+	{"add", user_add},   {"passwd", user_passwd}, {"del", user_del},
+	{"list", user_list}, {"cert", user_cert},
+};
+
 int ctl_user(struct ctl *c, int argc, char **argv)
 {
-	if (argc < 2)
-		return usage();
-	const char *sub = argv[1];
-	if (!strcmp(sub, "add"))
-		return user_set(c, argc, argv, true);
-	if (!strcmp(sub, "passwd"))
-		return user_set(c, argc, argv, false);
-	if (!strcmp(sub, "del"))
-		return user_del(c, argc, argv);
-	if (!strcmp(sub, "list"))
-		return user_list(c, argc, argv);
-	if (!strcmp(sub, "cert"))
-		return ctl_user_cert(c, argc - 1, argv + 1);
-	return usage();
+	return CTL_SUBCOMMANDS(c, argc, argv, user_subcommands, usage);
 }

@@ -47,11 +47,6 @@ static bool was_member(const struct im_user *iu, const char *group)
 	return false;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 unsigned im_group_changed(struct shard *sh, const char *group)
 {
 	struct touched t = {.sh = sh};
@@ -64,7 +59,7 @@ unsigned im_group_changed(struct shard *sh, const char *group)
 			if (u->im && was_member(u->im, group))
 				touched_add(&t, u->bare);
 	if (t.n)
-		qsort(t.v, t.n, sizeof(char *), cmp_str);
+		qsort(t.v, t.n, sizeof(char *), im_cmp_str);
 	unsigned done = 0;
 	for (size_t i = 0; i < t.n; i++) {
 		if (i && strcmp(t.v[i - 1], t.v[i]) == 0)

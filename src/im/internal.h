@@ -42,6 +42,9 @@ struct im_user {
 struct im_user *im_user_load(struct shard *sh, const char *bare);
 void im_user_free(struct im_user *iu);
 
+/* qsort and bsearch order of an array of C strings (char *). */
+int im_cmp_str(const void *a, const void *b);
+
 /* ---- members-only networks (network.c) ---- */
 
 /* Loads what the account's groups allow (at login, with the roster). */

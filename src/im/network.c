@@ -40,7 +40,7 @@ static int add_peer(void *ud, const char *member)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+int im_cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -65,7 +65,7 @@ static bool load(struct shard *sh, const char *bare, char ***peers, size_t *npee
 			log_error("im", "cannot load the members of group %s: %s", groups[i].name, store_error(sh->store));
 	arena_free(a);
 	if (pc.n) {
-		qsort(pc.v, pc.n, sizeof(char *), cmp_str);
+		qsort(pc.v, pc.n, sizeof(char *), im_cmp_str);
 		size_t k = 0;
 		for (size_t i = 0; i < pc.n; i++) {
 			if (k && strcmp(pc.v[k - 1], pc.v[i]) == 0) {
@@ -102,7 +102,7 @@ void network_clear(struct im_user *iu)
 
 static bool is_peer(char *const *peers, size_t n, const char *bare)
 {
-	return n && bsearch(&bare, peers, n, sizeof(char *), cmp_str) != NULL;
+	return n && bsearch(&bare, peers, n, sizeof(char *), im_cmp_str) != NULL;
 }
 
 /* What a members-only member may exchange stanzas with besides

@@ -650,7 +650,7 @@ def test_metrics_after_known_traffic(api):
     async def wrong(sessions):
         x = Session("carol@localhost", "wrong", ("127.0.0.1", s.port), s.cert)
         sessions.append(x)
-        x.x.connect(x.x.test_address, force_starttls=True)
+        x.x.connect(x.x.test_address)
         assert await x.until(lambda: any(n in ("failed_all_auth", "no_auth") for n, _ in x.events), 20), x.events
 
     _run(wrong, 40)
